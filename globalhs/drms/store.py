@@ -175,19 +175,32 @@ class Store:
                 records.append(Record(defn.name, recnum, keywords, self.root / rdir, defn))
         return records
 
+    def records(self, recnums: Iterable[int]) -> list[Record]:
+        """Records by record number (as a writer's ``recnums``), in the order given."""
+        out = []
+        for recnum in recnums:
+            row = self._con.execute("SELECT series, keywords, dir FROM records WHERE recnum=?", (recnum,)).fetchone()
+            if row is None:
+                raise DrmsError(f"no record number {recnum} in store {self.root} (superseded or never committed)")
+            out.append(Record(row[0], recnum, json.loads(row[1]), self.root / row[2], self.series(row[0])))
+        return out
+
     def count(self, recordset: str) -> int:
         """Number of records in a record set."""
         return len(self.query(recordset))
 
     # --- writing ----------------------------------------------------------------------------
-    def writer(self, replace: bool = False, stage: str | os.PathLike | None = None) -> "Writer":
+    def writer(self, replace: bool = False, stage: str | os.PathLike | bool | None = None) -> "Writer":
         """A writer (context manager): one transaction, committed on exit, rolled back on exception.
 
-        ``stage`` (default: GLOBALHS_STAGE) makes it stage the records in that directory instead.
+        ``stage`` (default: GLOBALHS_STAGE) makes it stage the records in that directory instead;
+        ``stage=False`` commits to the catalog even when GLOBALHS_STAGE is set.
         ``replace=False`` refuses a record whose prime keys are already stored; ``replace=True`` lets
         the new record supersede it."""
         if stage is None:
             stage = os.environ.get("GLOBALHS_STAGE") or None
+        elif stage is False:  # explicit: commit to the catalog even inside a job
+            stage = None
         return Writer(self, replace, Path(stage) if stage else None)
 
     def commit_stage(self, stage_dir: str | os.PathLike) -> int:
@@ -278,6 +291,8 @@ class Writer:
         self.stage = stage
         self._pending: list[_Pending] = []
         self._closed = False
+        self.recnums: list[int] = []
+        """Record numbers of the committed records (empty when staging)."""
 
     def __enter__(self) -> "Writer":
         return self
@@ -309,8 +324,8 @@ class Writer:
                 del self._pending[i]
                 break
         if not self.replace and self.store._existing(self.store._con, series, pkey) is not None:
-            raise DrmsError(f"record {spec()} already exists; nothing was written "
-                            f"(replace=True lets a new record supersede it)")
+            raise DrmsError(f"record {spec()} already exists "
+                            f"(replace=True, or ingest --replace, lets a new record supersede it)")
         parent = self.stage if self.stage is not None else self.store.root / "tmp"
         parent.mkdir(parents=True, exist_ok=True)
         src = parent / f".tmp-{uuid.uuid4().hex}"
@@ -334,7 +349,8 @@ class Writer:
             if self.stage is not None:
                 _stage.add_to_manifest(self.store, self.stage, self._pending, self.replace)
                 return []
-            return self.store._commit(self._pending, self.replace)
+            self.recnums = self.store._commit(self._pending, self.replace)
+            return self.recnums
         except BaseException:
             self.abort()
             raise
