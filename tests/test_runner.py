@@ -337,3 +337,59 @@ def test_cli_run_and_status(site):
     assert line.split()[:4] == ["shtcheck", "done", "2", "2"]
     missing = CliRunner().invoke(main, ["status", "starttime=6400d", "totaltime=9d", "label=t"])
     assert missing.exit_code == 1 and "no run recorded" in missing.output
+
+
+def _start_cli_driver(args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "globalhs", "run", *args, "-q"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_running(site, workdir, n, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pids = [p for p in site[1].glob("pid.*") if p.read_text().strip()]
+        if len(pids) >= n:
+            return [int(p.read_text()) for p in pids]
+        time.sleep(0.05)
+    raise AssertionError("jobs did not start")
+
+
+def _gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return True
+    text = stat.read_text()
+    return text[text.rfind(")") + 2] == "Z"
+
+
+@pytest.mark.parametrize("driver_alive", [True, False])
+def test_cancel_command(site, driver_alive):
+    _template(site, "v2t", f"stage=0 sleep=30 pidfile={site[1]}/pid.{{{{index}}}}")
+    args = ["starttime=6400d", "totaltime=2d", "label=t", "firststep=shtcheck", "laststep=shtcheck"]
+    workdir = make_plan(parse_params(args)).workdir
+    driver = _start_cli_driver(args)
+    try:
+        pids = _wait_for_running(site, workdir, 2)
+        if not driver_alive:
+            driver.send_signal(signal.SIGKILL)
+            driver.wait()
+        result = CliRunner().invoke(main, ["cancel", *args])
+        assert result.exit_code == 0, result.output
+        output, _ = driver.communicate(timeout=20)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    if driver_alive:
+        assert "asked the driver" in result.output
+        assert driver.returncode == 130 and "interrupted; the run's jobs were cancelled" in output
+        assert "globalhs run starttime=6400d totaltime=2d label=t firststep=shtcheck" in output
+    else:
+        assert "cancelled 2 job(s)" in result.output
+    deadline = time.time() + 5
+    while not all(_gone(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(p) for p in pids)
+    with Ledger(workdir) as ledger:
+        assert {r.state for r in ledger.rows()} == {"cancelled"}

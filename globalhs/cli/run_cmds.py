@@ -118,12 +118,13 @@ def status(args):
     if ledger is None:
         click.echo(f"no run recorded in {workdir}", err=True)
         sys.exit(1)
-    holder = DriverLock(workdir).holder()
+    lock = DriverLock(workdir)
+    holder = lock.holder() if lock.held() else {}
     with ledger:
         steps = ledger.step_states()
         rows = ledger.rows()
     click.echo(f"work directory {workdir}")
-    if holder and _alive(holder.get("pid")):
+    if holder:
         click.echo(f"driver running: pid {holder['pid']} on {holder.get('host')}")
     click.echo(f"{'step':<9} {'state':<9} {'jobs':>5} {'done':>5} {'running':>8} {'failed':>7} {'cancelled':>9}")
     for name in STEP_NAMES:
@@ -136,16 +137,6 @@ def status(args):
         for r in rows:
             if r.step == name and r.state == "failed":
                 click.echo(f"  {r.name} attempt {r.attempt}: {r.reason}")
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @click.command()
@@ -172,8 +163,13 @@ def cancel(args):
 
     p = _params(args, "cancel")
     workdir = run_dir(p["topdir"], p["label"], p["starttime"], p["totaltime"], p["lmin"], p["lmax"])
-    holder = DriverLock(workdir).holder()
-    if holder and _alive(holder.get("pid")) and holder.get("host") == os.uname().nodename:
+    lock = DriverLock(workdir)
+    holder = lock.holder() if lock.held() else {}
+    if holder and holder.get("host") != os.uname().nodename:
+        click.echo(f"the driver of this run is on {holder.get('host')} (pid {holder.get('pid')}): "
+                   f"run `globalhs cancel` there", err=True)
+        sys.exit(1)
+    if holder:
         os.kill(int(holder["pid"]), signal.SIGTERM)
         click.echo(f"asked the driver (pid {holder['pid']}) to cancel its jobs and stop")
         return

@@ -203,7 +203,7 @@ class Runner:
                 else:
                     final_failures.append((job, reason))
             self._refresh(counts, pending)
-        counts.finished = time.time()
+        counts.finished, counts.queued, counts.running = time.time(), 0, 0
         if final_failures:
             raise StepFailed(step.name, final_failures)
         counts.state = "done"
