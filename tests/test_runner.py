@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from globalhs.cli import main
-from globalhs.executors.base import JobState, JobStatus
+from globalhs.executors.base import BatchError, JobState, JobStatus
 from globalhs.executors.local import LocalExecutor
 from globalhs.pipeline.ledger import Ledger
 from globalhs.pipeline.params import parse_params
@@ -393,3 +393,41 @@ def test_cancel_command(site, driver_alive):
     assert all(_gone(p) for p in pids)
     with Ledger(workdir) as ledger:
         assert {r.state for r in ledger.rows()} == {"cancelled"}
+
+
+class Flaky(LocalExecutor):
+    """poll fails the first ``errors`` times with a BatchError."""
+
+    def __init__(self, errors, transient):
+        super().__init__(slots=2)
+        self.errors, self.transient, self.calls = errors, transient, 0
+
+    def poll(self, job_ids):
+        self.calls += 1
+        if self.calls <= self.errors:
+            raise BatchError("squeue: slurm_load_jobs error: Socket timed out", transient=self.transient)
+        return super().poll(job_ids)
+
+
+def test_transient_batch_errors_are_retried(site):
+    _template(site, "v2t")
+    code, out, rows, _ = _run("totaltime=2d", executor=Flaky(2, transient=True))
+    assert code == 0, out
+    assert out.count("batch system error (will retry): squeue: slurm_load_jobs error") == 2
+
+
+def test_permanent_batch_error_stops_the_run_leaving_jobs_submitted(site):
+    _template(site, "v2t")
+    first = Flaky(1, transient=False)
+    with pytest.raises(BatchError, match="Socket timed out"):
+        _run("totaltime=2d", executor=first)
+    code, out, rows, _ = _run("totaltime=2d")           # the rerun adopts or resolves them
+    assert code == 0, out
+    assert [_count(site, "sht", d) for d in (6400, 6401)] == [1, 1]
+    assert all(s.state is JobState.COMPLETED for s in LocalExecutor.poll(first, list(first._jobs)).values())
+
+
+def test_unknown_module_in_template_exits_2(site):
+    site[0].joinpath("v2t.parms.t").write_text("##module=nosuch\na=1\n")
+    result = CliRunner().invoke(main, ["run", "starttime=6400d", "totaltime=1d", "label=t", "--dry-run"])
+    assert result.exit_code == 2 and "##module=nosuch is not a module" in result.output

@@ -9,6 +9,7 @@ import sys
 import click
 
 from globalhs.executors import EXECUTORS, executor_class
+from globalhs.executors.base import BatchError
 from globalhs.pipeline.params import ParamError, RunParams, help_table, parse_params
 from globalhs.pipeline.templates import TemplateError
 
@@ -90,6 +91,10 @@ def run(args, dry_run, executor_name, force, retries, quiet):
             runner = Runner(plan, executor, ledger, reporter, retries=retries, force=force)
             try:
                 code = runner.run()
+            except BatchError as exc:
+                click.echo(f"globalhs run: batch system error: {exc}\nJobs already submitted keep "
+                           f"running; rerun the same command to adopt them and go on.", err=True)
+                code = 1
             except KeyboardInterrupt:
                 first = next((sp.step.name for sp in plan.steps if not sp.skipped), p["firststep"])
                 click.echo(f"globalhs run: interrupted; the run's jobs were cancelled. Resume with: "
