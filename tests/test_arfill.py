@@ -174,3 +174,20 @@ def test_golf_gaps_filled(refdata):
     assert rel < 0.8
     assert rel_short < 0.5
     assert rel < 0.7 * rel_linear
+
+
+def test_gfgaps_window_from_the_window_alone_equals_the_fill():
+    rng = np.random.default_rng(9)
+    n = 3000
+    x = lfilter([1.0], [1, -1.2, 0.5], rng.normal(size=n))
+    good = _cut_gaps(n, list(rng.integers(1, 15, size=40)) + [60, 80], rng)
+    good[1000:1030] = False
+    good[1033:1035] = False  # a short gap squeezed between long gaps: no prediction error fits
+    good[1037:1070] = False
+    good[:3] = False  # gaps at the ends are never filled
+    good[-2:] = False
+    for maxorder in (5, 12, 40):
+        result = fahlman_ulrych(x, good, minpercentage=80, maxorder=maxorder)
+        assert np.array_equal(result.window, arfill.filled_window(good, 80, maxorder, 3))
+        assert not result.window[1033:1035].any() and not result.window[:3].any()
+        assert np.all(result.data[~result.window] == 0)

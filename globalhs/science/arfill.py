@@ -38,6 +38,8 @@ __all__ = [
     "choose_order",
     "burg",
     "fillable_gaps",
+    "fill_plan",
+    "filled_window",
     "fill_gaps",
     "fahlman_ulrych",
     "sigma_clip",
@@ -115,14 +117,55 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
 
 
 def fillable_gaps(good: np.ndarray, order: int) -> np.ndarray:
-    """Mask of the samples in gaps of at most ``order`` samples that do not touch either end."""
+    """Mask of the samples gap filling with an AR model of ``order`` will fill: gaps of at most
+    ``order`` samples that touch neither end of the series and that at least one prediction error
+    sees (a gap squeezed between longer gaps may have no room for one; it stays bad)."""
     good = np.asarray(good, dtype=bool)
+    n = len(good)
     starts, stops = runs(~good)
-    fill = np.zeros(len(good), dtype=bool)
-    for s, e in zip(starts, stops):
-        if e - s <= order and s > 0 and e < len(good):
+    keep = (stops - starts <= order) & (starts > 0) & (stops < n)
+    while True:
+        fill = np.zeros(n, dtype=bool)
+        for s, e in zip(starts[keep], stops[keep]):
             fill[s:e] = True
-    return fill
+        if order < 1 or not fill.any():
+            return fill
+        rows = _valid_rows(n, order, ~good & ~fill)
+        cum = np.concatenate(([0], np.cumsum(rows)))
+        t = np.arange(n)
+        seen = cum[np.minimum(t + order, n - 1) + 1] - cum[t] > 0  # a valid row r in [t, t+order]
+        blind = np.array([not seen[s:e].all() for s, e in zip(starts, stops)]) & keep
+        if not blind.any():
+            return fill
+        keep &= ~blind
+
+
+def fill_plan(good: np.ndarray, minpercentage: float, maxorder: int, niter: int) -> list[tuple[int, np.ndarray]]:
+    """The iterations of :func:`fahlman_ulrych` as (order, samples to fill), decided by the window
+    alone: each order comes from the model window of the previous iteration (original window plus
+    the gaps filled so far); stops when the order repeats or drops below 1 or nothing is left to fill.
+    The last entry's mask, or'ed with the window, is the gap-filled window (gfgaps)."""
+    good = np.asarray(good, dtype=bool)
+    model = good
+    plan: list[tuple[int, np.ndarray]] = []
+    previous = -1
+    for _ in range(niter):
+        if model.all():
+            break
+        order = choose_order(model, minpercentage, maxorder)
+        if order == previous or order < 1:
+            break
+        unknown = fillable_gaps(good, order)
+        plan.append((order, unknown))
+        model = good | unknown
+        previous = order
+    return plan
+
+
+def filled_window(good: np.ndarray, minpercentage: float, maxorder: int, niter: int) -> np.ndarray:
+    """Window after gap filling (what gfgaps writes): good, or filled by :func:`fahlman_ulrych`."""
+    plan = fill_plan(good, minpercentage, maxorder, niter)
+    return np.asarray(good, dtype=bool) | (plan[-1][1] if plan else False)
 
 
 def _pair_sum_table(a: np.ndarray) -> np.ndarray:
@@ -269,25 +312,17 @@ def fahlman_ulrych(
         raise ValueError(f"window has shape {good.shape}, expected ({x.shape[-1]},)")
     data = np.where(good, x, 0)
     current = data
-    model = good.copy()
-    previous = -1
+    model = good
     order = 0
-    iterations = 0
     a = np.ones(x.shape[:-1] + (1,), dtype=np.result_type(x.dtype, np.float64))
-    filled = np.zeros_like(good)
-    for _ in range(niter):
-        if (~model).sum() == 0:
-            break
-        new_order = choose_order(model, minpercentage, maxorder)
-        if new_order == previous or new_order < 1:
-            break
-        order = new_order
+    plan = fill_plan(good, minpercentage, maxorder, niter)
+    for order, unknown in plan:
         a, _ = burg(current, model, order)
-        current, filled = fill_gaps(data, good, a, fillable_gaps(good, order))
-        model = good | filled
-        previous = order
-        iterations += 1
-    return FillResult(current, good | filled, order, iterations, a)
+        current, filled = fill_gaps(data, good, a, unknown)
+        if not np.array_equal(filled, unknown):
+            raise np.linalg.LinAlgError(f"AR order {order}: the gap-filling normal equations are singular")
+        model = good | unknown
+    return FillResult(current, model.copy(), order, len(plan), a)
 
 
 def sigma_clip(x: np.ndarray, good: np.ndarray, nsigma: float, maxiter: int = 10) -> np.ndarray:
