@@ -299,12 +299,14 @@ def fahlman_ulrych(
     minpercentage: float = 90.0,
     maxorder: int = 100,
     niter: int = 3,
+    plan: list[tuple[int, np.ndarray]] | None = None,
 ) -> FillResult:
     """Iterated AR gap filling of one series or a batch sharing one window (SCIENCE.md §9).
 
     Each iteration: order from the model window (:func:`choose_order`), Burg on the current series
     over the model window's segments, refill of the *original* gaps no longer than the order from
-    the original data. Stops early when the order no longer changes or no gap is left.
+    the original data. Stops early when the order no longer changes or no gap is left. ``plan``
+    (from :func:`fill_plan` with the same window and parameters) saves recomputing it per batch.
     """
     x = np.asarray(x)
     good = np.asarray(good, dtype=bool)
@@ -315,7 +317,8 @@ def fahlman_ulrych(
     model = good
     order = 0
     a = np.ones(x.shape[:-1] + (1,), dtype=np.result_type(x.dtype, np.float64))
-    plan = fill_plan(good, minpercentage, maxorder, niter)
+    if plan is None:
+        plan = fill_plan(good, minpercentage, maxorder, niter)
     for order, unknown in plan:
         a, _ = burg(current, model, order)
         current, filled = fill_gaps(data, good, a, unknown)
