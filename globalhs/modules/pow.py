@@ -20,10 +20,11 @@ from globalhs.modules.base import Arg, Module, ModuleError
 from globalhs.science import spectra
 
 
-def spectrum_series(name: str):
+def spectrum_series(name: str, slot: str = "1d"):
     """Definition of a power-spectrum series (jv2ts prime keys; NDT = samples transformed)."""
     return timeseries_series(
         name,
+        tstep_slot=slot,
         segments=(Segment("data", "float32", description="power |X_k|^2, rows l(l+1)/2+m, columns from -Nyquist"),),
         keywords=(Keyword("NFREQ", "int", 0, description="frequency columns"),
                   Keyword("FREQ0", "float", unit="Hz", description="frequency of the first column"),
@@ -51,7 +52,7 @@ def write_spectra(args: dict[str, Any], piece_starts: list[int], nout: int) -> N
         ts.check_shape(rec, (ts.nrows(lo, hi), 2 * ndt))
     store = open_store()
     try:
-        store.ensure_series(spectrum_series(args["out"]))
+        store.ensure_series(spectrum_series(args["out"], args["SLOT"]))
     except DrmsError as exc:
         raise ModuleError(f"argument out={args['out']}: {exc}") from None
     axis = spectra.spectrum_keywords(nout, dt)
@@ -107,6 +108,7 @@ COMMON_ARGS = (
     Arg("TTOTALOUT", str, "", "length of each piece transformed (powtotaltime; empty: to the end)"),
     Arg("STARTOFFSET", str, "0d", "start of the (first) piece after the series' start (powstartoffset)"),
     Arg("BATCH", int, 256, "series transformed together"),
+    Arg("SLOT", str, "1d", "T_START slot step of a new output series (at most SLICESTEP)"),
 )
 
 MODULE = Module(

@@ -19,7 +19,11 @@ def main(args: dict[str, Any]) -> None:
     start, nout, dt = _piece(args)
     if not args["TTOTALOUT"]:
         raise ModuleError("argument TTOTALOUT is required for slices: expected the length of each slice, e.g. 24d")
-    step = int(round(ts.seconds(args["SLICESTEP"], "SLICESTEP") / dt))
+    step_s = ts.seconds(args["SLICESTEP"], "SLICESTEP")
+    if step_s < ts.seconds(args["SLOT"], "SLOT"):
+        raise ModuleError(f"SLICESTEP={args['SLICESTEP']} is shorter than SLOT={args['SLOT']}: two slices "
+                          "would share a T_START slot; expected SLOT <= SLICESTEP")
+    step = int(round(step_s / dt))
     ndt = min(int(r.keywords["NDT"]) for r in ts.query(args["in"]))
     try:
         starts = slice_starts(ndt, nout, step, start)
