@@ -71,14 +71,14 @@ def write_task_list(jobs: Sequence[JobSpec], task_var: str, first_task: int) -> 
     for bad in ("\n", "\t"):
         if any(bad in str(j.script) or bad in str(j.stdout or "") for j in jobs):
             raise BatchError(f"job script or output path contains a {bad!r}: cannot be listed in an array task list")
-    digest = hashlib.sha1(lines.encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"{task_var}\n{first_task}\n{lines}".encode()).hexdigest()[:12]
     listfile = workdir / f".globalhs-array.{digest}.list"
     wrapper = workdir / f".globalhs-array.{digest}.sh"
     _atomic_write(listfile, lines, 0o644)
     _atomic_write(wrapper, (
         "#!/bin/sh\n"
         f"# globalhs array wrapper: task N runs line N-{first_task}+1 of the list (script<TAB>stdout)\n"
-        f"line=$(sed -n \"$(( ${task_var} - {first_task} + 1 ))p\" {shlex.quote(str(listfile))})\n"
+        f"line=$(sed -n \"$(( ${{{task_var}}} - {first_task} + 1 ))p\" {shlex.quote(str(listfile))})\n"
         "script=${line%%\t*}; out=${line#*\t}\n"
         "[ -n \"$script\" ] || { echo \"no task ${" + task_var + "} in " + shlex.quote(str(listfile)) + "\" >&2; exit 2; }\n"
         "if [ -x \"$script\" ]; then exec \"$script\" >>\"$out\" 2>&1; else exec /bin/sh \"$script\" >>\"$out\" 2>&1; fi\n"
