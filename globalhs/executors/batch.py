@@ -113,6 +113,7 @@ class BatchExecutor:
         self.runner = runner if runner is not None else CommandRunner()
         self.user = user or os.environ.get("USER") or getpass.getuser()
         self.rate = RateLimiter(self.site.submit_rate)
+        self.poll_interval = self.site.poll_interval     # the runner's first pause between polls
 
     # --- submit ---------------------------------------------------------------------------------
     def max_array_size(self) -> int:

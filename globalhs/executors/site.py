@@ -24,6 +24,8 @@ Found at ``$GLOBALHS_SITE_CONFIG`` (no file: built-in defaults). Example (docs/o
     max_array_size = 1000     # the site's MaxArraySize (Slurm) / max_aj_tasks (SGE)
     max_resubmits = 200       # a run's resubmissions after NODE_FAIL / PREEMPTED / LOST
     use_arrays = true
+    poll_interval = 5         # seconds between polls while jobs change state ...
+    poll_interval_max = 60    # ... rising to this while nothing changes
 
 Values are checked when the file is read; a bad one is an error naming the file, the key and what
 was expected.
@@ -81,6 +83,8 @@ class SiteConfig:
     max_array_size: int = 1000
     max_resubmits: int = 200
     use_arrays: bool = True
+    poll_interval: float = 5.0
+    poll_interval_max: float = 60.0
     source: str = "(built-in defaults)"
 
     # --- reading -------------------------------------------------------------------------------
@@ -157,12 +161,17 @@ class SiteConfig:
                 if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "max_array_size" else 0):
                     raise bad(name, "a non-negative integer" if key == "max_resubmits" else "an integer >= 1", value)
                 kwargs[key] = value
+            elif key in ("poll_interval", "poll_interval_max"):
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                    raise bad(name, "seconds > 0", value)
+                kwargs[key] = float(value)
             elif key == "use_arrays":
                 if not isinstance(value, bool):
                     raise bad(name, "true or false", value)
                 kwargs[key] = value
             else:
-                raise bad(name, "one of submit_rate, max_array_size, max_resubmits, use_arrays", value)
+                raise bad(name, "one of submit_rate, max_array_size, max_resubmits, use_arrays, "
+                          "poll_interval, poll_interval_max", value)
         return cls(default=default, steps=steps, source=source, **kwargs)
 
     # --- using ---------------------------------------------------------------------------------

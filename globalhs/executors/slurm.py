@@ -153,7 +153,7 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
             exit_code = 128 + int(signal)
         st = state_of(state)
         out[job_id] = JobStatus(st, exit_code if st not in (JobState.PENDING, JobState.RUNNING) else None,
-                                state if state.split()[0] != st.name else "", name)
+                                state if state.strip() != state.split()[0] else "", name)
     return out
 
 
