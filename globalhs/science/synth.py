@@ -42,6 +42,7 @@ __all__ = [
     "mode_set",
     "ModeOscillators",
     "alm_index",
+    "field_coefficients",
     "SphericalFieldStream",
     "gap_pattern",
 ]
@@ -284,6 +285,16 @@ def _folding_matrices(l: np.ndarray, m: np.ndarray, lmax: int, weight: np.ndarra
         scipy.sparse.csr_array((pos, (index, cols)), shape=shape),
         scipy.sparse.csr_array((neg, (index, cols)), shape=shape),
     )
+
+
+def field_coefficients(l, m, z, lmax: int, weight=None) -> np.ndarray:
+    """Real-field coefficients (ducc0 layout) of ``Re sum_j weight_j z_j Y_{l_j m_j}``.
+
+    ``z`` may have a leading time axis (k, nmodes); the result then has shape (k, nalm).
+    """
+    z = np.asarray(z, dtype=complex)
+    out = _fold(_folding_matrices(np.asarray(l), np.asarray(m), lmax, weight), np.atleast_2d(z))
+    return out if z.ndim == 2 else out[0]
 
 
 def _fold(matrices, z: np.ndarray) -> np.ndarray:
