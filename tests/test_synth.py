@@ -8,19 +8,20 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import sph_harm_y
 
+from globalhs.science.apols import apols
 from globalhs.science.ephemeris import AU, solar_geometry
+from globalhs.science.modetable import ModeTable
+from globalhs.science.observe import doppler_velocity, horizontal_ratio, mode_pattern
 from globalhs.science.sunimage import disk_pixels, render_mode_velocity
 from globalhs.science.synth import (
     ModeOscillators,
     SphericalFieldStream,
-    a_polynomials,
     ar1_coefficients,
     ar2_coefficients,
     ar2_variance,
     field_coefficients,
     gap_pattern,
     mode_set,
-    surface_ratio,
 )
 from globalhs.science.synthsun import ObservationConfig, synthetic_observation
 
@@ -82,36 +83,31 @@ def test_stream_is_deterministic_and_independent_of_blocking():
     assert not np.allclose(a, c)
 
 
-def test_a_polynomials_published_values_and_orthogonality():
-    P = a_polynomials(10, 6)
-    m1 = 10 + 1
-    assert P[1, m1] == pytest.approx(-5.6315789, abs=1e-7)
-    assert P[2, m1] == pytest.approx(-1.8947368, abs=1e-7)
-    assert P[3, m1] == pytest.approx(5.5727554, abs=1e-7)
-    np.testing.assert_allclose(P[:, -1], 10.0)
-    gram = P @ P.T
-    np.testing.assert_allclose(gram - np.diag(np.diag(gram)), 0.0, atol=1e-9)
-    assert np.all(a_polynomials(1, 4)[2:] == 0)  # no P_i beyond i = 2l
+def _table(l, n, nu, amp, width, a):
+    """A ModeTable from a few columns (errors, background, asymmetry zero)."""
+    rows = len(l)
+    a = np.asarray(a, dtype=float).reshape(rows, -1)
+    zeros = np.zeros(rows)
+    return ModeTable(l, n, nu, amp, width, zeros, zeros, np.zeros((rows, 5)), a, np.zeros_like(a))
 
 
 def test_mode_set_frequencies_from_a_coefficients():
     a = np.zeros((1, 36))
     a[0, 0], a[0, 2] = 440.0, 20.0   # a1, a3 in nHz
-    ms = mode_set([5], [3], [3000.0], [2.0], [1.5], a, lmax=10)
-    P = a_polynomials(5, 3)
-    np.testing.assert_allclose(ms.nu, 3000e-6 + (440.0 * P[0] + 20.0 * P[2]) * 1e-9, rtol=1e-14)
+    ms = mode_set(_table([5], [3], [3000.0], [2.0], [1.5], a), lmax=10)
+    P = apols(5, 3)
+    np.testing.assert_allclose(ms.nu, 3000e-6 + (440.0 * P[1] + 20.0 * P[3]) * 1e-9, rtol=1e-14)
     np.testing.assert_array_equal(ms.m, np.arange(-5, 6))
-    assert ms.beta[0] == pytest.approx(surface_ratio(3e-3))
-    assert surface_ratio(3e-3) == pytest.approx(1.11e-3, rel=0.03)  # SCIENCE.md section 5
+    np.testing.assert_allclose(ms.width, 1.5e-6)
+    assert ms.beta[0] == pytest.approx(float(horizontal_ratio(3000.0)))
     with pytest.raises(ValueError, match="no usable multiplet"):
-        mode_set([50], [3], [3000.0], [2.0], [1.5], a, lmax=10)
+        mode_set(_table([50], [3], [3000.0], [2.0], [1.5], a), lmax=10)
 
 
 def test_synodic_frequency_is_sidereal_minus_m_times_orbital_rate():
     nu0, m, dt, n = 3e-3, 2, 60.0, 2**15
-    ms = mode_set([2], [10], [nu0 * 1e6], [1.0], [0.05], np.zeros((1, 2)), lmax=2)
-    keep = ms.m == m
-    sub = type(ms)(**{k: getattr(ms, k)[keep] for k in ms.__dataclass_fields__})
+    sub = mode_set(_table([2], [10], [nu0 * 1e6], [1.0], [0.05], np.zeros((1, 2))), lmax=2).select(
+        np.arange(-2, 3) == m)
     stream = SphericalFieldStream(sub, lmax=2, dt=dt, seed=2)
     rate = 2 * np.pi * 31.7e-9 * 40  # an exaggerated orbital rate makes the shift many bins wide
     radial, _ = stream.next(n, rate * dt * np.arange(n))
@@ -139,6 +135,9 @@ def test_rendered_velocity_matches_direct_spherical_harmonics(l, m):
     d_phi = (field(th, ph + h) - field(th, ph - h)) / (2 * h) / np.sin(th)
     want = -(disk.o_r * field(th, ph) + beta * (disk.o_theta * d_theta + disk.o_phi * d_phi))
     np.testing.assert_allclose(got, want, atol=1e-7)
+    # The same through the observation model the leakage matrix uses.
+    model = doppler_velocity(z, mode_pattern(l, m, disk.theta, disk.phi, np.deg2rad(6.0), beta))
+    np.testing.assert_allclose(got, model, atol=1e-7)
 
 
 def test_disk_geometry_orientation():
@@ -184,7 +183,7 @@ def test_gap_pattern_duty_cycle_and_runs():
 
 
 def test_observation_is_deterministic_and_flags_bad_images():
-    ms = mode_set([1, 2], [10, 10], [2500.0, 2600.0], [2.0, 2.0], [1.0, 1.0], np.zeros((2, 4)), lmax=4)
+    ms = mode_set(_table([1, 2], [10, 10], [2500.0, 2600.0], [2.0, 2.0], [1.0, 1.0], np.zeros((2, 4))), lmax=4)
     config = ObservationConfig(size=48, duty_cycle=0.7, mean_gap=3, seed=9)
     first = list(synthetic_observation(ms, 1.0e9, 80, config))
     again = list(synthetic_observation(ms, 1.0e9, 80, config, block=7))
@@ -205,7 +204,7 @@ def test_observation_is_deterministic_and_flags_bad_images():
 
 def test_observation_without_modes_noise_or_signals_is_zero_on_disk():
     """Switching every contribution off leaves an all-zero disk: nothing else sneaks in."""
-    ms = mode_set([1], [10], [2500.0], [1e-30], [1.0], np.zeros((1, 2)), lmax=1)
+    ms = mode_set(_table([1], [10], [2500.0], [1e-30], [1.0], np.zeros((1, 2))), lmax=1)
     config = ObservationConfig(size=32, duty_cycle=1.0, pixel_noise=0.0, rotation=False, limb_shift=False,
                                observer_velocity=False)
     img = next(synthetic_observation(ms, 1.0e9, 1, config))

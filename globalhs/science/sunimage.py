@@ -15,7 +15,7 @@ heliographic axes (x toward the central meridian, z along the rotation axis):
     o.e_theta = cos B0 cos(theta) cos(phi) - sin B0 sin(theta)
     o.e_phi = -cos B0 sin(phi)
 
-(SCIENCE.md section 5, the same projection the leakage matrix uses). Spherical harmonics are
+(SCIENCE.md section 5; ``globalhs.science.observe``, the projection the leakage matrix uses). Spherical harmonics are
 evaluated at the exact pixel positions with ``ducc0.sht.synthesis_general`` (a non-uniform FFT: cost
 about lmax^2 + npix per image), and their horizontal gradient with its ``DERIV1`` mode.
 
@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import ducc0
+
+from globalhs.science.observe import DOPPLER_SIGN, observer_components
 
 __all__ = ["DiskPixels", "disk_pixels", "render_mode_velocity", "surface_velocity"]
 
@@ -86,13 +88,10 @@ def disk_pixels(
     lon = np.arctan2(xs, zs * np.cos(b0) - ys * np.sin(b0))
     theta = np.pi / 2 - np.arcsin(np.clip(sin_lat, -1, 1))
     phi = np.mod(lon, 2 * np.pi)
-    st, ct, sp, cp = np.sin(theta), np.cos(theta), np.sin(phi), np.cos(phi)
+    o_r, o_theta, o_phi = observer_components(theta, phi, b0)
     return DiskPixels(
         shape=tuple(shape), rows=rows, cols=cols, theta=theta, phi=phi, cos_rho=zs,
-        o_r=np.cos(b0) * st * cp + np.sin(b0) * ct,
-        o_theta=np.cos(b0) * ct * cp - np.sin(b0) * st,
-        o_phi=-np.cos(b0) * sp,
-        sky_x=xs, sky_y=ys,
+        o_r=o_r, o_theta=o_theta, o_phi=o_phi, sky_x=xs, sky_y=ys,
     )
 
 
@@ -114,7 +113,7 @@ def render_mode_velocity(
         alm=np.ascontiguousarray(horizontal_alm)[None], spin=1, lmax=lmax, loc=loc, epsilon=epsilon,
         nthreads=nthreads, mode="DERIV1",
     )
-    return -(disk.o_r * radial + disk.o_theta * d_theta + disk.o_phi * d_phi)
+    return DOPPLER_SIGN * (disk.o_r * radial + disk.o_theta * d_theta + disk.o_phi * d_phi)
 
 
 EQUATOR_ROTATION = 1974.1

@@ -26,19 +26,20 @@ cycle, in runs like real telemetry gaps) and a granulation-like background.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import scipy.sparse
 
+from globalhs.science.apols import splittings
+from globalhs.science.modetable import ModeTable
+from globalhs.science.observe import horizontal_ratio
+
 __all__ = [
-    "GM_SUN",
     "ModeSet",
     "ar1_coefficients",
     "ar2_coefficients",
     "ar2_variance",
-    "a_polynomials",
-    "surface_ratio",
     "mode_set",
     "ModeOscillators",
     "alm_index",
@@ -46,12 +47,6 @@ __all__ = [
     "SphericalFieldStream",
     "gap_pattern",
 ]
-
-GM_SUN = 1.32712440018e20
-"""Heliocentric gravitational constant, m^3 s^-2."""
-R_SUN_MODEL = 6.9599e8
-"""Model S photospheric radius (m), for the surface ratio beta."""
-
 
 def ar1_coefficients(nu: np.ndarray, width: np.ndarray, variance: np.ndarray, dt: float):
     """Complex AR(1) step and excitation rms for modes of frequency ``nu`` and FWHM ``width`` (Hz).
@@ -85,31 +80,6 @@ def ar2_variance(phi1: float, phi2: float, sigma_e: float) -> float:
     return sigma_e**2 * (1 - phi2) / ((1 + phi2) * ((1 - phi2) ** 2 - phi1**2))
 
 
-def a_polynomials(l: int, imax: int) -> np.ndarray:
-    """P_i^(l)(m) for i = 1..imax, m = -l..l, shape (imax, 2l+1); zero rows for i > 2l.
-
-    Monic three-term recurrence of the discrete Chebyshev polynomials on N = 2l+1 points, rescaled
-    so that P_i(l) = l (SCIENCE.md section 4).
-    """
-    m = np.arange(-l, l + 1, dtype=float)
-    out = np.zeros((imax, m.size))
-    if l == 0:
-        return out
-    n_points = 2 * l + 1
-    prev, cur = np.ones_like(m), m.copy()
-    for i in range(1, min(imax, 2 * l) + 1):
-        out[i - 1] = l * cur / cur[-1]
-        beta = i**2 * (n_points**2 - i**2) / (4.0 * (4 * i**2 - 1))
-        scale = cur[-1]
-        prev, cur = cur / scale, (m * cur - beta * prev) / scale
-    return out
-
-
-def surface_ratio(nu: np.ndarray) -> np.ndarray:
-    """beta = xi_h/xi_r = GM/(R^3 (2 pi nu)^2) at the surface (about 1/L for f modes; SCIENCE.md section 5)."""
-    return GM_SUN / (R_SUN_MODEL**3 * (2 * np.pi * np.asarray(nu, dtype=float)) ** 2)
-
-
 @dataclass(frozen=True)
 class ModeSet:
     """Every (n, l, m) to synthesise, flattened; frequencies in Hz (sidereal), variances in (m/s)^2."""
@@ -129,42 +99,32 @@ class ModeSet:
     def lmax(self) -> int:
         return int(self.l.max()) if len(self) else 0
 
+    def select(self, keep: np.ndarray) -> "ModeSet":
+        """The modes where ``keep`` is true."""
+        return ModeSet(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
 
-def mode_set(
-    l: np.ndarray,
-    n: np.ndarray,
-    nu_uhz: np.ndarray,
-    amplitude: np.ndarray,
-    width_uhz: np.ndarray,
-    a_nhz: np.ndarray,
-    *,
-    lmin: int = 0,
-    lmax: int,
-    amplitude_scale: float = 1.0,
-) -> ModeSet:
-    """Expand multiplets (columns of a mode table) into modes (n, l, m), m = -l..l.
 
-    ``amplitude`` is taken as the mode variance in (m/s)^2 (times ``amplitude_scale``), the same for
-    every m of a multiplet; ``a_nhz`` has one row per multiplet, one column per a-coefficient (nHz).
-    Multiplets with a non-positive width or frequency are left out (tables flag failed fits so).
+def mode_set(table: ModeTable, *, lmin: int = 0, lmax: int, amplitude_scale: float = 1.0) -> ModeSet:
+    """Expand the multiplets of a mode table into modes (n, l, m), m = -l..l, with lmin <= l <= lmax.
+
+    The table's amplitude column is taken as the mode variance in (m/s)^2 (times
+    ``amplitude_scale``), the same for every m of a multiplet; frequencies are nu_nl + sum_i a_i
+    P_i(m) (a in nHz, sidereal). Multiplets with a non-positive width, frequency or amplitude are
+    left out (tables flag failed fits so).
     """
-    l, n = np.asarray(l, dtype=int), np.asarray(n, dtype=int)
-    nu_uhz, amplitude, width_uhz = (np.asarray(a, dtype=float) for a in (nu_uhz, amplitude, width_uhz))
-    a_nhz = np.atleast_2d(np.asarray(a_nhz, dtype=float))
-    keep = (l >= lmin) & (l <= lmax) & (width_uhz > 0) & (nu_uhz > 0) & (amplitude > 0)
+    keep = (table.l >= lmin) & (table.l <= lmax) & (table.width > 0) & (table.nu > 0) & (table.amp > 0)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("l", "n", "m", "nu", "width", "variance", "beta")}
     for j in np.flatnonzero(keep):
-        ell = int(l[j])
+        ell = int(table.l[j])
         ms = np.arange(-ell, ell + 1)
-        shift_nhz = a_nhz[j] @ a_polynomials(ell, a_nhz.shape[1]) if ell else np.zeros(1)
-        nu = nu_uhz[j] * 1e-6 + shift_nhz * 1e-9
+        nu = table.nu[j] * 1e-6 + splittings(table.a[j], ell) * 1e-9
         parts["l"].append(np.full(ms.size, ell))
-        parts["n"].append(np.full(ms.size, int(n[j])))
+        parts["n"].append(np.full(ms.size, int(table.n[j])))
         parts["m"].append(ms)
         parts["nu"].append(nu)
-        parts["width"].append(np.full(ms.size, width_uhz[j] * 1e-6))
-        parts["variance"].append(np.full(ms.size, amplitude[j] * amplitude_scale))
-        parts["beta"].append(np.full(ms.size, float(surface_ratio(nu_uhz[j] * 1e-6))))
+        parts["width"].append(np.full(ms.size, table.width[j] * 1e-6))
+        parts["variance"].append(np.full(ms.size, table.amp[j] * amplitude_scale))
+        parts["beta"].append(np.full(ms.size, float(horizontal_ratio(table.nu[j]))))
     if not parts["l"]:
         raise ValueError(f"no usable multiplet with {lmin} <= l <= {lmax} in the mode table")
     return ModeSet(**{k: np.concatenate(v) for k, v in parts.items()})

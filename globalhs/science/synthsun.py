@@ -6,18 +6,16 @@ callable with the signature of ``render_mode_velocity`` can be swapped in), adds
 signals, pixel noise and the instrument's gaps, and yields one ``SyntheticImage`` per cadence step.
 Memory is bounded: the modes' state, one block of coefficients and one image.
 
-Instrument styles give the keywords of a real instrument:
-- ``mdi`` (MDI vw-like, 192x192 by default): X0, Y0 (0-based centre), R_SUN (pixels), B0, P, L0,
-  OBS_VR, OBS_VW, OBS_VN, DSUN_OBS, RSUN_OBS, QUALITY, DATASIGN;
-- ``hmi`` (HMI-like, scaled down): CRPIX1, CRPIX2 (1-based), CDELT1 (arcsec/pixel), RSUN_OBS (arcsec),
-  CRLT_OBS, CRLN_OBS, CROTA2 (= -P), DSUN_OBS, RSUN_REF, OBS_VR, OBS_VW, OBS_VN, QUALITY, DATASIGN.
-Both carry T_REC and T_OBS (internal TAI seconds). Velocities are in m/s, positive away from the
-observer (DATASIGN = 1); pixels off the disk are NaN.
+Keywords are the normalised geometry keywords every Dopplergram series of the store carries
+(``globalhs.drms.builtin.GEOMETRY_KEYWORDS``: X0, Y0, RSUN_PIX, B0, L0, P, DSUN, RSUN_REF, CDELT,
+OBS_VR, OBS_VW, OBS_VN, DATASIGN, QUALITY, ...), the values an MDI or HMI header gives after ingest;
+INSTRUME says ``SYNTH-MDI`` (vw-like, 192x192, 60 s) or ``SYNTH-HMI`` (HMI-like, scaled down, 45 s).
+Velocities are in m/s, positive away from the observer (DATASIGN = 1); pixels off the disk are NaN.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -59,7 +57,6 @@ class ObservationConfig:
     limb_shift: bool = True
     observer_velocity: bool = True
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.style not in ("mdi", "hmi"):
@@ -82,19 +79,17 @@ class SyntheticImage:
 
 
 def _keywords(config: ObservationConfig, t: float, geo, quality: int) -> dict:
+    """The normalised geometry keywords of a Dopplergram series (``globalhs.drms.builtin``)."""
     centre = (config.size - 1) / 2.0
     rsun_pix = config.rsun_fraction * config.size / 2.0
-    common = {
-        "T_REC": t, "T_OBS": t, "QUALITY": quality, "DATASIGN": 1,
-        "DSUN_OBS": float(geo.dsun), "RSUN_OBS": float(geo.rsun_arcsec),
+    return {
+        "T_REC": t, "T_OBS": t, "X0": centre, "Y0": centre, "RSUN_PIX": rsun_pix,
+        "B0": float(geo.b0), "L0": float(geo.l0), "P": float(geo.p), "DSUN": float(geo.dsun),
+        "RSUN_REF": RSUN, "CDELT": float(geo.rsun_arcsec) / rsun_pix,
         "OBS_VR": float(geo.obs_vr), "OBS_VW": float(geo.obs_vw), "OBS_VN": float(geo.obs_vn),
+        "DATASIGN": 1, "QUALITY": quality, "MISSVALS": 0, "CADENCE": config.cadence,
+        "INSTRUME": f"SYNTH-{config.style.upper()}",
     }
-    if config.style == "mdi":
-        return {**common, "X0": centre, "Y0": centre, "R_SUN": rsun_pix,
-                "B0": float(geo.b0), "P": float(geo.p), "L0": float(geo.l0)}
-    return {**common, "CRPIX1": centre + 1.0, "CRPIX2": centre + 1.0, "CDELT1": float(geo.rsun_arcsec) / rsun_pix,
-            "CDELT2": float(geo.rsun_arcsec) / rsun_pix, "RSUN_REF": RSUN, "CRLT_OBS": float(geo.b0),
-            "CRLN_OBS": float(geo.l0), "CROTA2": -float(geo.p)}
 
 
 def synthetic_observation(
