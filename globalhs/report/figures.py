@@ -123,7 +123,7 @@ def rotation_maps(radius: np.ndarray, colatitude_deg: np.ndarray, omega_nhz: np.
         ax = fig.add_subplot(1, len(maps), k)
         th = np.deg2rad(colat)
         R, TH = np.meshgrid(r, th, indexing="ij")
-        pc = ax.pcolormesh(R * np.sin(TH), R * np.cos(TH), om, shading="auto", cmap="RdYlBu_r", vmin=vmin, vmax=vmax)
+        pc = ax.pcolormesh(R * np.sin(TH), R * np.cos(TH), om, shading="gouraud", cmap="RdYlBu_r", vmin=vmin, vmax=vmax)
         ax.contour(R * np.sin(TH), R * np.cos(TH), om, levels=np.arange(300, 500, 10), colors="k", linewidths=0.4)
         ax.set_aspect("equal")
         ax.set_xlim(0, 1.02)
