@@ -88,3 +88,50 @@ def test_figures_and_page_are_written(tmp_path):
                       [Section("one", "lnu.png", "text"), Section("two", missing="absent <here>")])
     html = page.read_text()
     assert 'src="lnu.png"' in html and "absent &lt;here&gt;" in html and "t &lt;x&gt;" in html
+
+
+def test_build_report_of_a_run_with_synthetic_products(tmp_path, monkeypatch):
+    """A run directory, a ledger, synthetic input with truth and a fitted table: every panel that has
+    its product is drawn, the comparison is right, missing products are named."""
+    from globalhs.drms import Segment, open_store
+    from globalhs.drms.builtin import timeseries_series
+    from globalhs.pipeline.ledger import Ledger
+    from globalhs.report.build import build_report, find_products
+    from globalhs.science.synthsun import ObservationConfig
+    from globalhs.synthetic.generate import generate
+    from globalhs.synthetic.truth import load_truth
+    from globalhs.time import parse_time
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "v2t.parms.rtest").write_text("in=synth.V[XXXX]\ntsout=synth.V_sht\nLMIN=NNNN LMAX=MMMM\n")
+    (templates / "pkb.parms.rtest").write_text("in=synth.V_sht_gf_{{totaltime}}\nout=synth.V_sht_modes\n")
+    monkeypatch.setenv("GLOBALHS_TEMPLATES", str(templates))
+    args = ["starttime=6400d", "totaltime=2h", "label=rtest", "lmax=10"]
+    run = find_products(args)
+    assert run.input_series == "synth.V" and run.outputs["pkbgn"] == "synth.V_sht_modes"
+
+    truth = _truth(40)
+    truth.l[:] = np.arange(40) % 10 + 1
+    generate(parse_time("2010.07.11_00:00:00_TAI"), 7200.0, lmax=10, modes=truth,
+             config=ObservationConfig(size=24, duty_cycle=0.8, mean_gap=4, seed=2))
+    store = open_store()
+    truth_stored = load_truth(store.root, "synth.V")
+    fitted = _fitted(truth_stored.modes)
+    store.ensure_series(timeseries_series("synth.V_sht_modes", segments=[Segment("modes", "float64")]))
+    with store.writer(replace=True) as w:
+        w.add("synth.V_sht_modes", {"T_START": parse_time("2010.07.11_00:00:00_TAI"), "LMIN": 0, "LMAX": 10,
+                                    "NDT": 120}, {"modes": fitted.to_array()})
+    ledger = Ledger(run.workdir)
+    ledger.submitted("sht", "6400", "h", "local", "1", "subt.6400")
+    ledger.finished("sht", "6400", "done", 0)
+    ledger.close()
+
+    path, summary = build_report(args)
+    html = path.read_text()
+    assert "40 of 40 true multiplets fitted" in summary
+    for png in ("nu_residuals.png", "acoeffs.png", "window.png", "timeline.png"):
+        assert (path.parent / png).read_bytes()[:8] == PNG and png in html
+    assert "no power spectra found" in html and "no inversion found" in html
+    window = [r for r in store.query("synth.V[2010.07.11_00:00:00_TAI/2h]") if not r.keywords["QUALITY"]]
+    assert f"{len(window)} good images of 120" in html

@@ -84,8 +84,9 @@ def _jobs(workdir: Path) -> list[figures.JobRecord]:
         rows = ledger.rows()
     finally:
         ledger.close()
-    return [figures.JobRecord(r.step, r.chunk, r.submitted or 0.0, getattr(r, "started", None) or r.submitted,
-                              r.finished, r.attempt, r.state) for r in rows if r.submitted is not None]
+    # A ledger without a start time per job cannot split queue wait from run time: started is None.
+    return [figures.JobRecord(r.step, r.chunk, r.submitted, getattr(r, "started", None), r.finished,
+                              r.attempt, r.state) for r in rows if r.submitted is not None]
 
 
 def _window(store, series: str, start: float, total: float) -> tuple[np.ndarray, np.ndarray] | None:
@@ -159,16 +160,21 @@ def _rotation(store, recordset: str):
 
 
 def _step_table(jobs: list[figures.JobRecord], order) -> list[list[str]]:
-    table = [["step", "jobs", "retries", "queue wait (s, median)", "run time (s, median)", "run time (s, total)"]]
+    table = [["step", "jobs", "retries", "queue wait (s, median)", "run time (s, median)",
+              "submit to finish (s, median)", "step span (s)"]]
     for step in order:
         mine = [j for j in jobs if j.step == step]
         if not mine:
             continue
         wait = [j.started - j.submitted for j in mine if j.started is not None]
         run = [j.finished - j.started for j in mine if j.finished is not None and j.started is not None]
-        table.append([step, str(len(mine)), str(sum(j.attempts - 1 for j in mine)),
-                      f"{np.median(wait):.1f}" if wait else "-", f"{np.median(run):.1f}" if run else "-",
-                      f"{np.sum(run):.1f}" if run else "-"])
+        whole = [j.finished - j.submitted for j in mine if j.finished is not None]
+        span = max((j.finished for j in mine if j.finished is not None), default=None)
+        table.append([step, str(len(mine)), str(sum(max(j.attempts - 1, 0) for j in mine)),
+                      f"{np.median(wait):.1f}" if wait else "not recorded",
+                      f"{np.median(run):.1f}" if run else "not recorded",
+                      f"{np.median(whole):.1f}" if whole else "-",
+                      f"{span - min(j.submitted for j in mine):.1f}" if span is not None else "-"])
     return table
 
 

@@ -178,15 +178,20 @@ def timeline_figure(jobs: Sequence[JobRecord], path: Path, step_order: Sequence[
         ticks.append(y + (len(mine) - 1) / 2)
         labels.append(f"{step} ({len(mine)})")
         for j in mine:
-            start = j.started if j.started is not None else j.finished
-            if start is not None:
-                ax.barh(y, start - j.submitted, left=j.submitted - t0, color=f"C{k % 10}", alpha=0.3, height=0.8)
+            if j.started is None and j.finished is not None:   # queue wait not recorded: one bar
+                ax.barh(y, j.finished - j.submitted, left=j.submitted - t0, color=f"C{k % 10}", alpha=0.65,
+                        height=0.8, edgecolor="red" if j.attempts > 1 else "none", lw=1.2)
+            elif j.started is not None:
+                ax.barh(y, j.started - j.submitted, left=j.submitted - t0, color=f"C{k % 10}", alpha=0.3, height=0.8)
             if j.started is not None and j.finished is not None:
                 ax.barh(y, j.finished - j.started, left=j.started - t0, color=f"C{k % 10}", height=0.8,
                         edgecolor="red" if j.attempts > 1 else "none", lw=1.2)
             y += 1
     ax.set_yticks(ticks, labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds since the first submission (light: queued, dark: running, red edge: retried)")
+    recorded = any(j.started is not None for j in jobs)
+    ax.set_xlabel("seconds since the first submission ("
+                  + ("light: queued, dark: running" if recorded else "submission to finish; queue wait not recorded")
+                  + ", red edge: retried)")
     fig.tight_layout()
     return _save(fig, path)
