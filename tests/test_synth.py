@@ -211,3 +211,29 @@ def test_observation_without_modes_noise_or_signals_is_zero_on_disk():
     disk = ~np.isnan(img.image)
     assert disk.sum() > 0.6 * 32 * 32
     np.testing.assert_allclose(img.image[disk], 0.0, atol=1e-12)
+
+
+def test_steady_surface_and_observer_signals():
+    from globalhs.science.sunimage import observer_velocity, surface_velocity
+
+    disk = disk_pixels((201, 201), 100.0, 100.0, 100.0, 0.0, 0.0)
+    centre = (disk.rows == 100) & (disk.cols == 100)
+    west = (disk.rows == 100) & (disk.cols == 199)
+    v = surface_velocity(disk, 0.0)
+    assert v[centre][0] == pytest.approx(-166.0)                        # limb shift at mu = 0, no rotation
+    mu = 1 - disk.cos_rho[west][0]
+    rot = 1974.1 * np.sin(disk.phi[west][0])
+    assert v[west][0] == pytest.approx(rot - 166 - 139 * mu + 700 * mu**2)
+    assert rot == pytest.approx(1974.1 * 0.99)                          # the west limb recedes
+    obs = observer_velocity(disk, 300.0, 30e3, 0.0, 0.00465)
+    assert obs[centre][0] == pytest.approx(300.0)
+    assert obs[west][0] == pytest.approx(300.0 - 0.00465 * 30e3 * disk.sky_x[west][0])
+
+
+def test_geometry_reuse_within_tolerance_changes_images_negligibly():
+    ms = mode_set(_table([1, 2], [10, 10], [2500.0, 2600.0], [2.0, 2.0], [1.0, 1.0], np.zeros((2, 4))), lmax=4)
+    base = dict(size=64, duty_cycle=1.0, seed=3)
+    exact = list(synthetic_observation(ms, 1.0e9, 30, ObservationConfig(geometry_tolerance=0.0, **base)))
+    reused = list(synthetic_observation(ms, 1.0e9, 30, ObservationConfig(**base)))
+    diff = max(np.nanmax(np.abs(a.image - b.image)) for a, b in zip(exact, reused))
+    assert 0 < diff < 0.5   # m/s, against signals of 2 km/s

@@ -34,7 +34,7 @@ import ducc0
 
 from globalhs.science.observe import DOPPLER_SIGN, observer_components
 
-__all__ = ["DiskPixels", "disk_pixels", "render_mode_velocity", "surface_velocity"]
+__all__ = ["DiskPixels", "disk_pixels", "render_mode_velocity", "surface_velocity", "observer_velocity"]
 
 
 @dataclass(frozen=True)
@@ -120,16 +120,11 @@ EQUATOR_ROTATION = 1974.1
 """Sidereal surface rotation speed at the equator (m/s), with the latitude profile below (SPEC section 3)."""
 
 
-def surface_velocity(
-    disk: DiskPixels, b0_deg: float, *, obs_vr: float = 0.0, obs_vw: float = 0.0, obs_vn: float = 0.0,
-    s_ratio: float = 0.0, rotation: bool = True, limb_shift: bool = True,
-) -> np.ndarray:
-    """Doppler velocity (m/s) of the non-oscillating signals at the disk pixels.
+def surface_velocity(disk: DiskPixels, b0_deg: float, *, rotation: bool = True, limb_shift: bool = True) -> np.ndarray:
+    """Doppler velocity (m/s) of the Sun's steady surface flows at the disk pixels.
 
-    Rotation R Omega(B) = 1974.1 (1 - 0.121 sin^2 B - 0.178 sin^4 B) m/s toward the west, limb shift
-    -166 - 139 mu + 700 mu^2 m/s with mu = 1 - cos(rho) (SPEC section 3), and the observer's velocity
-    seen along each pixel's line of sight (its sky-plane parts enter through the line-of-sight tilt,
-    of order R/D).
+    Rotation R Omega(B) = 1974.1 (1 - 0.121 sin^2 B - 0.178 sin^4 B) m/s toward the west and the
+    convective limb shift -166 - 139 mu + 700 mu^2 m/s with mu = 1 - cos(rho) (SPEC section 3).
     """
     b0 = np.deg2rad(b0_deg)
     v = np.zeros(disk.theta.size)
@@ -142,6 +137,14 @@ def surface_velocity(
     if limb_shift:
         mu = 1.0 - disk.cos_rho
         v += -166.0 - 139.0 * mu + 700.0 * mu**2
-    # Observer velocity: line of sight u = (R p - D o)/|...|; -v_obs . u to first order in R/D.
-    v += obs_vr * 1.0 - s_ratio * (obs_vw * disk.sky_x + obs_vn * disk.sky_y)
     return v
+
+
+def observer_velocity(disk: DiskPixels, obs_vr: float, obs_vw: float, obs_vn: float, s_ratio: float) -> np.ndarray:
+    """Doppler velocity (m/s) from the observer's motion, seen along each pixel's line of sight.
+
+    The line of sight to surface point p is u = (R p - D o)/|R p - D o|; to first order in R/D,
+    -v_obs . u = OBS_VR - (R/D)(OBS_VW x + OBS_VN y), with (x, y) the point's sky-plane position toward
+    solar west and north in solar radii: the sky-plane motion enters through the tilt of the line of sight.
+    """
+    return obs_vr - s_ratio * (obs_vw * disk.sky_x + obs_vn * disk.sky_y)

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from globalhs.science.ephemeris import RSUN, solar_geometry
-from globalhs.science.sunimage import disk_pixels, render_mode_velocity, surface_velocity
+from globalhs.science.sunimage import disk_pixels, observer_velocity, render_mode_velocity, surface_velocity
 from globalhs.science.synth import ModeSet, SphericalFieldStream, gap_pattern
 
 __all__ = ["QUALITY_BAD", "ObservationConfig", "SyntheticImage", "synthetic_observation"]
@@ -42,6 +42,9 @@ class ObservationConfig:
     noise per pixel (m/s). ``duty_cycle``: fraction of good images; ``mean_gap``: mean gap length in
     images; ``flagged_fraction``: share of gaps that are bad-QUALITY images rather than absent ones.
     ``background_variance``: granulation-like background per (l, m), (m/s)^2.
+    ``geometry_tolerance``: the pixel geometry is recomputed when B0 or P has moved by more than this
+    (degrees) or the distance by more than this fraction x 1e-2 since it was last computed; 1e-3 deg
+    moves a limb pixel of a 90-pixel disk by 0.002 pixel. The keywords are always the exact values.
     """
 
     size: int = 192
@@ -57,6 +60,7 @@ class ObservationConfig:
     limb_shift: bool = True
     observer_velocity: bool = True
     seed: int = 0
+    geometry_tolerance: float = 1e-3
 
     def __post_init__(self):
         if self.style not in ("mdi", "hmi"):
@@ -121,6 +125,7 @@ def synthetic_observation(
     shape = (config.size, config.size)
     centre = (config.size - 1) / 2.0
     rsun_pix = config.rsun_fraction * config.size / 2.0
+    disk, disk_at = None, (np.inf, np.inf, np.inf)
     for first in range(0, n_images, block):
         k = min(block, n_images - first)
         times = t_start + (first + np.arange(k)) * config.cadence
@@ -135,15 +140,16 @@ def synthetic_observation(
                 yield SyntheticImage(index, t, STATUS_MISSING, None, keywords)
                 continue
             s_ratio = RSUN / float(g.dsun)
-            disk = disk_pixels(shape, centre, centre, rsun_pix, float(g.b0), float(g.p), s_ratio=s_ratio)
+            moved = max(abs(float(g.b0) - disk_at[0]), abs(float(g.p) - disk_at[1]),
+                        abs(float(g.dsun) / disk_at[2] - 1) * 100)
+            if moved > config.geometry_tolerance:
+                disk = disk_pixels(shape, centre, centre, rsun_pix, float(g.b0), float(g.p), s_ratio=s_ratio)
+                disk_at = (float(g.b0), float(g.p), float(g.dsun))
+                steady = surface_velocity(disk, disk_at[0], rotation=config.rotation, limb_shift=config.limb_shift)
             v = render(radial[i], horizontal[i], lmax, disk)
-            v = v + surface_velocity(
-                disk, float(g.b0), s_ratio=s_ratio,
-                obs_vr=float(g.obs_vr) if config.observer_velocity else 0.0,
-                obs_vw=float(g.obs_vw) if config.observer_velocity else 0.0,
-                obs_vn=float(g.obs_vn) if config.observer_velocity else 0.0,
-                rotation=config.rotation, limb_shift=config.limb_shift,
-            )
+            v = v + steady
+            if config.observer_velocity:
+                v = v + observer_velocity(disk, float(g.obs_vr), float(g.obs_vw), float(g.obs_vn), s_ratio)
             # Each image's noise has its own stream (keyed by its index): independent of gaps and blocks.
             noise_rng = np.random.default_rng([noise_key, index])
             v = v + config.pixel_noise * noise_rng.standard_normal(v.size)
