@@ -4,7 +4,8 @@ Three calls a user could make by hand, in order:
 
 1. ``globalhs synth --starttime 6400d --totaltime {days}d --lmax {lmax} --replace`` (a Sun whose modes
    are the HMI table of that day, MDI-vw-like 192x192 images at 60 s, 95 % duty cycle);
-2. ``globalhs run starttime=6400d totaltime={days}d label=synth lmax={lmax}`` on the local executor,
+2. ``globalhs run starttime=6400d totaltime={days}d label=synth lmax={lmax} laststep=invert`` on the
+   local executor,
    with the driver's own progress display (a subprocess, exactly as a user runs it);
 3. ``globalhs report starttime=6400d totaltime={days}d label=synth lmax={lmax}``.
 
@@ -45,7 +46,8 @@ class DemoResult:
 
 def run_args(days: float, lmax: int) -> list[str]:
     """The ``globalhs run`` parameters of the demo (also what ``globalhs report`` is given)."""
-    return [f"starttime={DEMO_START}", f"totaltime={days:g}d", "label=synth", "lmin=0", f"lmax={lmax}"]
+    return [f"starttime={DEMO_START}", f"totaltime={days:g}d", "label=synth", "lmin=0", f"lmax={lmax}",
+            "laststep=invert"]
 
 
 def _say(quiet: bool, text: str) -> None:
