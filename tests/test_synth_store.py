@@ -86,3 +86,16 @@ def test_cli_synth_bad_input_names_the_problem():
                                     "--lmax", "2", "--quiet"])
     assert bad_span.exit_code != 0
     assert "whole number" in bad_span.output or "mode table" in bad_span.output
+
+
+def test_rotation_given_is_kept_with_the_truth(refdata):
+    from globalhs.synthetic.truth import read_rot2d
+
+    rot = read_rot2d(refdata("rotation", "rot2d.hmiv72d.ave"), refdata("rotation", "rmesh.orig"))
+    assert rot.omega.shape == (151, 49) and rot.radius[0] == 0.0 and rot.colatitude[-1] == 90.0
+    # Equatorial surface rate of the HMI inversion: about 450-460 nHz (sidereal).
+    assert 440 < rot.omega[np.argmin(np.abs(rot.radius - 0.99)), -1] < 470
+    generate(START, 600.0, lmax=4, modes=_table(), config=ObservationConfig(size=24), rotation=rot)
+    truth = load_truth(open_store().root, "synth.V")
+    np.testing.assert_array_equal(truth.rotation.omega, rot.omega)
+    assert truth.rotation.label == "rot2d.hmiv72d.ave"

@@ -54,19 +54,26 @@ def _duration(ctx, param, value):
               help="granulation-like background variance per (l, m), (m/s)^2")
 @click.option("--numin", type=float, default=0.0, show_default=True, help="lowest mode frequency, uHz")
 @click.option("--numax", type=float, default=float("inf"), help="highest mode frequency, uHz")
+@click.option("--rotation", type=click.Path(exists=True, dir_okay=False),
+              help="2D rotation file (rot2d format, nHz) the table's splittings stand for, kept with the truth")
+@click.option("--rmesh", type=click.Path(exists=True, dir_okay=False),
+              help="radius mesh of --rotation (every 4th point is a row; e.g. rotation/rmesh.orig)")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed (same seed, same data)")
 @click.option("--replace", is_flag=True, help="overwrite existing records and truth of the series")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def synth(starttime, totaltime, lmax, lmin, modes, series, size, style, cadence, noise, duty_cycle, mean_gap,
-          flagged_fraction, amplitude_scale, background, numin, numax, seed, replace, quiet):
+          flagged_fraction, amplitude_scale, background, numin, numax, rotation, rmesh, seed, replace, quiet):
     """Generate synthetic Dopplergrams of a Sun with known modes into the record store."""
     from globalhs.drms import DrmsError
     from globalhs.science.modetable import ModeTableError
     from globalhs.science.synthsun import ObservationConfig
     from globalhs.synthetic.generate import generate
-    from globalhs.synthetic.truth import TruthError
+    from globalhs.synthetic.truth import TruthError, read_rot2d
 
+    if (rotation is None) != (rmesh is None):
+        raise click.UsageError("--rotation and --rmesh go together (the file and its radius mesh)")
     try:
+        given_rotation = read_rot2d(rotation, rmesh) if rotation else None
         config = ObservationConfig(size=size, style=style, cadence=cadence, pixel_noise=noise,
                                    duty_cycle=duty_cycle, mean_gap=mean_gap, flagged_fraction=flagged_fraction,
                                    background_variance=background, seed=seed)
@@ -74,7 +81,7 @@ def synth(starttime, totaltime, lmax, lmin, modes, series, size, style, cadence,
             quiet, "synthesising",
             lambda progress: generate(starttime, totaltime, lmax=lmax, lmin=lmin, modes=modes, config=config,
                                       series=series, amplitude_scale=amplitude_scale, numin=numin, numax=numax,
-                                      replace=replace, progress=progress),
+                                      replace=replace, rotation=given_rotation, progress=progress),
         )
     except (ValueError, DrmsError, ModeTableError, TruthError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None

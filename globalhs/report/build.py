@@ -229,9 +229,14 @@ def build_report(args: list[str], out: Path | None = None, store=None) -> tuple[
     # rotation
     rot_series = available("invert")
     rotation = _rotation(store, rot_series) if rot_series else None
+    reference = truth.rotation if truth is not None else None
     if rotation is not None:
-        sections.append(Section("inverted rotation", figures.rotation_maps(*rotation, out / "rotation.png").name,
-                                f"from {rot_series}"))
+        ref = (reference.radius, reference.colatitude, reference.omega) if reference is not None else None
+        label = f"reference ({reference.label})" if reference is not None else ""
+        sections.append(Section("inverted rotation", figures.rotation_maps(
+            *rotation, out / "rotation.png", reference=ref, reference_label=label or "reference").name,
+            f"from {rot_series}" + (f"; beside it the rotation given with the synthetic Sun, {reference.label}"
+                                    if reference is not None else "")))
     else:
         sections.append(Section("inverted rotation", missing=f"no inversion found (invert series "
                                 f"{run.outputs.get('invert', 'unknown')})"))

@@ -24,8 +24,8 @@ from pathlib import Path
 from globalhs.drms import DrmsError
 from globalhs.science.modetable import ModeTableError
 from globalhs.science.synthsun import ObservationConfig
-from globalhs.synthetic.generate import generate
-from globalhs.synthetic.truth import TruthError
+from globalhs.synthetic.generate import default_modes_path, generate
+from globalhs.synthetic.truth import TruthError, read_rot2d
 
 __all__ = ["DEMO_START", "DemoError", "DemoResult", "run_demo", "run_args"]
 
@@ -64,9 +64,13 @@ def run_demo(days: float = 2.0, lmax: int = 20, seed: int = 0, quiet: bool = Fal
     seconds = {}
     t0 = time.perf_counter()
     _say(quiet, f"[1/3] synthesising {days:g} days of 192x192 Dopplergrams up to l={lmax} (seed {seed})")
+    refdir = default_modes_path().parents[1]
     try:
+        # The table's splittings are the real Sun's: HMI's own inversion is the rotation they stand for.
+        reference = (read_rot2d(refdir / "rotation" / "rot2d.hmiv72d.ave", refdir / "rotation" / "rmesh.orig")
+                     if (refdir / "rotation" / "rot2d.hmiv72d.ave").exists() else None)
         summary = generate(parse_time_or_day(DEMO_START), days * DAY, lmax=lmax,
-                           config=ObservationConfig(size=size, seed=seed), replace=True)
+                           config=ObservationConfig(size=size, seed=seed), replace=True, rotation=reference)
     except (ValueError, DrmsError, ModeTableError, TruthError, FileNotFoundError) as exc:
         raise DemoError(f"synthesis failed: {exc}") from None
     seconds["synth"] = time.perf_counter() - t0

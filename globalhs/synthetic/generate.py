@@ -21,7 +21,7 @@ from globalhs.drms.builtin import synth_V
 from globalhs.science.modetable import ModeTable, read_modetable
 from globalhs.science.synth import mode_set
 from globalhs.science.synthsun import ObservationConfig, synthetic_observation
-from globalhs.synthetic.truth import record_truth
+from globalhs.synthetic.truth import Rotation, record_rotation, record_truth
 from globalhs.time import format_time
 
 __all__ = ["DEFAULT_MODES", "default_modes_path", "GenerationSummary", "generate"]
@@ -67,6 +67,7 @@ def generate(
     numin: float = 0.0,
     numax: float = np.inf,
     replace: bool = False,
+    rotation: Rotation | None = None,
     commit_every: int = 360,
     store=None,
     progress: Callable[[int, int], None] | None = None,
@@ -74,7 +75,9 @@ def generate(
     """Synthesise ``total`` seconds from internal time ``start`` into ``series`` of the store.
 
     ``modes``: a mode table (path or table; default ``default_modes_path()``); multiplets with
-    ``lmin <= l <= lmax`` and ``numin <= nu <= numax`` (uHz) are synthesised. ``progress(done, n)`` is
+    ``lmin <= l <= lmax`` and ``numin <= nu <= numax`` (uHz) are synthesised. ``rotation`` is recorded
+    with the truth as the rotation the table's splittings stand for (the report shows it beside the
+    inversion); the splittings themselves always come from the table. ``progress(done, n)`` is
     called after each committed batch. Raises ``ValueError``/``DrmsError`` naming the bad input.
     """
     if total <= 0:
@@ -109,6 +112,8 @@ def generate(
         "model": {"amplitude_scale": amplitude_scale, **asdict(config)},
     }
     truth = record_truth(store.root, series, used, span, replace=replace)
+    if rotation is not None:
+        record_rotation(store.root, series, rotation)
     written = missing = flagged = 0
     batch: list = []
 

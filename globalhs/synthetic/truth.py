@@ -14,9 +14,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from globalhs.science.modetable import ModeTable, format_modetable, read_modetable
 
-__all__ = ["Truth", "TruthError", "truth_dir", "load_truth", "record_truth"]
+__all__ = ["Truth", "TruthError", "Rotation", "truth_dir", "load_truth", "record_truth", "read_rot2d",
+           "record_rotation"]
 
 
 class TruthError(ValueError):
@@ -24,12 +27,24 @@ class TruthError(ValueError):
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """A rotation rate Omega(r, colatitude)/2pi in nHz: ``omega[i, j]`` at ``radius[i]`` (r/R) and
+    ``colatitude[j]`` (degrees), with where it came from."""
+
+    radius: np.ndarray
+    colatitude: np.ndarray
+    omega: np.ndarray
+    label: str
+
+
+@dataclass(frozen=True)
 class Truth:
-    """The mode table and the parameters of a synthetic series."""
+    """The mode table and the parameters of a synthetic series, and the rotation given with it."""
 
     modes: ModeTable
     parameters: dict
     directory: Path
+    rotation: Rotation | None = None
 
     @property
     def spans(self) -> list[dict]:
@@ -65,7 +80,11 @@ def load_truth(store_root: str | os.PathLike, series: str) -> Truth | None:
         parameters = json.loads(params.read_text()) if params.exists() else {}
     except (OSError, json.JSONDecodeError) as exc:
         raise TruthError(f"cannot read {params}: {exc}") from None
-    return Truth(read_modetable(modes), parameters, directory)
+    rotation = None
+    if (directory / "rotation.npz").exists():
+        with np.load(directory / "rotation.npz") as z:
+            rotation = Rotation(z["radius"], z["colatitude"], z["omega"], str(z["label"]))
+    return Truth(read_modetable(modes), parameters, directory, rotation)
 
 
 def record_truth(store_root: str | os.PathLike, series: str, modes: ModeTable, span: dict, *,
@@ -97,3 +116,39 @@ def record_truth(store_root: str | os.PathLike, series: str, modes: ModeTable, s
     _atomic_write(directory / "modes.txt", text)
     _atomic_write(directory / "synth.json", json.dumps({"series": series, "spans": spans}, indent=1, sort_keys=True))
     return Truth(modes, {"series": series, "spans": spans}, directory)
+
+
+def read_rot2d(path: str | os.PathLike, rmesh: str | os.PathLike, *, rows_step: int = 4,
+               colat_step: float = 1.875) -> Rotation:
+    """A JSOC 2D rotation file (rows = radii ``rmesh[rows_step * i]``, columns = colatitudes
+    ``j * colat_step`` degrees from the pole to the equator, nHz), e.g. ``rot2d.hmiv72d.ave``."""
+    try:
+        omega = np.loadtxt(path, ndmin=2)
+        mesh = np.loadtxt(rmesh).ravel()
+    except (OSError, ValueError) as exc:
+        raise TruthError(f"cannot read the rotation {path} with radius mesh {rmesh}: {exc}") from None
+    radius = mesh[::rows_step][: omega.shape[0]]
+    if radius.size != omega.shape[0]:
+        raise TruthError(f"{path}: {omega.shape[0]} rows but the mesh {rmesh} gives {radius.size} radii "
+                         f"at every {rows_step}th point")
+    return Rotation(radius, np.arange(omega.shape[1]) * colat_step, omega, Path(path).name)
+
+
+def record_rotation(store_root: str | os.PathLike, series: str, rotation: Rotation) -> Path:
+    """Store ``rotation`` as the rotation given with the synthetic series (``rotation.npz``)."""
+    directory = truth_dir(store_root, series)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "rotation.npz"
+    fd, tmp = tempfile.mkstemp(prefix=".rotation.", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, radius=rotation.radius, colatitude=rotation.colatitude, omega=rotation.omega,
+                     label=np.array(rotation.label))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
