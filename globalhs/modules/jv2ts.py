@@ -230,10 +230,13 @@ def main(args: dict[str, Any]) -> None:
 
     for c in range(setup.ntchunks):
         out = np.zeros((sht.nlm, 2 * ndt), dtype=np.float32)
-        good = [i for i in range(ndt) if (r := by_slot.get(c * ndt + i)) is not None and _usable(r, args)]
-        for b in range(0, len(good), args["BATCH"]):
-            _transform_batch([by_slot[c * ndt + i] for i in good[b : b + args["BATCH"]]], good[b : b + args["BATCH"]],
-                             out, sht, remapper, args, segment, lon_weight)
+        usable = [by_slot.get(c * ndt + i) for i in range(ndt)]
+        usable = [r if r is not None and _usable(r, args) else None for r in usable]
+        for i0 in range(0, ndt, args["BATCH"]):
+            batch = usable[i0 : i0 + args["BATCH"]]
+            if any(r is not None for r in batch):
+                _transform_batch(batch, out[:, 2 * i0 : 2 * (i0 + len(batch))], sht, remapper, args, segment, lon_weight)
+        good = [r for r in usable if r is not None]
         t0 = setup.tstart + c * setup.tchunk
         nmissing = ndt - len(good)
         keywords = {
@@ -251,10 +254,12 @@ def main(args: dict[str, Any]) -> None:
               f"{nmissing} missing images, {remapper.plans_built} remap plans so far", flush=True)
 
 
-def _transform_batch(recs, columns, out, sht, remapper, args, segment, lon_weight) -> None:
-    """Remap and transform one batch of usable images into their columns of ``out``."""
+def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight) -> None:
+    """Remap and transform a contiguous run of time slots into ``out`` ([rows, 2*len(recs)] view);
+    slots whose record is None (absent or unusable) keep exact zeros."""
+    present = [i for i, r in enumerate(recs) if r is not None]
     images, geoms, obs_v, signs = [], [], [], []
-    for rec in recs:
+    for rec in (recs[i] for i in present):
         try:
             images.append(rec.read(segment))
         except (DrmsError, OSError) as exc:
@@ -267,7 +272,8 @@ def _transform_batch(recs, columns, out, sht, remapper, args, segment, lon_weigh
                               "expected X0, Y0, RSUN_PIX, B0 (store-normalised)") from None
         obs_v.append([float(kw.get(k) or 0.0) for k in ("OBS_VR", "OBS_VW", "OBS_VN")])
         signs.append(args["DATASIGN"] or int(kw.get("DATASIGN") or 1))
-    maps = np.empty((len(images),) + sht.grid.shape, dtype=np.float32)
+    maps = np.zeros((len(recs),) + sht.grid.shape, dtype=np.float32)
+    remapped = np.empty((len(images),) + sht.grid.shape, dtype=np.float32)
     # consecutive images sharing a plan are remapped together (one sparse x dense product)
     start = 0
     while start < len(images):
@@ -275,20 +281,18 @@ def _transform_batch(recs, columns, out, sht, remapper, args, segment, lon_weigh
         stop = start + 1
         while stop < len(images) and remapper.plan_for(geoms[stop], images[stop].shape) is plan:
             stop += 1
-        maps[start:stop] = plan.remap(np.stack(images[start:stop]), np.array(obs_v[start:stop]),
+        remapped[start:stop] = plan.remap(np.stack(images[start:stop]), np.array(obs_v[start:stop]),
                                       datasign=np.array(signs[start:stop], dtype=np.float32))
         start = stop
-    bad = np.isnan(maps)
+    bad = np.isnan(remapped)
     if bad.any():
         if args["ZEROMISS"]:
-            maps[bad.any(axis=2)] = 0.0
-        maps[bad] = 0.0
+            remapped[bad.any(axis=2)] = 0.0
+        remapped[bad] = 0.0
     if lon_weight is not None:
-        maps *= lon_weight
-    coeffs = sht(maps)  # [nlm, 2 * batch]
-    cols = np.asarray(columns)
-    out[:, 2 * cols] = coeffs[:, 0::2]
-    out[:, 2 * cols + 1] = coeffs[:, 1::2]
+        remapped *= lon_weight
+    maps[present] = remapped
+    sht(maps, out=out)
 
 
 MODULE = Module(
