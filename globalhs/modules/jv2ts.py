@@ -279,7 +279,10 @@ def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight) -> Non
     # consecutive images sharing a plan are remapped together (one sparse x dense product)
     start = 0
     while start < len(images):
-        plan = remapper.plan_for(geoms[start], images[start].shape)
+        try:
+            plan = remapper.plan_for(geoms[start], images[start].shape)
+        except ValueError as exc:
+            raise ModuleError(f"input record {recs[present[start]].spec()}: {exc}") from None
         stop = start + 1
         while stop < len(images) and remapper.plan_for(geoms[stop], images[stop].shape) is plan:
             stop += 1

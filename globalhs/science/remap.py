@@ -265,6 +265,9 @@ class RemapPlan:
         weight = apodization_weight(q["r_apod"], params.apinner, params.apwidth) if params.apodize else np.ones(sin_b.size)
         keep = inside & (weight > 0)
         self.map_index = np.flatnonzero(keep)
+        if self.map_index.size == 0:
+            raise ValueError(f"no map point falls on the visible disk (longitude shift {self.shift:.1f} deg "
+                             f"from LGSHIFT={params.lgshift}; L0={geometry.l0}): check L0, REF_T0/REF_L0 and MAPRMAX")
         self.sin_b, self.lon = sin_b[keep], lon[keep]
         self.col, self.row = q["col"][keep], q["row"][keep]
         self.r_apod = q["r_apod"][keep]
@@ -314,12 +317,15 @@ class RemapPlan:
         return np.flatnonzero(self.r_apod > self.params.apinner - 0.01)
 
     def displacement(self, geometry: Geometry) -> float:
-        """Largest motion (pixels) of a source position between this plan's geometry and ``geometry``."""
-        dv = self.geometry_vector(geometry) - self.vector
+        """Upper bound (pixels) on the motion of any source position between this plan's geometry
+        and ``geometry``: sum over the geometry parameters of |change| x the largest |Jacobian|."""
+        dv = np.abs(self.geometry_vector(geometry) - self.vector)
         if not dv.any():
             return 0.0
-        jac = self.jacobian
-        return float(np.hypot(dv @ jac[0], dv @ jac[1]).max())
+        if getattr(self, "_jac_max", None) is None:
+            jac = self.jacobian
+            self._jac_max = np.hypot(jac[0], jac[1]).max(axis=1)
+        return float(dv @ self._jac_max)
 
     def _matrices(self, col: np.ndarray, row: np.ndarray):
         ny, nx = self.image_shape
