@@ -7,6 +7,7 @@ l-cut job by its first l (``pow.parms.40``), a single job by the run's lmin.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shlex
@@ -34,6 +35,12 @@ def format_duration(seconds: float) -> str:
         if abs(count - round(count)) < 1e-9 and round(count) > 0:
             return f"{round(count)}{unit}"
     return f"{seconds:g}s"
+
+
+@functools.lru_cache(maxsize=4096)
+def _tai(t: float) -> str:
+    """JSOC TAI string of ``t``, memoised: steps of a run share their chunk starts (astropy is slow)."""
+    return format_time(t, "TAI")
 
 
 def _day_index(t: float) -> str:
@@ -189,7 +196,7 @@ def plan_step(step: Step, p: RunParams, workdir: Path) -> StepPlan:
             ttotal = p["timechunk1"]
         if step.cut == "time2" and abs(span - p.seconds("timechunk2")) < _EPS:
             ttotal = p["timechunk2"]
-        tstart = format_time(t, "TAI")
+        tstart = _tai(t)
         variables = {
             "label": p["label"], "lmin": lo, "lmax": hi, "lchunk": p[step.lchunk],
             "tstart": tstart, "tstart_day": int(math.floor(time_to_day(t) + _EPS)),
