@@ -431,3 +431,28 @@ def test_unknown_module_in_template_exits_2(site):
     site[0].joinpath("v2t.parms.t").write_text("##module=nosuch\na=1\n")
     result = CliRunner().invoke(main, ["run", "starttime=6400d", "totaltime=1d", "label=t", "--dry-run"])
     assert result.exit_code == 2 and "##module=nosuch is not a module" in result.output
+
+
+class Sluggish(Forgetful):
+    """Jobs stay running for 8 polls, then are forgotten."""
+
+    poll_interval, poll_interval_max = 0.01, 0.05
+
+    def poll(self, job_ids):
+        self.polls += 1
+        state = JobState.RUNNING if self.polls <= 8 else JobState.UNKNOWN
+        return {j: JobStatus(state) for j in job_ids}
+
+
+def test_poll_interval_grows_while_nothing_changes(site, monkeypatch):
+    _template(site, "v2t")
+    plan = make_plan(parse_params(["starttime=6400d", "totaltime=1d", "label=t", "laststep=sht"]))
+    pauses: list[float] = []
+    monkeypatch.setattr("globalhs.pipeline.runner.time.sleep", pauses.append)
+    with Ledger(plan.workdir) as ledger:
+        code = Runner(plan, Sluggish(), ledger, Reporter(stream=io.StringIO()), retries=0,
+                      commit=Commits()).run()
+    assert code == 1
+    # first poll after the submission; then x1.5 per unchanged poll up to poll_interval_max
+    assert pauses[:6] == pytest.approx([0.01, 0.01, 0.015, 0.0225, 0.03375, 0.05])
+    assert max(pauses) == 0.05

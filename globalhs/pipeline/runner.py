@@ -106,8 +106,13 @@ class Runner:
                  commit: Callable[[Path], None] = commit_stage, poll_interval: float | None = None):
         self.plan, self.executor, self.ledger, self.reporter = plan, executor, ledger, reporter
         self.retries, self.force, self.commit = retries, force, commit
-        self.poll_interval = poll_interval if poll_interval is not None else \
-            getattr(executor, "poll_interval", 5.0)
+        # a fixed pause if given; else the executor's, growing x1.5 up to its poll_interval_max while
+        # polls see no change (a batch controller is not polled every few seconds for hours)
+        first = poll_interval if poll_interval is not None else getattr(executor, "poll_interval", 5.0)
+        self.poll_interval = first
+        self._pause_first = first
+        self._pause_max = first if poll_interval is not None else \
+            max(first, getattr(executor, "poll_interval_max", first))
         self.active: dict[str, _Active] = {}
         self._states: dict[str, JobState] = {}
         self._batch_errors = 0
@@ -190,12 +195,17 @@ class Runner:
             self.reporter.message(f"step {step.name}: {counts.skipped} chunk(s) already verified, skipped")
         attempts: dict[str, int] = {}
         final_failures: list[tuple[Job, str]] = []
+        pause = self._pause_first
         while pending or self.active:
+            before = (len(pending), dict(self._states))
             if pending:
                 pending = self._submit_some(sp, pending, hashes, attempts)
             self._refresh(counts, pending)
-            time.sleep(self.poll_interval)
-            for job, reason in self._collect():
+            time.sleep(pause)
+            finished = self._collect()
+            changed = bool(finished) or before != (len(pending), self._states)
+            pause = self._pause_first if changed else min(pause * 1.5, self._pause_max)
+            for job, reason in finished:
                 if reason is None:
                     counts.done += 1
                     continue
