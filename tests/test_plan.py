@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from globalhs.cli import main
 from globalhs.pipeline.params import parse_params
 from globalhs.pipeline.plan import format_duration, make_plan
-from globalhs.pipeline.steps import DESCS, STEP_NAMES
+from globalhs.pipeline.steps import DESCS, STEP_NAMES, STEPS_BY_NAME
+from globalhs.pipeline.templates import find_template
 
 USER = os.environ.get("USER") or getpass.getuser()
 
@@ -63,7 +64,8 @@ def test_seed_example_72_sht_jobs(tmp_path):
     script = second.script_text({})
     assert "GLOBALHS_STAGE=" in script and "> v2t.log.6401 2>&1" in script
     assert "jv2ts.exitstatus.6401" in script
-    assert all(sp.skipped for sp in plan.steps if sp.step.desc != "v2t")
+    for sp in plan.steps:          # a step runs exactly when its template exists for the label
+        assert sp.skipped == (find_template(sp.step.desc, "mdivw72d") is None)
 
 
 def test_dry_run_prints_the_plan():
@@ -74,7 +76,11 @@ def test_dry_run_prints_the_plan():
     assert "queue j.q, threshold 70 (subt* jobs)" in result.output
     assert "v2t.parms.{6400..6471}" in result.output
     assert "@v2t.parms.6400" in result.output
-    assert "retilen   skipped: no template retn.parms.mdivw72d" in result.output
+    for step in STEP_NAMES[:STEP_NAMES.index("pkbgn") + 1]:
+        if find_template(STEPS_BY_NAME[step].desc, "mdivw72d") is None:
+            assert f"{step:<9} skipped: no template {STEPS_BY_NAME[step].desc}.parms.mdivw72d" in result.output
+        else:
+            assert f"{step:<9} " in result.output and f"{step:<9} skipped" not in result.output
     assert not Path(os.environ["GLOBALHS_TOPDIR"]).exists()   # a dry run writes nothing
 
 
