@@ -456,3 +456,33 @@ def test_poll_interval_grows_while_nothing_changes(site, monkeypatch):
     # first poll after the submission; then x1.5 per unchanged poll up to poll_interval_max
     assert pauses[:6] == pytest.approx([0.01, 0.01, 0.015, 0.0225, 0.03375, 0.05])
     assert max(pauses) == 0.05
+
+
+def test_real_store_commit_only_verified_attempts(site):
+    """Through the CLI and the real store: a failed attempt's staged record never reaches the store."""
+    from globalhs.drms import open_store
+
+    _template(site, "v2t", 'series=test.jobs chunk={{index}} {% if index == "6401" %}fail=1{% endif %}')
+    args = ["starttime=6400d", "totaltime=3d", "label=t", "laststep=sht"]
+    result = CliRunner().invoke(main, ["run", *args, "-q"])
+    assert result.exit_code == 0, result.output
+    store = open_store()
+    try:
+        records = store.query("test.jobs[6400-6402]")
+        assert [(r.keywords["CHUNK"], r.keywords["ATTEMPT"]) for r in records] == [(6400, 1), (6401, 2), (6402, 1)]
+        assert records[1].read("data").tolist() == [6401.0, 6402.0, 6403.0, 6404.0]
+        assert records[0].keywords["TAG"] == "2010.07.11_00:00:00_TAI/1d"
+    finally:
+        store.close()
+    # a rerun skips every chunk: nothing is staged or committed twice
+    again = CliRunner().invoke(main, ["run", *args, "-q"])
+    assert again.exit_code == 0 and "3 chunk(s) already verified, skipped" in again.output
+    assert [_count(site, "sht", d) for d in (6400, 6401, 6402)] == [1, 2, 1]
+
+
+def test_a_stage_without_records_fails_a_writing_step(site):
+    _template(site, "v2t")                    # testjob stages a plain file, not a record
+    result = CliRunner().invoke(main, ["run", "starttime=6400d", "totaltime=1d", "label=t", "laststep=sht",
+                                       "-q", "--retries=0"])
+    assert result.exit_code == 1
+    assert "stage.6400 held no records to commit" in result.output

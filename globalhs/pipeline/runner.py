@@ -40,11 +40,16 @@ LOST_POLLS = 3
 BATCH_ERRORS_TOLERATED = 10     # consecutive transient batch-system errors before the run stops
 
 
-def commit_stage(stage_dir: Path) -> None:
-    """Commit a verified job's staged records to the store (the only place the driver commits)."""
+def commit_stage(stage_dir: Path) -> int:
+    """Commit a verified job's staged records to the store (the only place the driver commits);
+    returns how many records the stage held (a second commit of a stage does nothing)."""
     from globalhs.drms import open_store
 
-    open_store().commit_stage(stage_dir)
+    store = open_store()
+    try:
+        return store.commit_stage(stage_dir)
+    finally:
+        store.close()
 
 
 def parms_hash(job: Job) -> str:
@@ -103,7 +108,7 @@ class Runner:
 
     def __init__(self, plan: RunPlan, executor, ledger: Ledger, reporter: Reporter, *,
                  retries: int = 1, force: bool = False,
-                 commit: Callable[[Path], None] = commit_stage, poll_interval: float | None = None):
+                 commit: Callable[[Path], int | None] = commit_stage, poll_interval: float | None = None):
         self.plan, self.executor, self.ledger, self.reporter = plan, executor, ledger, reporter
         self.retries, self.force, self.commit = retries, force, commit
         # a fixed pause if given; else the executor's, growing x1.5 up to its poll_interval_max while
@@ -318,9 +323,11 @@ class Runner:
         if not job.stage.is_dir() or not any(job.stage.iterdir()):
             return None
         try:
-            self.commit(job.stage)
+            count = self.commit(job.stage)
         except Exception as exc:      # noqa: BLE001 - any store error fails the job, with its words
             return f"commit of {job.stage.name} failed: {exc}"
+        if job.step.writes and count == 0:
+            return f"{job.stage.name} held no records to commit: the module staged nothing complete"
         return None
 
     def _faillog(self, sp: StepPlan, job: Job, attempt: int, reason: str) -> None:
