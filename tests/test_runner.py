@@ -258,6 +258,8 @@ def test_threshold_throttles_submission(site):
     code, out, rows, _ = _run("totaltime=5d", "v2tjobsthreshold=2", executor=executor)
     assert code == 0, out
     assert max(executor.after_submit) <= 2 and len(executor.after_submit) >= 3
+    # each job was seen running: the ledger splits queue wait from run time
+    assert all(r.submitted <= r.started <= r.finished for r in rows.values())
 
 
 def test_ctrl_c_cancels_all_jobs_in_one_call(site):
@@ -486,3 +488,20 @@ def test_a_stage_without_records_fails_a_writing_step(site):
                                        "-q", "--retries=0"])
     assert result.exit_code == 1
     assert "stage.6400 held no records to commit" in result.output
+
+
+def test_ledger_written_before_start_times_is_upgraded(tmp_path):
+    db = sqlite3.connect(tmp_path / "ledger.sqlite")
+    db.execute("CREATE TABLE jobs (step TEXT NOT NULL, chunk TEXT NOT NULL, parms_hash TEXT NOT NULL, "
+               "attempt INTEGER NOT NULL DEFAULT 0, executor TEXT, job_id TEXT, name TEXT, state TEXT NOT NULL, "
+               "exit_status INTEGER, reason TEXT NOT NULL DEFAULT '', submitted REAL, finished REAL, "
+               "PRIMARY KEY (step, chunk))")
+    db.execute("INSERT INTO jobs VALUES ('sht','6400','h',1,'local','x','n','done',0,'',1.0,2.0)")
+    db.commit()
+    db.close()
+    with Ledger(tmp_path) as ledger:
+        [row] = ledger.rows()
+        assert (row.state, row.submitted, row.finished, row.started) == ("done", 1.0, 2.0, None)
+        ledger.submitted("sht", "6401", "h", "local", "y", "m")
+        ledger.started([("sht", "6401")], 5.0)
+        assert ledger.get("sht", "6401").started == 5.0

@@ -287,6 +287,11 @@ class Runner:
             statuses = self._batch_call(self.executor.poll, list(self.active))
         except _Transient:
             return []
+        newly_running = [(self.active[j].job.step.name, self.active[j].job.index) for j, st in statuses.items()
+                         if st.state is JobState.RUNNING and self._states.get(j) is not JobState.RUNNING
+                         and j in self.active]
+        if newly_running:
+            self.ledger.started(newly_running, time.time())
         self._states = {job_id: status.state for job_id, status in statuses.items()}
         finished = []
         for job_id, entry in list(self.active.items()):
