@@ -3,7 +3,7 @@
 Each job script runs as ``/bin/sh script`` in its own session (so its own process group): Ctrl-C in
 the driver's terminal does not reach it, and cancelling kills the whole group (the shell and the
 module under it). At most ``slots`` jobs run at once (default: the machine's CPU count); the rest
-wait in submission order. The pool advances whenever the runner calls :meth:`poll`,
+wait in submission order. The default slot count is the number of CPUs this process may use. The pool advances whenever the runner calls :meth:`poll`,
 :meth:`submit` or :meth:`count_queued`: no thread.
 
 A started job leaves ``<script>.pid`` (job id, pid, process start time) beside its script, so a
@@ -38,6 +38,14 @@ def _proc_start(pid: int) -> str | None:
     return fields[19]                  # field 22 of stat: start time in clock ticks
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container or ``taskset`` may allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -60,7 +68,7 @@ class LocalExecutor:
     poll_interval = 0.2
 
     def __init__(self, slots: int | None = None):
-        self.slots = max(1, slots or os.cpu_count() or 1)
+        self.slots = max(1, slots or _usable_cpus())
         self._jobs: dict[str, _Entry] = {}
         self._waiting: deque[str] = deque()
         self._serial = 0
