@@ -2,8 +2,8 @@
 
 Each job script runs as ``/bin/sh script`` in its own session (so its own process group): Ctrl-C in
 the driver's terminal does not reach it, and cancelling kills the whole group (the shell and the
-module under it). At most ``slots`` jobs run at once (default: the machine's CPU count); the rest
-wait in submission order. The default slot count is the number of CPUs this process may use. The pool advances whenever the runner calls :meth:`poll`,
+module under it). At most ``slots`` jobs run at once (default: the CPUs this process may use); the
+rest wait in submission order. The pool advances whenever the runner calls :meth:`poll`,
 :meth:`submit` or :meth:`count_queued`: no thread.
 
 A started job leaves ``<script>.pid`` (job id, pid, process start time) beside its script, so a
