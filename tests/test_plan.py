@@ -154,3 +154,9 @@ def test_sub_day_chunks_are_named_by_fractional_day(full_label):
                                            (6220800, "72d"), (0.5, "0.5s")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_unknown_label_exits_2_naming_the_known_ones():
+    result = CliRunner().invoke(main, ["run", "starttime=6400d", "totaltime=72d", "label=mdivw27d", "--dry-run"])
+    assert result.exit_code == 2
+    assert "label 'mdivw27d' has no templates" in result.output and "mdivw72d" in result.output

@@ -20,7 +20,7 @@ import globalhs
 from globalhs.modules import MODULES
 from globalhs.pipeline.params import RunParams
 from globalhs.pipeline.steps import Step, step_range
-from globalhs.pipeline.templates import Rendered, Template, TemplateError, find_template
+from globalhs.pipeline.templates import Rendered, Template, TemplateError, find_template, labels, template_dirs
 from globalhs.pipeline.workdir import run_dir
 from globalhs.time import DAY, format_time, time_to_day
 
@@ -218,6 +218,11 @@ def plan_step(step: Step, p: RunParams, workdir: Path) -> StepPlan:
 
 def make_plan(p: RunParams) -> RunPlan:
     """The plan of a run: every step from firststep to laststep, skipped ones included."""
+    known = labels()
+    if p["label"] not in known:
+        raise TemplateError(
+            f"label {p['label']!r} has no templates in {', '.join(str(d) for d in template_dirs())} "
+            f"(known labels: {', '.join(known) or 'none'}; a site adds labels with GLOBALHS_TEMPLATES)")
     workdir = run_dir(p["topdir"], p["label"], p["starttime"], p["totaltime"], p["lmin"], p["lmax"])
     steps = [plan_step(s, p, workdir) for s in step_range(p["firststep"], p["laststep"])]
     return RunPlan(p, workdir, steps)
