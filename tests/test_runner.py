@@ -337,8 +337,14 @@ def test_cli_run_and_status(site):
     assert status.exit_code == 0, status.output
     line = next(x for x in status.output.splitlines() if x.startswith("shtcheck"))
     assert line.split()[:4] == ["shtcheck", "done", "2", "2"]
+    assert "driver running" not in status.output
+    with DriverLock(make_plan(parse_params(args)).workdir):
+        busy = CliRunner().invoke(main, ["status", *args])
+    assert f"driver running: pid {os.getpid()}" in busy.output
     missing = CliRunner().invoke(main, ["status", "starttime=6400d", "totaltime=9d", "label=t"])
     assert missing.exit_code == 1 and "no run recorded" in missing.output
+    nothing = CliRunner().invoke(main, ["cancel", "starttime=6400d", "totaltime=9d", "label=t"])
+    assert nothing.exit_code == 1 and "no run recorded" in nothing.output
 
 
 def _start_cli_driver(args):
