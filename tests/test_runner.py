@@ -511,3 +511,17 @@ def test_ledger_written_before_start_times_is_upgraded(tmp_path):
         ledger.submitted("sht", "6401", "h", "local", "y", "m")
         ledger.started([("sht", "6401")], 5.0)
         assert ledger.get("sht", "6401").started == 5.0
+
+
+def test_module_arguments_checked_before_anything_runs(site):
+    _template(site, "v2t", "bogus=1 fail=often")
+    args = ["run", "starttime=6400d", "totaltime=2d", "label=t", "laststep=sht"]
+    result = CliRunner().invoke(main, [*args, "-q"])
+    assert result.exit_code == 2, result.output
+    assert "nothing started" in result.output
+    assert "step sht, v2t.parms.6400" in result.output and "unknown argument 'bogus'" in result.output
+    assert "argument fail='often': expected int" in result.output
+    assert "v2t.parms.6401" not in result.output                      # the same problem once per step
+    assert _count(site, "sht", 6400) == 0
+    dry = CliRunner().invoke(main, [*args, "--dry-run"])
+    assert dry.exit_code == 0 and "warning: step sht, v2t.parms.6400" in dry.output

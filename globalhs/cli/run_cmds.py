@@ -63,16 +63,25 @@ def _raise_interrupt(signum, frame):
 def run(args, dry_run, executor_name, force, retries, quiet):
     """Run the pipeline (doglobalhs): starttime=... totaltime=... label=... [name=value ...]"""
     from globalhs.pipeline.ledger import Ledger
-    from globalhs.pipeline.plan import describe
+    from globalhs.pipeline.plan import check_arguments, describe
     from globalhs.pipeline.progress import make_reporter
     from globalhs.pipeline.runner import Runner
     from globalhs.pipeline.workdir import DriverLock, LockError
 
     p = _params(args, "run")
     plan = _plan(p)
+    problems = check_arguments(plan)
     if dry_run:
         click.echo(describe(plan))
+        for problem in problems:
+            click.echo(f"warning: {problem}")
         return
+    if problems:
+        click.echo(f"globalhs run: {len(problems)} problem(s) with the steps' module arguments, nothing "
+                   f"started:", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
     try:
         executor = executor_class(executor_name)()
     except (ImportError, AttributeError) as exc:

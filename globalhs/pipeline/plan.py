@@ -228,6 +228,30 @@ def make_plan(p: RunParams) -> RunPlan:
     return RunPlan(p, workdir, steps)
 
 
+def check_arguments(plan: RunPlan) -> list[str]:
+    """Every job's rendered arguments checked against its module's argument table, before anything
+    runs: a template typo is one clear error now rather than a failed job per chunk later."""
+    from globalhs.modules import get_module
+    from globalhs.modules.base import ModuleError
+
+    problems: list[str] = []
+    for sp in plan.steps:
+        seen: set[str] = set()
+        for job in sp.jobs:
+            try:
+                module = get_module(job.module)
+            except ImportError as exc:
+                problems.append(f"step {sp.step.name}: module {job.module} is not available ({exc})")
+                break
+            try:
+                module.parse(job.rendered.arguments)
+            except ModuleError as exc:
+                if str(exc) not in seen:
+                    seen.add(str(exc))
+                    problems.append(f"step {sp.step.name}, {job.parms.name} (from {sp.template}): {exc}")
+    return problems
+
+
 def job_environment() -> dict[str, str]:
     """Variables a job script exports so that batch jobs see what the driver sees."""
     package_root = str(Path(globalhs.__file__).resolve().parents[1])
@@ -260,4 +284,5 @@ def describe(plan: RunPlan) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Job", "StepPlan", "RunPlan", "make_plan", "describe", "format_duration", "job_environment"]
+__all__ = ["Job", "StepPlan", "RunPlan", "make_plan", "describe", "check_arguments", "format_duration",
+           "job_environment"]
