@@ -125,7 +125,7 @@ def test_pkbgn_and_invert_variables(full_label):
     pkb = steps["pkbgn"].jobs
     assert [(j.lmin, j.lmax) for j in pkb] == [(0, 6), (7, 13), (14, 20)]
     assert _args(None, pkb[0])["writeflag"] == "0"
-    assert len(steps["invert"].jobs) == 1 and steps["invert"].jobs[0].name.startswith("subk.0.0.0-20")
+    assert len(steps["invert"].jobs) == 1 and steps["invert"].jobs[0].name.startswith("subki.0.0.0-20")
 
 
 def test_totaltime_not_divisible_by_timechunk(full_label):

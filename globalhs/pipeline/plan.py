@@ -211,7 +211,7 @@ def plan_step(step: Step, p: RunParams, workdir: Path) -> StepPlan:
         if module not in MODULES:
             raise TemplateError(f"{template_path}: ##module={module} is not a module "
                                 f"(known: {', '.join(sorted(MODULES))})")
-        name = f"{step.prefix}.{first_index}.{index}.{p['lmin']}-{p['lmax']}{p['label']}"
+        name = f"{step.tag}.{first_index}.{index}.{p['lmin']}-{p['lmax']}{p['label']}"
         sp.jobs.append(Job(step, index, lo, hi, t, ttotal, module, rendered, stepdir, name, step.desc))
     return sp
 
