@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from globalhs.cli import main
-from globalhs.executors.base import BatchError, JobState, JobStatus
+from globalhs.executors.base import BatchError, JobSpec, JobState, JobStatus
 from globalhs.executors.local import LocalExecutor
 from globalhs.pipeline.ledger import Ledger
 from globalhs.pipeline.params import parse_params
@@ -525,3 +525,24 @@ def test_module_arguments_checked_before_anything_runs(site):
     assert _count(site, "sht", 6400) == 0
     dry = CliRunner().invoke(main, [*args, "--dry-run"])
     assert dry.exit_code == 0 and "warning: step sht, v2t.parms.6400" in dry.output
+
+
+def test_force_cancels_jobs_an_earlier_driver_left_running(site, tmp_path):
+    _template(site, "v2t", f"sleep=30 pidfile={site[1]}/pid.{{{{index}}}}")
+    plan = make_plan(parse_params(["starttime=6400d", "totaltime=1d", "label=t", "laststep=sht"]))
+    old = LocalExecutor()
+    job = plan.steps[0].jobs[0]
+    plan.steps[0].stepdir.mkdir(parents=True)
+    job.parms.write_text(job.rendered.parms_text())
+    job.script.write_text(job.script_text({}))
+    [old_id] = old.submit([JobSpec(job.name, job.script, job.stepdir)])
+    with Ledger(plan.workdir) as ledger:
+        from globalhs.pipeline.runner import parms_hash
+        ledger.submitted("sht", job.index, parms_hash(job), "local", old_id, job.name)
+    _wait_for_running(site, plan.workdir, 1)
+    _template(site, "v2t")                                           # now a quick job
+    code, out, rows, _ = _run("totaltime=1d", force=True)
+    assert code == 0, out
+    assert "cancelling 1 job(s) of an earlier run" in out
+    assert old.poll([old_id])[old_id].state is JobState.FAILED      # killed by the new driver
+    assert _count(site, "sht", 6400) == 2

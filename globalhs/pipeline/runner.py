@@ -184,18 +184,27 @@ class Runner:
                               f"in {sp.stepdir}")
         pending: list[Job] = []
         hashes: dict[str, str] = {}
+        stale: list[str] = []            # jobs of an earlier driver that must not go on
         for job in sp.jobs:
             hashes[job.index] = h = parms_hash(job)
             row = self.ledger.get(step.name, job.index)
+            ours = row is not None and row.state == "submitted" and row.executor == self.executor.name \
+                and bool(row.job_id)
             if row and row.parms_hash == h and not self.force:
                 if row.state == "done":
                     counts.skipped += 1
                     continue
-                if row.state == "submitted" and row.executor == self.executor.name and row.job_id:
+                if ours:
                     self.active[row.job_id] = _Active(job)      # left running by a killed driver
                     continue
+            if ours:
+                stale.append(row.job_id)                        # changed parameters or --force
             atomic_write(job.parms, job.rendered.parms_text())
             pending.append(job)
+        if stale:
+            self.reporter.message(f"step {step.name}: cancelling {len(stale)} job(s) of an earlier run "
+                                  f"whose parameters changed (or --force)")
+            self.executor.cancel(stale)
         if counts.skipped:
             self.reporter.message(f"step {step.name}: {counts.skipped} chunk(s) already verified, skipped")
         attempts: dict[str, int] = {}
