@@ -3,7 +3,8 @@
 WAL mode lets readers go on while one writer commits; writers take the lock up front
 (``BEGIN IMMEDIATE``) and wait up to ``BUSY_TIMEOUT`` seconds for each other, so several processes can
 ingest into one store at once. Each record row holds its prime keys as catalog integers
-(slot indices for time keys) in columns p0..p5, its keywords as JSON and its directory.
+(slot indices for time keys) in columns p0..p5, its keywords as a JSON list (in the order of
+``SeriesDef.keyword_names``); its directory is ``data/<series>/<recnum>``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ CREATE TABLE IF NOT EXISTS records (
     series TEXT NOT NULL REFERENCES series(name),
     {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in PCOLS)},
     keywords TEXT NOT NULL,
-    dir TEXT NOT NULL,
     created REAL NOT NULL,
     UNIQUE (series, {", ".join(PCOLS)})
 );

@@ -224,6 +224,11 @@ class SeriesDef:
         return hash(self.to_json())
 
     @property
+    def keyword_names(self) -> tuple[str, ...]:
+        """Every keyword, prime keys included, in the catalog's stored order."""
+        return tuple(self._by_name)
+
+    @property
     def prime_names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.prime)
 
