@@ -149,7 +149,7 @@ def test_bad_keyword_and_segment_are_named(store):
             w.add("mdi.fd_V", {"T_REC": "6400d", "QUALITY": "x"})
         with pytest.raises(DrmsError, match=r"has no segment 'W'"):
             w.add("mdi.fd_V", {"T_REC": "6400d"}, {"W": np.zeros(2)})
-        with pytest.raises(DrmsError, match=r"outside the range int16"):
+        with pytest.raises(DrmsError, match=r"values from 1e\+06 to 1e\+06 do not fit int16"):
             w.add("mdi.fd_V", {"T_REC": "6400d"}, {"V": np.array([1e6])})
     assert store.query("mdi.fd_V") == []
     assert _files(store.root / "tmp") == []
@@ -255,3 +255,37 @@ def test_commit_stage_conflict_leaves_stage_intact(store, tmp_path):
     assert len(store.query("mdi.fd_V")) == 2
     assert _files(store.root / "data") == files
     assert len([p for p in stage.iterdir() if p.name.startswith("rec-")]) == 2
+
+
+def test_process_killed_inside_commit_leaves_catalog_unchanged(store, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import os, numpy as np
+import globalhs.drms.store as st
+from globalhs.drms import open_store
+real = os.rename
+def rename_then_die(a, b):
+    real(a, b)
+    os._exit(9)           # killed after moving the first record's directory, before COMMIT
+st.os.rename = rename_then_die
+s = open_store({str(store.root)!r})
+with s.writer() as w:
+    w.add("mdi.fd_V", {{"T_REC": "6400d"}}, {{"V": np.ones((2, 2))}})
+    w.add("mdi.fd_V", {{"T_REC": "6401d"}}, {{"V": np.ones((2, 2))}})
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 9, result.stderr
+    fresh = open_store(store.root)
+    assert fresh.query("mdi.fd_V") == []                      # the transaction never happened
+    orphans = fresh.check(min_age=0)
+    assert len(orphans) == 2 and {p.parent.name for p in orphans} == {"tmp", "mdi.fd_V"}
+    with fresh.writer() as w:                                 # the next writer reuses the record number
+        w.add("mdi.fd_V", {"T_REC": "6402d"}, {"V": np.full((2, 2), 3.0)})
+    (rec,) = fresh.query("mdi.fd_V")
+    np.testing.assert_array_equal(rec.read(), np.full((2, 2), 3.0))
+    assert len(fresh.check(fix=True, min_age=0)) == 1 and fresh.check(min_age=0) == []

@@ -81,6 +81,18 @@ def series_show(name: str, as_json: bool, store_path: Path | None) -> None:
         click.echo(f"  {seg.name:<10} {seg.dtype}{scaling} compress {seg.compress} {seg.unit}")
 
 
+@series.command("check")
+@click.option("--fix", is_flag=True, help="Remove what is found.")
+@click.option("--min-age", default=3600.0, show_default=True, help="Only entries older than this many seconds.")
+@_store_option
+def series_check(fix: bool, min_age: float, store_path: Path | None) -> None:
+    """Find (and with --fix remove) files left by processes killed while writing to the store."""
+    found = _open(store_path).check(fix=fix, min_age=min_age)
+    for path in found:
+        click.echo(f"{'removed' if fix else 'orphan'}\t{path}")
+    click.echo(f"{len(found)} orphan(s){' removed' if fix and found else ''}")
+
+
 @click.command()
 @click.argument("series_name", metavar="SERIES")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))

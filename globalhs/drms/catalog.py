@@ -10,6 +10,7 @@ ingest into one store at once. Each record row holds its prime keys as catalog i
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -48,15 +49,24 @@ def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) the catalog at ``path`` in WAL mode with a long busy timeout."""
     con = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
-    mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if mode.lower() != "wal":  # e.g. a filesystem without shared memory: fall back, still transactional
+    for attempt in range(50):  # switching a new file to WAL needs a moment alone with it
+        try:
+            mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.1)
+    if mode.lower() != "wal":  # e.g. a filesystem without shared memory: still transactional
         con.execute("PRAGMA journal_mode=DELETE")
     con.execute("PRAGMA synchronous=FULL")
     con.execute("PRAGMA foreign_keys=ON")
-    with transaction(con):
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                con.execute(statement)
+    have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {"series", "records", "stages"} <= have:  # readers of an existing store take no write lock
+        with transaction(con):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
     return con
 
 

@@ -196,6 +196,22 @@ class Store:
         """Number of records in a record set."""
         return len(self.query(recordset))
 
+    def check(self, fix: bool = False, min_age: float = 3600.0) -> list[Path]:
+        """Directories left by processes killed while writing: entries of ``tmp/`` and record
+        directories that no catalog row owns, older than ``min_age`` seconds (younger ones may belong
+        to a writer still running). ``fix=True`` removes them. Returns what was found."""
+        cutoff = time.time() - min_age
+        owned = {(series, str(recnum)) for series, recnum in self._con.execute("SELECT series, recnum FROM records")}
+        found = [p for p in (self.root / "tmp").iterdir() if p.lstat().st_mtime < cutoff]
+        for series_dir in (self.root / "data").iterdir():
+            for rec_dir in series_dir.iterdir():
+                if (series_dir.name, rec_dir.name) not in owned and rec_dir.lstat().st_mtime < cutoff:
+                    found.append(rec_dir)
+        if fix:
+            for path in found:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return sorted(found)
+
     # --- writing ----------------------------------------------------------------------------
     def writer(self, replace: bool = False, stage: str | os.PathLike | bool | None = None) -> "Writer":
         """A writer (context manager): one transaction, committed on exit, rolled back on exception.
