@@ -289,3 +289,14 @@ with s.writer() as w:
     (rec,) = fresh.query("mdi.fd_V")
     np.testing.assert_array_equal(rec.read(), np.full((2, 2), 3.0))
     assert len(fresh.check(fix=True, min_age=0)) == 1 and fresh.check(min_age=0) == []
+
+
+def test_records_pickle_and_compare_by_number(store):
+    import pickle
+
+    with store.writer() as w:
+        w.add("mdi.fd_V", {"T_REC": "6400d"}, {"V": np.ones((2, 2))})
+    (rec,) = store.query("mdi.fd_V")
+    again = pickle.loads(pickle.dumps(rec))  # modules may hand records to worker processes
+    assert again == rec and again.defn == rec.defn and math.isnan(again.keywords["B0"])
+    np.testing.assert_array_equal(again.read(), np.ones((2, 2)))

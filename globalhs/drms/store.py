@@ -50,7 +50,7 @@ def open_store(path: str | os.PathLike | None = None) -> "Store":
     return Store(Path(path).expanduser() if path else default_store_path())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Record:
     """One record: its series, keywords (prime keys included; times as internal seconds), segments."""
 
@@ -59,6 +59,12 @@ class Record:
     keywords: dict[str, Any]
     root: Path = field(repr=False)
     defn: SeriesDef = field(repr=False, compare=False)
+
+    def __eq__(self, other: object) -> bool:  # a record is its number in its store
+        return isinstance(other, Record) and (self.recnum, self.series, self.root) == (other.recnum, other.series, other.root)
+
+    def __hash__(self) -> int:
+        return hash((self.recnum, self.series))
 
     @property
     def dir(self) -> Path:
