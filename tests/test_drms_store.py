@@ -300,3 +300,15 @@ def test_records_pickle_and_compare_by_number(store):
     again = pickle.loads(pickle.dumps(rec))  # modules may hand records to worker processes
     assert again == rec and again.defn == rec.defn and math.isnan(again.keywords["B0"])
     np.testing.assert_array_equal(again.read(), np.ones((2, 2)))
+
+
+def test_store_of_another_catalog_format_is_refused(tmp_path):
+    import sqlite3
+
+    root = tmp_path / "old"
+    open_store(root).close()
+    con = sqlite3.connect(root / "catalog.sqlite")
+    con.execute("PRAGMA user_version=1")
+    con.close()
+    with pytest.raises(DrmsError, match=r"catalog .*catalog.sqlite has format 1, this globalhs reads format 2"):
+        open_store(root)

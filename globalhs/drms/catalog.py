@@ -15,11 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from globalhs.drms.errors import DrmsError
 from globalhs.drms.series import MAX_PRIME_KEYS
 
 __all__ = ["connect", "transaction", "BUSY_TIMEOUT", "PCOLS"]
 
 BUSY_TIMEOUT = 600.0
+FORMAT = 2
+"""Catalog layout version (PRAGMA user_version); a store of another version is refused, not misread."""
 PCOLS = tuple(f"p{i}" for i in range(MAX_PRIME_KEYS))
 
 _SCHEMA = f"""
@@ -67,6 +70,13 @@ def connect(path: Path) -> sqlite3.Connection:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     con.execute(statement)
+            if not have:
+                con.execute(f"PRAGMA user_version={FORMAT}")
+    version = con.execute("PRAGMA user_version").fetchone()[0]
+    if version != FORMAT:
+        con.close()
+        raise DrmsError(f"catalog {path} has format {version}, this globalhs reads format {FORMAT} "
+                        f"(written by another version): use a new store directory or re-ingest into one")
     return con
 
 

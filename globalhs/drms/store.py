@@ -117,6 +117,8 @@ class Store:
             for sub in ("data", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             self._con = connect(self.root / "catalog.sqlite")
+        except DrmsError:
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise DrmsError(f"cannot open the record store at {self.root}: {exc}") from None
         self._defs: dict[str, SeriesDef] = {}
