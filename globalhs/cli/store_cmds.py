@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -102,10 +103,14 @@ def ingest(series_name: str, files: tuple[Path, ...], replace: bool, store_path:
     """Ingest FITS Dopplergrams (MDI-style or HMI-style keywords) into SERIES, all or nothing."""
     from globalhs.drms.ingest import ingest_files
 
-    try:
-        records = ingest_files(_open(store_path), series_name, files, replace=replace)
-    except DrmsError as exc:
-        raise click.ClickException(f"{exc} (nothing was ingested)") from None
+    store = _open(store_path)
+    show = len(files) > 1 and sys.stderr.isatty()
+    with click.progressbar(length=len(files), label=f"ingest {series_name}", file=sys.stderr,
+                           hidden=not show) as bar:
+        try:
+            records = ingest_files(store, series_name, files, replace=replace, progress=lambda done: bar.update(1))
+        except DrmsError as exc:
+            raise click.ClickException(f"{exc} (nothing was ingested)") from None
     click.echo(f"ingested {len(records)} record(s) into {series_name}")
 
 
