@@ -9,9 +9,9 @@ import os
 import numpy as np
 import pytest
 
-from globalhs.drms import DrmsError, Keyword, PrimeKey, Segment, SeriesDef, load_series_file, open_store
+from globalhs.drms import DrmsError, Keyword, load_series_file, open_store
 from globalhs.drms.builtin import INPUT_SERIES, hmi_V_45s, mdi_fd_V, synth_V, timeseries_series
-from globalhs.time import MDI_EPOCH, day_to_time, parse_time
+from globalhs.time import MDI_EPOCH, day_to_time
 
 
 def _files(root):
