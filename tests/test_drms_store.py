@@ -312,3 +312,17 @@ def test_store_of_another_catalog_format_is_refused(tmp_path):
     con.close()
     with pytest.raises(DrmsError, match=r"catalog .*catalog.sqlite has format 1, this globalhs reads format 2"):
         open_store(root)
+
+
+def test_gzip_float_segment_is_lossless_and_rice_float_refused():
+    from globalhs.drms import Segment
+
+    with pytest.raises(DrmsError, match="rice compression is lossless only for integer dtypes"):
+        Segment("data", "float32", compress="rice")
+    s = open_store()
+    s.create_series(timeseries_series("x.gz", "1d", segments=[Segment("data", "float32", compress="gzip")]))
+    data = np.random.default_rng(3).standard_normal((5, 64)).astype(np.float32)
+    data[2, 7] = np.nan
+    with s.writer() as w:
+        w.add("x.gz", {"T_START": "6400d", "LMIN": 0, "LMAX": 1, "NDT": 32}, {"data": data})
+    np.testing.assert_array_equal(s.query("x.gz")[0].read(), data)

@@ -345,6 +345,7 @@ class Writer:
         segments = segments or {}
         for name in segments:
             defn.segment(name)
+
         def spec() -> str:
             return Record(series, 0, kws, self.store.root, defn).spec()
 
