@@ -145,6 +145,12 @@ def show_info(recordset: str, args: tuple[str, ...], count_only: bool, quiet: bo
     ARGS: key=T_REC,QUALITY (default: the prime keys) and n=N (first N records; negative: last N)."""
     keys, limit = _split_keys(args)
     store = _open(store_path)
+    if count_only and limit is None:
+        try:
+            click.echo(str(store.count(recordset)))
+        except DrmsError as exc:
+            raise click.ClickException(str(exc)) from None
+        return
     try:
         records = store.query(recordset)
         defn = store.series(records[0].series if records else recordset.split("[")[0].split("{")[0].strip())

@@ -201,8 +201,14 @@ class Store:
         return out
 
     def count(self, recordset: str) -> int:
-        """Number of records in a record set."""
-        return len(self.query(recordset))
+        """Number of records in a record set (counted by the catalog unless a filter needs keywords)."""
+        rs = parse_recordset(recordset)
+        defn = self.series(rs.series)
+        comp = compile_recordset(rs, defn)
+        if comp.predicate is not None:
+            return len(self.query(recordset))
+        where = " AND ".join(["series = ?"] + comp.where)
+        return self._con.execute(f"SELECT COUNT(*) FROM records WHERE {where}", [defn.name] + comp.params).fetchone()[0]
 
     def check(self, fix: bool = False, min_age: float = 3600.0) -> list[Path]:
         """Directories left by processes killed while writing: entries of ``tmp/`` and record
