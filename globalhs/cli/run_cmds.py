@@ -84,7 +84,7 @@ def run(args, dry_run, executor_name, force, retries, quiet):
         sys.exit(2)
     try:
         executor = executor_class(executor_name)()
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, BatchError, ValueError, OSError) as exc:
         click.echo(f"globalhs run: executor {executor_name!r} is not available here ({exc})", err=True)
         sys.exit(2)
     lock = DriverLock(plan.workdir)
@@ -105,7 +105,7 @@ def run(args, dry_run, executor_name, force, retries, quiet):
                            f"running; rerun the same command to adopt them and go on.", err=True)
                 code = 1
             except KeyboardInterrupt:
-                first = next((sp.step.name for sp in plan.steps if not sp.skipped), p["firststep"])
+                first = runner.current_step or p["firststep"]
                 click.echo(f"globalhs run: interrupted; the run's jobs were cancelled. Resume with: "
                            f"{plan.resume_command(first)}", err=True)
                 sys.exit(130)

@@ -121,6 +121,7 @@ class Runner:
         self.active: dict[str, _Active] = {}
         self._states: dict[str, JobState] = {}
         self._batch_errors = 0
+        self.current_step: str | None = None     # the step running (for the resume command)
         env = job_environment()
         env[LABEL_ENV] = plan.params["label"]
         self.environment = env
@@ -141,6 +142,7 @@ class Runner:
                                           f"{sp.step.desc}.parms.{self.plan.params['label']}")
                     self.ledger.set_step(sp.step.name, "skipped", 0)
                     continue
+                self.current_step = sp.step.name
                 try:
                     self.run_step(sp, counts)
                 except StepFailed as exc:
