@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from globalhs.pipeline.steps import STEP_NAMES
+from globalhs.pipeline.steps import STEP_NAMES, STEPS
 from globalhs.time import TimeFormatError, format_time, parse_duration, parse_time_or_day
 
 __all__ = ["Param", "PARAMS", "ParamError", "RunParams", "parse_params", "markdown_table",
@@ -141,7 +141,12 @@ def _p(name, convert, default, help, env=None, choices=(), kind=""):
     return Param(name, convert, default, help, env, tuple(choices), kind or getattr(convert, "__name__", ""))
 
 
-_steps = ", ".join(STEP_NAMES)
+
+
+def _using(attribute: str, value: str) -> str:
+    """The steps whose ``attribute`` is ``value``, for help text that cannot drift from the step table."""
+    return ", ".join(s.name for s in STEPS if getattr(s, attribute) == value)
+
 _THRESHOLD = 70   # dosht's default job threshold; used for every kind (the seed gives only dosht's)
 _NJOBS = 10       # the seed does not give doretile1/dogapfill/dopow/dopkbgn's defaults: ours
 
@@ -172,15 +177,13 @@ PARAMS: tuple[Param, ...] = (
     _p("slicestep", _duration(False), "3d", "slicestep of slice", kind="duration"),
     _p("pkbwriteflag", _choice, "1", "writeflag of pkbgn (0: the FFTs are already written)",
        choices=("0", "1"), kind="flag"),
-    _p("retnjobs", _int(1), _NJOBS, "jobs of retile1", env="GLOBALHS_RETNJOBS", kind="integer"),
-    _p("tsfnjobs", _int(1), _NJOBS, "jobs of gapfill", env="GLOBALHS_TSFNJOBS", kind="integer"),
-    _p("pownjobs", _int(1), _NJOBS, "jobs of pow and slice", env="GLOBALHS_POWNJOBS", kind="integer"),
-    _p("pkbnjobs", _int(1), _NJOBS, "jobs of pkbgn", env="GLOBALHS_PKBNJOBS", kind="integer"),
+    *(_p(n, _int(1), _NJOBS, f"most jobs of {_using('njobs', n)}", env=f"GLOBALHS_{n.upper()}", kind="integer")
+      for n in ("retnjobs", "tsfnjobs", "pownjobs", "pkbnjobs")),
     *(_p(f"{k}jobsthreshold", _int(1), _THRESHOLD,
-         f"submit {k} jobs only while fewer than this many are queued",
+         f"submit {k} jobs ({_using('kind', k)}) only while fewer than this many are queued",
          env=f"GLOBALHS_{k.upper()}JOBTHRESHOLD", kind="integer")
       for k in ("v2t", "ret", "tsf", "pow", "pkb")),
-    *(_p(f"{k}queue", _text, "j.q", f"queue (partition) of {k} jobs",
+    *(_p(f"{k}queue", _text, "j.q", f"queue (partition) of {k} jobs ({_using('kind', k)})",
          env=f"GLOBALHS_{k.upper()}QUEUE", kind="string")
       for k in ("v2t", "ret", "tsf", "pow", "pkb")),
     _p("topdir", _path, "./globalhs_top", "top directory of the work directories", env="GLOBALHS_TOPDIR",
