@@ -256,6 +256,9 @@ class Runner:
             ids = self._batch_call(self.executor.submit, [self._spec(sp, job) for job in batch])
         except _Transient:
             return pending
+        if len(ids) != len(batch):
+            raise BatchError(f"executor {self.executor.name} returned {len(ids)} job id(s) for "
+                             f"{len(batch)} submitted job(s)")
         for job, job_id in zip(batch, ids):
             self.active[job_id] = _Active(job)
             attempts[job.index] = attempts.get(job.index, 0) + 1
