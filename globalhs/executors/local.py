@@ -9,7 +9,8 @@ rest wait in submission order. The pool advances whenever the runner calls :meth
 A started job leaves ``<script>.pid`` (job id, pid, process start time) beside its script, so a
 driver started after a killed one can still see that job run (and cancel it) until it exits; the
 runner then resolves it from its exit-status file like any job the batch system has forgotten.
-Job ids are ``<script path>#<driver pid>.<n>``: unique per submission.
+Job ids are ``<script path>#<driver pid>.<n>``: unique per submission. A job with a
+``time_limit_s`` is killed (state TIMEOUT) when it runs longer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,7 @@ class _Entry:
     cap: int
     process: subprocess.Popen | None = None
     status: JobStatus | None = None
+    started: float = 0.0
 
 
 class LocalExecutor:
@@ -133,10 +136,16 @@ class LocalExecutor:
         return [e for e in self._jobs.values() if e.process is not None and e.status is None]
 
     def _advance(self) -> None:
+        now = time.monotonic()
         for entry in self._running():
             code = entry.process.poll()
             if code is not None:
                 entry.status = self._status(code)
+            elif entry.spec.time_limit_s and now - entry.started > entry.spec.time_limit_s:
+                self._kill_group(entry.process.pid)
+                entry.process.wait()
+                entry.status = JobStatus(JobState.TIMEOUT, None,
+                                         f"killed after its time limit of {entry.spec.time_limit_s} s")
         running = self._running()
         for job_id in list(self._waiting):
             if len(running) >= self.slots:
@@ -169,6 +178,7 @@ class LocalExecutor:
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()
+        entry.started = time.monotonic()
         pid = entry.process.pid
         record = {"id": job_id, "pid": pid, "start": _proc_start(pid)}
         pidfile = Path(f"{spec.script}.pid")
