@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError, blas, solveh_banded
-from scipy.signal import oaconvolve
 
 __all__ = [
     "FillResult",
@@ -292,12 +291,24 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     k = np.searchsorted(bar_idx, tu)
     block_start = np.where(k > 0, bar_idx[np.maximum(k - 1, 0)] + 1, 0) if len(bar_idx) else np.zeros_like(tu)
     block_stop = np.where(k < len(bar_idx), bar_idx[np.minimum(k, len(bar_idx) - 1)], n) if len(bar_idx) else np.full_like(tu, n)
-    # right-hand side for all series at once: -(F^H F + B^H B) applied to the data, at the unknowns
-    a_rev_conj = np.conj(a2[:, ::-1])
-    ef = oaconvolve(out, a2, axes=-1)[:, :n] * rows
-    eb = oaconvolve(out, a_rev_conj, axes=-1)[:, :n] * rows
-    grad = oaconvolve(ef, a_rev_conj, axes=-1)[:, p : p + n] + oaconvolve(eb, a2, axes=-1)[:, p : p + n]
-    rhs = -grad[:, tu]
+    # right-hand side -(F^H F + B^H B) d at the unknowns: only the prediction errors that involve an
+    # unknown matter (rows within p after one), computed by gathering the data they use
+    lags = np.arange(p + 1)
+    cum = np.concatenate(([0], np.cumsum(unknown)))
+    r = np.arange(n)
+    near = cum[r + 1] - cum[np.maximum(r - p, 0)] > 0
+    rows_used = np.flatnonzero(near & rows)
+    taps = rows_used[:, None] - lags[None, :]  # data x[r - k] of row r
+    at_unknown = tu[:, None] + lags[None, :]  # rows t + k that see the unknown t
+    rhs = np.empty((nser, len(tu)), dtype=dtype)
+    errors = np.zeros(n + p + 1, dtype=dtype)
+    for i in range(nser):
+        seen = out[i][taps]  # [rows, k] = x[r - k]
+        errors[rows_used] = seen @ a2[i]  # forward errors sum_k a_k x[r-k]
+        grad = errors[at_unknown] @ np.conj(a2[i])  # sum_k conj(a_k) f[t+k]
+        errors[rows_used] = seen @ np.conj(a2[i, ::-1])  # backward errors sum_k conj(a_k) x[r-p+k]
+        grad += errors[at_unknown] @ a2[i, ::-1]  # sum_k a_k b[t+p-k]
+        rhs[i] = -grad
     filled_mask = np.zeros(n, dtype=bool)
     solved = np.ones(len(tu), dtype=bool)
     for i in range(nser):
