@@ -42,7 +42,7 @@ from globalhs.science.modetable import ERROR_FLAG, ModeTable
 from globalhs.science.observe import horizontal_ratio
 
 __all__ = ["FitSettings", "MultipletFit", "Spectrum", "fit_multiplet", "fit_degree", "fits_to_table",
-           "lorentzian", "spectra_from_rows", "ORBITAL_NHZ"]
+           "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ"]
 
 ORBITAL_NHZ = 31.7
 """Mean orbital frequency of SOHO/SDO (nHz): a1 sidereal = a1 synodic + this (SCIENCE.md conventions)."""
