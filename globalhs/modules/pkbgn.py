@@ -82,8 +82,12 @@ def main(args) -> None:
                                   orbital_nhz=args["ORBITAL"])
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
+    guess_path = os.path.expanduser(os.path.expandvars(args["guess"]))
+    if "$" in guess_path:
+        raise ModuleError(f"argument guess={args['guess']!r}: an environment variable in it is not set "
+                          f"(e.g. GLOBALHS_REFDATA)")
     try:
-        guesses = read_modetable(args["guess"])
+        guesses = read_modetable(guess_path)
     except ModeTableError as exc:
         raise ModuleError(f"argument guess={args['guess']!r}: {exc}") from None
     store = open_store()
@@ -181,7 +185,7 @@ MODULE = Module(
     (
         Arg("in", str, help="power spectra record set (pow output, e.g. mdi.vw_V_sht_pow_72d[6400d])"),
         Arg("leakage", str, help="leakage record set (e.g. mdi.vw_V_leakage[6400d])"),
-        Arg("guess", str, help="starting mode table (JSOC text format)"),
+        Arg("guess", str, help="starting mode table (JSOC text format; $VARS and ~ expanded)"),
         Arg("out", str, help="output series (e.g. mdi.vw_V_sht_modes)"),
         Arg("outtable", str, "", "text mode table to write (default <out>.<T_START>.<LMIN>-<LMAX>.txt)"),
         Arg("LMIN", int, 0, "lowest degree fitted by this job"),
@@ -194,7 +198,7 @@ MODULE = Module(
         Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
         Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
         Arg("ORBITAL", float, pb.ORBITAL_NHZ, "nHz added to the synodic a1 to report it sidereal"),
-        Arg("writeflag", int, 1, "1: also write the record; 0: text table only", (0, 1)),
+        Arg("writeflag", int, 1, "non-zero: also write the record; 0: text table only"),
     ),
     main,
 )
