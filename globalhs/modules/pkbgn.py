@@ -90,6 +90,8 @@ def main(args) -> None:
         guesses = read_modetable(guess_path)
     except ModeTableError as exc:
         raise ModuleError(f"argument guess={args['guess']!r}: {exc}") from None
+    if args["guessmodel"]:
+        guesses = _model_guesses(args, guesses, settings.nacoeff)
     store = open_store()
     spec_recs = _query(store, args["in"], "in")
     leak_recs = _query(store, args["leakage"], "leakage")
@@ -144,6 +146,20 @@ def main(args) -> None:
             w.add(args["out"], keywords, {"modes": result.to_array()})
 
 
+def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
+    """Guesses from model frequencies (columns n, l, nu in uHz, e.g. the ADIPLS Model S table) with the
+    surface offset; ``guess`` then only supplies widths, amplitudes and backgrounds by frequency."""
+    path = os.path.expanduser(os.path.expandvars(args["guessmodel"]))
+    try:
+        model = np.loadtxt(path, comments="#", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ModuleError(f"argument guessmodel={args['guessmodel']!r}: cannot read n, l, nu columns ({exc})") from None
+    if model.shape[1] < 3:
+        raise ModuleError(f"argument guessmodel={args['guessmodel']!r}: expected columns n, l, nu (uHz)")
+    keep = (model[:, 1] >= args["LMIN"] - 6) & (model[:, 1] <= args["LMAX"] + 6) & (model[:, 2] > 900)
+    return pb.guesses_from_model(model[keep, 0], model[keep, 1], model[keep, 2], reference, nacoeff)
+
+
 def _spectrum(rec, first_row: int, l: int) -> pb.Spectrum:
     kw = rec.keywords
     try:
@@ -187,6 +203,7 @@ MODULE = Module(
         Arg("leakage", str, help="leakage record set (e.g. mdi.vw_V_leakage[6400d])"),
         Arg("guess", str, help="starting mode table (JSOC text format; $VARS and ~ expanded)"),
         Arg("out", str, help="output series (e.g. mdi.vw_V_sht_modes)"),
+        Arg("guessmodel", str, "", "model frequencies n, l, nu (e.g. Model S): guesses = model + surface offset"),
         Arg("outtable", str, "", "text mode table to write (default <out>.<T_START>.<LMIN>-<LMAX>.txt)"),
         Arg("LMIN", int, 0, "lowest degree fitted by this job"),
         Arg("LMAX", int, 300, "highest degree fitted by this job"),
