@@ -213,14 +213,20 @@ def _read_input(spec: str, tstart_arg: str):
         recs = open_store().query(spec)
     except DrmsError as exc:
         raise ModuleError(f"argument in={spec!r}: {exc}") from None
-    if len(recs) != 1:
-        raise ModuleError(f"argument in={spec!r}: selects {len(recs)} records; expected exactly one mode table")
-    rec = recs[0]
-    data = rec.read()
-    tstart = rec.keywords.get("T_START")
-    if tstart is None:
-        raise ModuleError(f"record {spec} has no T_START keyword; expected a pkbgn mode-table record")
-    return _from_array(data, spec), float(tstart), spec
+    if not recs:
+        raise ModuleError(f"argument in={spec!r}: selects no records; expected the pkbgn mode table(s) of one span")
+    starts = {rec.keywords.get("T_START") for rec in recs}
+    if None in starts or len(starts) != 1:
+        raise ModuleError(f"argument in={spec!r}: records have T_START {sorted(map(str, starts))}; "
+                          "expected the mode tables of one span (one T_START)")
+    # several records (l chunks of one span) are joined into one table
+    parts = [_from_array(rec.read(), f"{spec} record {i}") for i, rec in enumerate(recs)]
+    nac = min(p.a.shape[1] for p in parts)
+    joined = ModeData(
+        np.concatenate([p.l for p in parts]), np.concatenate([p.n for p in parts]),
+        np.concatenate([p.nu for p in parts]), np.concatenate([p.a[:, :nac] for p in parts]),
+        np.concatenate([p.a_err[:, :nac] for p in parts]))
+    return joined, float(starts.pop()), spec
 
 
 def main(args: dict) -> None:
