@@ -207,6 +207,9 @@ def _read_input(spec: str, tstart_arg: str):
         except TimeFormatError as exc:
             raise ModuleError(f"argument tstart={tstart_arg!r}: {exc}") from None
         return parse_table_text(path.read_text(), str(path)), tstart, str(path)
+    if "[" not in spec and ("/" in spec or path.suffix):
+        raise ModuleError(f"argument in={spec!r}: no such file, and not a record set (series[...]); "
+                          "expected a mode-table file or a pkbgn record set")
     from globalhs.drms import DrmsError, open_store
 
     try:
