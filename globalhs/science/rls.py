@@ -188,13 +188,14 @@ def rls_invert(
         raise RLSError("normal matrix is singular: add regularisation (mu_r, mu_t > 0) or data") from None
     w = cho_solve(cf, rhs)
     hinv = cho_solve(cf, np.eye(nunk))
-    Y = F @ hinv  # F H^-1
+    Y = np.empty_like(hinv)  # F H^-1, using that F is block diagonal in s
+    for j in range(ns):
+        sl = slice(j * nr, (j + 1) * nr)
+        Y[sl] = F[sl, sl] @ hinv[sl]
     # covariance blocks at each radius: Cov = H^-1 F H^-1
-    cov_blocks = np.empty((nr, ns, ns))
-    idx = np.arange(ns) * nr
-    for i in range(nr):
-        rows = idx + i
-        cov_blocks[i] = hinv[rows] @ Y[:, rows]
+    Hr = np.ascontiguousarray(hinv.reshape(ns, nr, nunk).transpose(1, 0, 2))  # (nr, ns, nunk)
+    Yr = np.ascontiguousarray(Y.reshape(nunk, ns, nr).transpose(2, 0, 1))  # (nr, nunk, ns)
+    cov_blocks = np.matmul(Hr, Yr)  # (nr, ns, ns): the diagonal-in-radius blocks of H^-1 F H^-1
     chi2 = 0.0
     for j, s in enumerate(s_list):
         G, a, sig = blocks[s]
