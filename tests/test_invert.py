@@ -24,6 +24,8 @@ def test_bad_arguments_are_named(tmp_path):
         MODULE.call(in_=str(table), out="x.rot2d", tstart="6400d", mur=-1)
     with pytest.raises(ModuleError, match="smax"):
         MODULE.call(in_=str(table), out="x.rot2d", tstart="6400d", smax=4)
+    with pytest.raises(ModuleError, match="aktargets"):
+        MODULE.call(in_=str(table), out="x.rot2d", tstart="6400d", aktargets="0.7-30")
     table.write_text("1 2 x\n")
     with pytest.raises(ModuleError, match="line 1: not a number"):
         MODULE.call(in_=str(table), out="x.rot2d", tstart="6400d")
@@ -133,6 +135,15 @@ def test_module_writes_rot2d_record_and_plot(real, tmp_path, monkeypatch, refdat
     assert omega.shape == (len(radius), 49) and err.shape == omega.shape
     assert np.allclose(colat, COLAT_DEG)
     assert rec.keywords["NMODES"] > 1500
+    # averaging kernels at the default targets: peak near the target, unit integral over the sphere
+    ak, targets = rec.read("avgkern"), rec.read("aktarget")
+    assert ak.shape == (len(targets), len(radius), 49)
+    x = np.cos(np.radians(COLAT_DEG))
+    for k, (r0, lat0) in enumerate(targets):
+        total = 2 * np.sum(np.trapezoid(ak[k][:, ::-1], x[::-1], axis=1))
+        assert total == pytest.approx(1.0, abs=0.1), (r0, lat0, total)
+        i, j = np.unravel_index(np.argmax(ak[k]), ak[k].shape)
+        assert abs(radius[i] - r0) < 0.06 and abs((90 - COLAT_DEG[j]) - lat0) < 15, (r0, lat0, radius[i], COLAT_DEG[j])
     # compare with the published HMI inversion on its radii: goal |diff| < 3 nHz in 0.6-0.98 R, latitude < 60
     ours = np.stack([np.interp(real["rr"], radius, omega[:, j]) for j in range(49)], axis=1)
     diff = ours - real["rot"]
