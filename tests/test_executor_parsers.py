@@ -345,3 +345,9 @@ def test_qsub_and_qdel_commands(tmp_path):
     assert sge.qdel_command(["7", "12.3", "12.5"]) == ["qdel", "7", "12", "-t", "3-3", "12", "-t", "5-5"]
     res = CommandResult(["qdel"], 1, 'root has deleted job 7\ndenied: job "99999" does not exist\n', "")
     assert sge.qdel_accept(res)
+
+
+def test_scancel_folds_array_tasks_into_ranges():
+    ids = ["12_0", "12_1", "12_2", "12_7", "13", "14_5", "12_3", "13"]
+    assert slurm.scancel_command(ids) == ["scancel", "13", "12_[0-3,7]", "14_5"]
+    assert slurm.compress_ids([f"9_{k}" for k in range(10000)]) == ["9_[0-9999]"]
