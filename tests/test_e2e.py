@@ -1,0 +1,124 @@
+"""End to end: a synthetic Sun through the real driver and the local executor, results against the truth.
+
+The small test (1 day, lmax 20) is part of the normal suite; the 36-day, lmax-60 one is ``slow``
+(``make test-slow``) and asks for what a helioseismologist would: >= 90 % of the fitted multiplets
+with nu and a1 within 2 sigma of the truth.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from globalhs.drms import open_store
+from globalhs.modules import MODULES
+from globalhs.pipeline.steps import STEPS_BY_NAME
+from globalhs.pipeline.templates import find_template
+from globalhs.report.build import _modes, build_report, find_products
+from globalhs.report.compare import compare_tables
+from globalhs.science.synthsun import ObservationConfig
+from globalhs.synthetic.generate import default_modes_path, generate
+from globalhs.synthetic.truth import load_truth
+from globalhs.time import DAY, format_time, parse_time_or_day
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pipeline_or_skip(laststep: str) -> None:
+    """Skip, naming what is missing, while a step of the synth label has no module or template yet."""
+    from globalhs.pipeline.steps import STEP_NAMES
+
+    missing = []
+    for name in STEP_NAMES[: STEP_NAMES.index(laststep) + 1]:
+        step = STEPS_BY_NAME[name]
+        if find_template(step.desc, "synth") is None:
+            if name in ("sht", "retile1", "gapfill", "pow", "pkbgn", "invert"):
+                missing.append(f"template {step.desc}.parms.synth")
+            continue
+        if importlib.util.find_spec(MODULES[step.module].split(":")[0]) is None:
+            missing.append(f"module {step.module}")
+    if missing:
+        pytest.skip("the synth chain is incomplete: " + ", ".join(missing))
+    if not default_modes_path().exists():
+        pytest.skip(f"reference mode table {default_modes_path()} is absent (GLOBALHS_REFDATA)")
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "globalhs", "run", *args, "--quiet"], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+
+
+def _check_products(args: list[str], lmax: int, total: float) -> None:
+    """Every step that writes has records for this run, and the time series cover 0..lmax over the span."""
+    run = find_products(args)
+    store = open_store()
+    start = format_time(run.start)
+    for step, series in run.outputs.items():
+        if not STEPS_BY_NAME[step].writes:
+            continue
+        assert store.has_series(series), f"step {step}: no series {series}"
+        defn = store.series(series)
+        first = defn.prime[0].name
+        recs = store.query(f"{series}[{start}/{total:g}s]") if first in ("T_REC", "T_START") else store.query(series)
+        assert recs, f"step {step}: no records of {series} for {start}"
+        names = [k.name for k in defn.prime]
+        if names == ["T_START", "LMIN", "LMAX", "NDT"] and step in ("retile1", "gapfill", "pow"):
+            covered = set()
+            for r in recs:
+                assert r.keywords["T_START"] == pytest.approx(run.start)
+                covered |= set(range(int(r.keywords["LMIN"]), int(r.keywords["LMAX"]) + 1))
+            assert covered >= set(range(0, lmax + 1)), f"step {step}: degrees {sorted(set(range(lmax + 1)) - covered)} missing"
+            if step != "pow":
+                assert {int(r.keywords["NDT"]) * float(r.keywords["T_STEP"]) for r in recs} == {total}
+
+
+def _fitted_against_truth(args: list[str]):
+    run = find_products(args)
+    store = open_store()
+    fitted = _modes(store, f"{run.outputs['pkbgn']}[{format_time(run.start)}]")
+    assert fitted is not None and len(fitted) > 0, "pkbgn wrote no mode table"
+    truth = load_truth(store.root, run.input_series)
+    return compare_tables(fitted, truth.modes)
+
+
+def test_one_day_lmax_20_through_driver_and_local_executor():
+    _pipeline_or_skip("pkbgn")
+    days, lmax = 1, 20
+    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax,
+             config=ObservationConfig(size=128, seed=1))
+    args = ["starttime=6400d", f"totaltime={days}d", "label=synth", "lmin=0", f"lmax={lmax}", "laststep=pkbgn"]
+    done = _run(args, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:]
+    _check_products(args, lmax, days * DAY)
+    comp = _fitted_against_truth(args)
+    low = comp.l <= 5
+    res = comp.nu_residual[low]
+    assert np.isfinite(res).sum() >= 5, f"only {np.isfinite(res).sum()} low-degree multiplets with errors"
+    assert np.all(np.abs(res[np.isfinite(res)]) < 5), f"low-degree residuals (sigma): {np.round(res, 2)}"
+    path, summary = build_report(args)
+    assert path.exists() and "true multiplets fitted" in summary
+
+
+@pytest.mark.slow
+def test_36_days_lmax_60_recovers_nu_and_a1_within_2_sigma():
+    _pipeline_or_skip("invert")
+    days, lmax = 36, 60
+    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax, config=ObservationConfig(seed=7))
+    args = ["starttime=6400d", f"totaltime={days}d", "label=synth", "lmin=0", f"lmax={lmax}", "laststep=invert"]
+    done = _run(args, timeout=6 * 3600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    _check_products(args, lmax, days * DAY)
+    comp = _fitted_against_truth(args)
+    assert comp.l.size >= 100, comp.summary()
+    # Each within 2 sigma for >= 90 % (a unit normal gives 95.4 %; both at once would be 91 %).
+    assert np.mean(np.abs(comp.nu_residual) <= 2) >= 0.90, comp.summary()
+    assert np.mean(np.abs(comp.a_residual(1)) <= 2) >= 0.90, comp.summary()
+    path, _ = build_report(args)
+    assert path.exists()
