@@ -305,3 +305,26 @@ def test_threshold_is_never_exceeded_on_the_real_queue(templates, name):
         executor.close()
     assert code == 0, out
     assert max(samples) == 2 and len(samples) > 10, samples
+
+
+@pytest.mark.parametrize("name", ["sge"])
+def test_timeout_is_resubmitted_with_more_time(templates, name, tmp_path, monkeypatch):
+    """h_rt 4 s kills the first attempt (a 6 s sleep): Grid Engine's accounting says TIMEOUT;
+    the site config allows doubling, so the job is resubmitted with 8 s, without using a retry.
+    (Slurm's time limits are whole minutes: the same test there would take minutes.)"""
+    import globalhs.pipeline.runner as runner_module
+
+    if not hasattr(runner_module, "CLASSED"):
+        pytest.skip("the runner here does not apply the failure classes of globalhs.executors.policy yet")
+    config = tmp_path / "site.toml"
+    config.write_text('[batch.step.sht]\ntime = "4s"\n[batch.escalate]\ntime_factor = 2\nmax_time = "1m"\n')
+    monkeypatch.setenv("GLOBALHS_CONFIG", str(config))
+    label = templates("sleep=6")
+    executor = make_executor(name)
+    try:
+        code, out, rows, plan = run(label, executor, "totaltime=1d", retries=0)
+    finally:
+        executor.close()
+    assert code == 0, out
+    assert "timeout: resubmitted with time 4 s -> 8 s" in out
+    assert count(templates, "sht", 6400) == 2 and rows[("sht", "6400")].attempt == 2
