@@ -110,3 +110,20 @@ def test_shtcheck_accepts_a_good_job_and_names_gaps_and_absent_records(capsys):
     assert "unexpected gaps at samples [20]" in err and "[10][19][30]" in err
     assert SHTCHECK([a if not a.startswith("LCHUNK") else "LCHUNK=7" for a in argv]) == 1
     assert "record absent (expected one with NDT=30)" in capsys.readouterr().err
+
+
+def test_table_memory_budget_splits_the_l_range_into_passes_with_identical_results():
+    from globalhs.modules.jv2ts import l_groups
+
+    chunks = [(0, 9), (10, 19), (20, 20)]
+    assert l_groups(chunks, 16, 1e9) == [chunks]
+    assert l_groups(chunks, 16, lm_count(0, 9) * 16 * 4) == [[(0, 9)], [(10, 19)], [(20, 20)]]
+    ingest(30)
+    base = ["in=synth.V[6400d/30m]", "LMAX=20", "LCHUNK=10", "TCHUNK=30m", "TTOTAL=30m", "TSTART=6400d"] + SMALL_MAP
+    assert MODULE(base + ["tsout=synth.V_sht"]) == 0
+    assert MODULE(base + ["tsout=synth.V_sht2", "TABLEMEM=0"]) == 0  # one pass per l chunk
+    store = open_store()
+    for lo, hi in chunks:
+        a = store.query(f"synth.V_sht[6400d][{lo}][{hi}]")[0].read()
+        b = store.query(f"synth.V_sht2[6400d][{lo}][{hi}]")[0].read()
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(a).max())  # float32 GEMM blocking
