@@ -202,7 +202,7 @@ def main() -> None:
         print(f"shtns analysis, Gauss grid {grid.rows}x{grid.lfft} (scale only) {8 / t_shtns:8.0f} maps/s")
     except Exception as exc:
         print(f"shtns comparison skipped: {exc}")
-    print(f"module jv2ts (read, remap, SHT, write): {n} maps in {t_module:.1f} s = {module_rate:.0f} maps/s; "
+    print(f"module jv2ts, SHTLIB={args['SHTLIB']} (read, remap, SHT, write): {n} maps in {t_module:.1f} s = {module_rate:.0f} maps/s; "
           f"{remapper.plans_built} plan(s) in the part test")
     print(f"load average after: {os.getloadavg()}")
     print(f"maps_per_s={module_rate:.1f} gemm_ratio={(t_module / n) / (t_gemm / batch):.2f}")

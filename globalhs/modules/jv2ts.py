@@ -86,7 +86,9 @@ ARGS: tuple[Arg, ...] = (
     Arg("MAXMISSVALS", int, 0, "if > 0, images with more missing pixels (MISSVALS) are treated as missing"),
     Arg("GEOMTOL", float, 0.015, "reuse a remap plan, corrected to first order, while no source position "
         "moves more than this (pixels; 0.015 keeps the map within 1e-4 of its rms, docs/sht.md); 0: exact plans"),
-    Arg("TABLEMEM", int, 2048, "MB of Legendre tables held at once; larger l ranges take several passes over the images"),
+    Arg("SHTLIB", str, "ducc0", "projection: ducc0 (adjoint synthesis on the rings, measured fastest here) or gemm "
+        "(Legendre tables x batch, one matrix product per m)", ("ducc0", "gemm")),
+    Arg("TABLEMEM", int, 2048, "SHTLIB=gemm: MB of Legendre tables held at once; larger l ranges take several passes over the images"),
     Arg("BATCH", int, 64, "images remapped and transformed together (memory vs. GEMM efficiency)"),
 )
 
@@ -225,17 +227,16 @@ def main(args: dict[str, Any]) -> None:
     remapper = Remapper(setup.params, geomtol=args["GEOMTOL"])
     lon_weight = _lgapod_weights(setup.grid, args["LGAPMIN"], args["LGAPWIDT"]) if args["LGAPOD"] else None
     segment = args["segin"] or None
-    groups = l_groups(setup.lchunks, setup.grid.rows // 2, args["TABLEMEM"] * 2**20)
+    if args["SHTLIB"] == "ducc0":  # Legendre functions on the fly: no tables to bound
+        groups = [setup.lchunks]
+    else:
+        groups = l_groups(setup.lchunks, setup.grid.rows // 2, args["TABLEMEM"] * 2**20)
     if len(groups) > 1:
         print(f"jv2ts: Legendre tables exceed TABLEMEM={args['TABLEMEM']} MB: {len(groups)} passes over the images",
               flush=True)
     for group in groups:
         lo, hi = group[0][0], group[-1][1]
-        sht = SHT(setup.grid, lo, hi)
-        if args["NORM"] == 0:
-            for tables in sht.tables:
-                tables[0][...] /= np.float32(np.sqrt(2.0) * setup.grid.dsinb)
-                tables[1][...] /= np.float32(np.sqrt(2.0) * setup.grid.dsinb)
+        sht = SHT(setup.grid, lo, hi, backend=args["SHTLIB"], norm=args["NORM"])
         for c in range(setup.ntchunks):
             _time_chunk(c, group, sht, setup, by_slot, ndt, cadence, store, remapper, args, segment, lon_weight)
 
