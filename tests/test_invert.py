@@ -153,3 +153,34 @@ def test_module_writes_rot2d_record_and_plot(real, tmp_path, monkeypatch, refdat
     # same record again (resubmitted job) replaces it
     assert MODULE([f"in={refdata('hmi_modes', 'hmi.6400.36')}", "out=hmi.V_rot2d", "tstart=6400d", "plot="]) == 0
     assert len(open_store().query("hmi.V_rot2d[6400d]")) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_module_reads_pkbgn_records_split_in_l_chunks(tmp_path, monkeypatch, refdata):
+    """in= a record set: the l-chunk records of one span (pkbgn's layout) are joined, overlaps counted once."""
+    from globalhs.drms import Keyword, PrimeKey, Segment, SeriesDef, open_store
+    from globalhs.time import MDI_EPOCH, parse_time_or_day
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GLOBALHS_MODEL", str(refdata("model_s", "fgong.l5bi.d.15c")))
+    table = np.loadtxt(refdata("hmi_modes", "hmi.6400.36"))
+    series = SeriesDef(
+        "hmi.V_sht_modes",
+        (PrimeKey("T_START", "time", MDI_EPOCH, 86400.0, 0.0, "TAI", "span start"),
+         PrimeKey("LMIN", "int"), PrimeKey("LMAX", "int")),
+        (Keyword("NACOEFF", "int"),),
+        (Segment("modes", "float64"),),
+    )
+    store = open_store()
+    store.create_series(series)
+    t0 = parse_time_or_day("6400d")
+    with store.writer() as w:
+        for lo, hi in ((0, 160), (150, 300)):  # overlapping chunks
+            rows = table[(table[:, 0] >= lo) & (table[:, 0] <= hi)]
+            w.add("hmi.V_sht_modes", {"T_START": t0, "LMIN": lo, "LMAX": hi, "NACOEFF": 36}, {"modes": rows})
+    assert MODULE(["in=hmi.V_sht_modes[6400d]", "out=hmi.V_rot2d", "plot="]) == 0
+    (rec,) = store.query("hmi.V_rot2d[6400d]")
+    assert rec.keywords["NMODES"] == 1800  # the 1800 modes with l >= 1, overlap not double counted
+    assert rec.keywords["INPUT"] == "hmi.V_sht_modes[6400d]"
+    assert MODULE(["in=hmi.V_sht_modes[6500d]", "out=hmi.V_rot2d", "plot="]) == 1  # no such span

@@ -241,10 +241,15 @@ def _read_input(spec: str, tstart_arg: str):
     # several records (l chunks of one span) are joined into one table
     parts = [_from_array(rec.read(), f"{spec} record {i}") for i, rec in enumerate(recs)]
     nac = min(p.a.shape[1] for p in parts)
+    l = np.concatenate([p.l for p in parts])
+    n = np.concatenate([p.n for p in parts])
+    # a multiplet fitted in two overlapping l chunks counts once (the later record wins)
+    _, last = np.unique(np.stack([l, n])[:, ::-1], axis=1, return_index=True)
+    keep = np.sort(len(l) - 1 - last)
     joined = ModeData(
-        np.concatenate([p.l for p in parts]), np.concatenate([p.n for p in parts]),
-        np.concatenate([p.nu for p in parts]), np.concatenate([p.a[:, :nac] for p in parts]),
-        np.concatenate([p.a_err[:, :nac] for p in parts]))
+        l[keep], n[keep], np.concatenate([p.nu for p in parts])[keep],
+        np.concatenate([p.a[:, :nac] for p in parts])[keep],
+        np.concatenate([p.a_err[:, :nac] for p in parts])[keep])
     return joined, float(starts.pop()), spec
 
 
