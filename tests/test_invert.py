@@ -4,7 +4,6 @@ The checks on real data need the Model S kernel set (``globalhs kernels --model 
 once, then cached) and are marked slow; the argument checks are fast.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
