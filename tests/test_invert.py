@@ -183,3 +183,26 @@ def test_module_reads_pkbgn_records_split_in_l_chunks(tmp_path, monkeypatch, ref
     assert rec.keywords["NMODES"] == 1800  # the 1800 modes with l >= 1, overlap not double counted
     assert rec.keywords["INPUT"] == "hmi.V_sht_modes[6400d]"
     assert MODULE(["in=hmi.V_sht_modes[6500d]", "out=hmi.V_rot2d", "plot="]) == 1  # no such span
+
+
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_solid_body_through_the_full_kernel_set(real):
+    """Every mode of the Model S set: uniform Omega_0 gives a_1 = (1 - C_nl) Omega_0, a_3 = a_5 = 0."""
+    from globalhs.science.kernels import c_ls, project
+
+    ks, rr = real["ks"], real["rr"]
+    omega0 = 435.0
+    from globalhs.science.rls import omega_s_from_map
+
+    om_s = omega_s_from_map(np.full((len(rr), 49), omega0), COLAT_DEG, real["ODD_S"])
+    rows = np.nonzero(ks.l >= 3)[0]
+    PA = project(ks.A[rows].astype(float), ks.x, rr)
+    PB = project(ks.B[rows].astype(float), ks.x, rr)
+    for s in (1, 3, 5):
+        c = np.array([c_ls(int(l), s) for l in ks.l[rows]])
+        a = c * ((PA - 0.5 * s * (s + 1) * PB) @ om_s[:, real["ODD_S"].index(s)])
+        if s == 1:
+            assert np.allclose(a, (1 - ks.ledoux[rows]) * omega0, rtol=2e-4)  # float32 kernels
+        else:
+            assert np.max(np.abs(a)) < 1e-6
