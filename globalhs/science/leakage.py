@@ -29,14 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:  # the project's Legendre functions (jv2ts); interim copy with the same conventions until they land
-    from globalhs.science.legendre import legendre_table, lm_index
-except ImportError:  # pragma: no cover - depends on merge order
-    from globalhs.science._legendre_interim import legendre_table, lm_index
+from globalhs.science.legendre import legendre_table, lm_index
 
+from globalhs.science.grid import MapGrid
 from globalhs.science.observe import observer_components
+from globalhs.science.remap import apodization_weight
 
-__all__ = ["MapGeometry", "LeakageBlock", "leakage_block", "row_of", "apodization"]
+__all__ = ["MapGeometry", "LeakageBlock", "leakage_block", "row_of"]
 
 
 @dataclass(frozen=True)
@@ -53,24 +52,17 @@ class MapGeometry:
     APWIDTH: float = 0.04
     B0: float = 0.0  # degrees
 
+    def grid(self) -> MapGrid:
+        """The jv2ts remap grid (:class:`globalhs.science.grid.MapGrid`), symmetric about the meridian."""
+        return MapGrid(self.MAPMMAX, self.SINBDIVS, -self.MAPLGMAX, self.MAPLGMAX, self.MAPBMAX)
+
     def longitudes(self) -> np.ndarray:
-        """Grid longitudes from the central meridian (radians): steps of 180/MAPMMAX degrees."""
-        step = 180.0 / self.MAPMMAX
-        count = int(round(self.MAPLGMAX / step))
-        return np.radians(np.arange(-count, count + 1) * step)
+        """Grid longitudes from the central meridian (radians, positive west): steps of 180/MAPMMAX deg."""
+        return self.grid().lon
 
     def sin_latitudes(self) -> np.ndarray:
         """Grid rows: 2 int(sin(MAPBMAX) SINBDIVS) values of sin(latitude), no equator row."""
-        rows = 2 * int(np.sin(np.radians(self.MAPBMAX)) * self.SINBDIVS)
-        return (np.arange(rows) + 0.5 - rows / 2) / self.SINBDIVS
-
-
-def apodization(r: np.ndarray, inner: float, width: float, rmax: float) -> np.ndarray:
-    """Weight of a point at fractional disk radius r: 1 inside ``inner``, raised-cosine taper over
-    ``width``, 0 beyond it and beyond the MAPRMAX cut ``rmax``."""
-    r = np.asarray(r, dtype=float)
-    w = np.where(r < inner, 1.0, 0.5 + 0.5 * np.cos(np.pi * np.clip((r - inner) / width, 0.0, 1.0)))
-    return np.where(r <= rmax, w, 0.0)
+        return self.grid().sin_lat
 
 
 def _weights(geom: MapGeometry, x: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -88,8 +80,8 @@ def _weights(geom: MapGeometry, x: np.ndarray, lon: np.ndarray) -> np.ndarray:
     if geom.APODIZE == 0:
         w = np.ones_like(r_true)
     else:
-        w = apodization(r_taper, geom.APINNER, geom.APWIDTH, np.inf)
-    return np.where(visible & (r_true <= geom.MAPRMAX), w, 0.0)
+        w = apodization_weight(r_taper, geom.APINNER, geom.APWIDTH)  # the remap's own taper
+    return np.where(visible & (r_true < geom.MAPRMAX), w, 0.0)
 
 
 @dataclass
