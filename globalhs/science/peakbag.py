@@ -177,6 +177,9 @@ class _Problem:
         keep = k2.max(axis=0) > settings.leak_threshold * k2.max()
         self.k2 = k2[:, keep]
         self.src = np.clip(mp[:, keep], -l, l) + l  # index into m = -l..l
+        # d(centre of source s)/d(nu_nl, a_1..a_N') (p, m, s): fixed, the centres are linear
+        self.dcentre = np.concatenate([np.ones((1,) + self.src.shape), self.poly[:, self.src]]) \
+            if self.nfree_a else np.ones((1,) + self.src.shape)
         self.neighbour = np.zeros_like(self.nu)
         self._neighbours(spec, n, table, leak, settings)
         self.nbins = int(self.valid.sum())
@@ -286,11 +289,12 @@ class _Problem:
         w = self.valid / model
         resid = w * (1.0 - self.data * w)  # (1/M - P/M^2) on valid bins
         w2 = w * w * (2.0 * self.data * w - 1.0) if observed else w * w
-        q = np.concatenate([np.ones((1,) + self.src.shape), self.poly[:, self.src]]) \
-            if self.nfree_a else np.ones((1,) + self.src.shape)  # dcentre/dp (p, m, s)
-        grad_src = np.einsum("msj,mj->ms", source, resid)
-        t = np.einsum("msj,mtj,mj->mst", source, source, w2)
-        u = np.einsum("msj,qmj,mj->qms", source, rows, w2)
+        q = self.dcentre
+        # batched matrix products over m (BLAS) rather than einsum
+        grad_src = np.matmul(source, resid[:, :, None])[:, :, 0]  # (m, s)
+        sw = source * w2[:, None, :]
+        t = np.matmul(sw, source.transpose(0, 2, 1))  # (m, s, s)
+        u = np.matmul(sw, rows.transpose(1, 2, 0)).transpose(2, 0, 1)  # (q, m, s)
         nf, ng = q.shape[0], rows.shape[0]
         grad = np.concatenate([np.einsum("pms,ms->p", q, grad_src), np.einsum("qmj,mj->q", rows, resid)])
         if observed:
@@ -305,7 +309,7 @@ class _Problem:
             u[0] += grad_src
             u[1] += np.einsum("msj,mj->ms", k * (-2.0 / gamma) * (-x * d2l_dx2 - dl_dx), resid)
         fisher = np.empty((nf + ng, nf + ng))
-        fisher[:nf, :nf] = np.einsum("pms,mst,rmt->pr", q, t, q, optimize=True)
+        fisher[:nf, :nf] = np.einsum("pms,mst,rmt->pr", q, t, q, optimize=["einsum_path", (0, 1), (0, 1)])
         fisher[:nf, nf:] = np.einsum("pms,qms->pq", q, u)
         fisher[nf:, :nf] = fisher[:nf, nf:].T
         fisher[nf:, nf:] = np.einsum("qmj,rmj,mj->qr", rows, rows, w2)
