@@ -150,3 +150,12 @@ def test_model_s_guesses_are_close_to_observed(refdata):
     bare = [abs(model[(model[:, 0] == hmi.n[i]) & (model[:, 1] == hmi.l[i]), 2] - hmi.nu[i]).min()
             for i in range(0, len(hmi), 7) if np.any((model[:, 0] == hmi.n[i]) & (model[:, 1] == hmi.l[i]))]
     assert np.median(np.abs(off[:, 0])) < 0.5 * np.median(bare)  # the offset helps
+
+
+def test_spectra_band_selection():
+    l, nfreq = 1, 21
+    rows = np.arange(2 * nfreq, dtype=float).reshape(l + 1, nfreq)
+    full = pb.spectra_from_rows(l, rows, -10 * 0.5, 0.5)
+    part = pb.spectra_from_rows(l, rows, -10 * 0.5, 0.5, band=(1.0, 2.0))
+    assert part.nu0 == 1.0 and part.power.shape == (3, 3)
+    assert np.array_equal(part.power, full.power[:, 2:5])

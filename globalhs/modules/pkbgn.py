@@ -115,11 +115,12 @@ def main(args) -> None:
         raise ModuleError(f"leakage={args['leakage']!r}: no record covers target l = {l}")
 
     table = guesses
+    cache: dict = {}
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
         fits = []
         for l in wanted:
-            spectrum = _spectrum(*spectra[l], l)
+            spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
             fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), settings))
         table = pb.update_table(table, fits)
     result = pb.fits_to_table(fits, settings.nacoeff)
@@ -160,7 +161,15 @@ def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
     return pb.guesses_from_model(model[keep, 0], model[keep, 1], model[keep, 2], reference, nacoeff)
 
 
-def _spectrum(rec, first_row: int, l: int) -> pb.Spectrum:
+def _band(table: ModeTable, l: int, settings: pb.FitSettings) -> tuple[float, float]:
+    """Frequency range (uHz) the fits of degree l can touch: guesses +- splitting +- a wide window."""
+    rows = table.l == l
+    spread = 1e-3 * np.abs(table.a[rows, 0]).max(initial=500.0) * l + 1.0
+    half = np.maximum(settings.window_gammas * table.width[rows], settings.window_min)
+    return float((table.nu[rows] - spread - 2 * half).min()), float((table.nu[rows] + spread + 2 * half).max())
+
+
+def _spectrum(rec, first_row: int, l: int, band, cache: dict) -> pb.Spectrum:
     kw = rec.keywords
     try:
         freq0, dnu = float(kw["FREQ0"]) * 1e6, float(kw["DELTA_NU"]) * 1e6
@@ -169,13 +178,16 @@ def _spectrum(rec, first_row: int, l: int) -> pb.Spectrum:
     if not (math.isfinite(freq0) and math.isfinite(dnu) and dnu > 0):
         raise ModuleError(f"spectrum record {rec.spec()}: FREQ0={kw['FREQ0']} DELTA_NU={kw['DELTA_NU']} are not a "
                           f"frequency axis")
-    data = rec.read("data")
+    if rec.recnum not in cache:  # records may hold several l: read each once (only the last is kept)
+        cache.clear()
+        cache[rec.recnum] = rec.read("data")
+    data = cache[rec.recnum]
     rows = data[first_row:first_row + l + 1]
     if rows.shape[0] != l + 1:
         raise ModuleError(f"spectrum record {rec.spec()} has {data.shape[0]} rows; l={l} needs rows up to "
                           f"{first_row + l}")
     try:
-        return pb.spectra_from_rows(l, rows, freq0, dnu, bool(kw.get("MFLIPPED", 0)))
+        return pb.spectra_from_rows(l, rows, freq0, dnu, bool(kw.get("MFLIPPED", 0)), band)
     except ValueError as exc:
         raise ModuleError(f"spectrum record {rec.spec()}: {exc}") from None
 

@@ -121,10 +121,12 @@ def lorentzian(nu, centre, width, height, asym=0.0):
     return height * ((1.0 + asym * x) ** 2 + asym**2) / (1.0 + x * x)
 
 
-def spectra_from_rows(l: int, rows: np.ndarray, freq0: float, dnu: float, mflipped: bool = False) -> Spectrum:
+def spectra_from_rows(l: int, rows: np.ndarray, freq0: float, dnu: float, mflipped: bool = False,
+                      band: tuple[float, float] | None = None) -> Spectrum:
     """Spectra of m = -l..l at nu >= 0 from the pow layout: rows m = 0..l over fftshift frequencies
     freq0 + k dnu (freq0 < 0).  Mode (l, m >= 0) sits at +nu of row m, (l, -m) at -nu of row m
-    (MFLIPPED = 0; MFLIPPED = 1 swaps the sign of m).  Frequencies in uHz."""
+    (MFLIPPED = 0; MFLIPPED = 1 swaps the sign of m).  Frequencies in uHz.  ``band`` = (lo, hi)
+    keeps only the bins with lo <= nu <= hi (the fits need a few hundred uHz, not the whole axis)."""
     rows = np.asarray(rows)
     if rows.ndim != 2 or rows.shape[0] != l + 1:
         raise ValueError(f"pow rows of l={l} must have l+1 = {l + 1} rows (m = 0..l), got shape {rows.shape}")
@@ -132,15 +134,17 @@ def spectra_from_rows(l: int, rows: np.ndarray, freq0: float, dnu: float, mflipp
     if not (0 <= k0 < rows.shape[1]) or abs(freq0 + k0 * dnu) > 1e-6 * dnu:
         raise ValueError(f"frequency axis starting at {freq0} with step {dnu} has no zero-frequency column")
     npos = min(rows.shape[1] - k0, k0 + 1)
-    positive = rows[:, k0:k0 + npos]
-    negative = rows[:, k0 - np.arange(npos)]  # -nu_k for k = 0..npos-1
-    power = np.empty((2 * l + 1, npos))
-    power[l:] = positive  # m = 0..l
-    power[:l] = negative[1:][::-1]  # m = -l..-1 from rows l..1
-    power[l] = positive[0]
+    first, stop = 0, npos
+    if band is not None:
+        first = int(np.clip(np.floor(band[0] / dnu), 0, npos))
+        stop = int(np.clip(np.ceil(band[1] / dnu) + 1, first, npos))
+    k = np.arange(first, stop)
+    power = np.empty((2 * l + 1, k.size))
+    power[l:] = rows[:, k0 + k]  # m = 0..l at +nu
+    power[:l] = rows[1:, k0 - k][::-1]  # m = -l..-1 from rows l..1 at -nu
     if mflipped:
         power = power[::-1]
-    return Spectrum(l, power, 0.0, dnu)
+    return Spectrum(l, power, first * dnu, dnu)
 
 
 class _Problem:
