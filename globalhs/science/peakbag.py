@@ -188,6 +188,8 @@ class _Problem:
         self._neighbours(spec, n, table, leak, settings)
         self.nbins = int(self.valid.sum())
         self.evaluations = 0
+        self.dnu = spec.dnu
+        self.log_scale = float(np.log(max(np.mean(self.data[self.valid]), 1e-300))) if self.nbins else 0.0
 
     def _synodic(self, a_nhz: np.ndarray) -> np.ndarray:
         a = np.zeros(max(self.nfree_a, 1))
@@ -274,12 +276,26 @@ class _Problem:
             rows.append(np.einsum("msj,ms->mj", dl_db, self.k2))
         return model, source, np.array(rows)
 
+    def admissible(self, theta) -> bool:
+        """Parameters the model can be evaluated at: finite, Gamma within [dnu/10, 10 W], H and B
+        within 1e+-30 of the data scale (steps outside are refused, not evaluated)."""
+        if not np.all(np.isfinite(theta)):
+            return False
+        na = self.nfree_a
+        ln_h, ln_g, ln_b = theta[1 + na:4 + na]
+        return (np.log(self.dnu / 10) <= ln_g <= np.log(10 * self.half)
+                and abs(ln_h - self.log_scale) < 69 and abs(ln_b - self.log_scale) < 69)
+
     def objective(self, theta):
         self.evaluations += 1
-        model, _, _ = self.model(theta)
-        if not np.all(model[self.valid] > 0):
+        if not self.admissible(theta):
             return np.inf
-        return float(np.sum((np.log(model) + self.data / model)[self.valid]))
+        with np.errstate(all="ignore"):
+            model, _, _ = self.model(theta)
+            if not np.all(model[self.valid] > 0):
+                return np.inf
+            value = float(np.sum((np.log(model) + self.data / model)[self.valid]))
+        return value if np.isfinite(value) else np.inf
 
     def score_and_fisher(self, theta, observed=False):
         """Gradient of -ln(likelihood) and the Fisher matrix (``observed``: the Hessian instead).
