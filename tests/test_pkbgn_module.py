@@ -85,3 +85,34 @@ def test_pkbgn_errors_are_named(tmp_path, capsys, monkeypatch):
     assert "guess='bad.txt'" in capsys.readouterr().err
     assert PKBGN(["in=x", "leakage=y", "guess=g", "out=o", "LMIN=4", "LMAX=3"]) == 1
     assert "LMIN=4 LMAX=3" in capsys.readouterr().err
+
+
+@pytest.mark.refdata
+def test_pkbgn_model_guesses(refdata, tmp_path, capsys, monkeypatch):
+    """guessmodel=: frequencies from a model table plus the surface offset; widths etc. from guess=."""
+    from globalhs.science.peakbag import surface_offset
+
+    monkeypatch.chdir(tmp_path)
+    truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(6)
+    l, n = 40, 12
+    near = truth.select((abs(truth.l - l) <= 1))
+    dnu = 1e6 / (NDT * DT)
+    assert LEAKAGE(["out=synth.V_leakage", "TSTART=6400d", f"LMIN={l}", f"LMAX={l}", "LKGDL=1", "LKGDM=6",
+                    "MAPMMAX=180", "SINBDIVS=60"]) == 0
+    block = leakage_block(MapGeometry(MAPMMAX=180, SINBDIVS=60), l, l, 1, 6)
+    power, nu0, _ = synthetic_degree(near, l, block, dnu, 0.002, np.random.default_rng(6), lambda r: 30.0, ns=[n])
+    _pow_record({l: power}, nu0, dnu, l, l)
+    row = truth.find(n, l)
+    # a "model" whose frequency, once offset, lands 1 uHz from the truth
+    model_nu = truth.nu[row] + 1.0 - surface_offset(truth.nu[row], l)
+    (tmp_path / "model.txt").write_text(f"{n} {l} {model_nu:.6f}\n")
+    write_modetable(tmp_path / "ref.txt", truth)
+    status = PKBGN(["in=synth.V_sht_pow_72d[6400d]", "leakage=synth.V_leakage[6400d]", "guess=ref.txt",
+                    "guessmodel=model.txt", "out=synth.V_sht_modes", "outtable=m.txt", f"LMIN={l}", f"LMAX={l}",
+                    "NACOEFF=6", "NITER=1", "writeflag=0"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    fitted = read_modetable(tmp_path / "m.txt")
+    assert len(fitted) == 1 and fitted.n[0] == n
+    assert abs(fitted.nu[0] - truth.nu[row]) < 4 * fitted.err[0, 0]
+    assert not open_store().has_series("synth.V_sht_modes")  # writeflag=0: table only
