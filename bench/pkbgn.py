@@ -92,7 +92,8 @@ def main() -> None:
         nok += sum(f.ok for f in fits)
         iters.extend(f.iterations for f in fits)
         elements += sum(f.kernel_elements for f in fits)
-        print(f"l={l:3d}: {len(fits):2d} multiplets, {sum(f.ok for f in fits):2d} fitted, fit {dt:6.2f} s", flush=True)
+        print(f"l={l:3d}: {len(fits):2d} multiplets, {sum(f.ok for f in fits):2d} fitted, fit {dt:6.2f} s"
+              + "".join(f"; rejected n={f.n}: {f.reason}" for f in fits if not f.ok), flush=True)
     total = len(truth.select(truth.l <= opts.lmax))
     rate = nfit / t_fit
     print(f"\nmultiplets fitted: {nfit} ({nok} accepted) over {len(degrees)} degrees (stride {opts.stride})")
