@@ -54,6 +54,8 @@ def test_pkbgn_fits_stored_spectra(refdata, tmp_path, capsys, monkeypatch):
     guess = near.select(np.arange(len(near)))
     rows = [guess.find(n, l) for n in ns]
     guess.nu[rows] += 0.2 * guess.width[rows]
+    guess.amp *= 1000.0  # a guess table in other units (as the HMI tables are): HEIGHTS=data rescales
+    guess.bg[:] = 11.0
     # one multiplet far from any peak: must be rejected and reported, not written
     guess.nu[guess.find(12, l)] += 40.0 * guess.width[guess.find(12, l)] + 30
     write_modetable(tmp_path / "guess.txt", guess)
@@ -71,6 +73,7 @@ def test_pkbgn_fits_stored_spectra(refdata, tmp_path, capsys, monkeypatch):
         assert abs(fitted.a[row, 0] - truth.a[t, 0]) < 4 * fitted.a_err[row, 0]
     assert fitted.find(12, l) is None
     assert "rejected n=12 l=30" in out
+    assert "heights from the data" in out
     assert "  30  12 " in (tmp_path / "modes.txt.rejected").read_text()
     (rec,) = open_store().query("synth.V_sht_modes[6400d]")
     assert rec.keywords["NREJECT"] >= 1 and rec.keywords["NMODES"] == len(fitted)

@@ -114,8 +114,10 @@ def main(args) -> None:
                 return rec
         raise ModuleError(f"leakage={args['leakage']!r}: no record covers target l = {l}")
 
-    table = guesses
     cache: dict = {}
+    if args["HEIGHTS"] == "data":
+        guesses = _heights_from_data(guesses, wanted, spectra, leakage_for, settings, cache)
+    table = guesses
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
         fits = []
@@ -159,6 +161,35 @@ def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
         raise ModuleError(f"argument guessmodel={args['guessmodel']!r}: expected columns n, l, nu (uHz)")
     keep = (model[:, 1] >= args["LMIN"] - 6) & (model[:, 1] <= args["LMAX"] + 6) & (model[:, 2] > 900)
     return pb.guesses_from_model(model[keep, 0], model[keep, 1], model[keep, 2], reference, nacoeff)
+
+
+def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings, cache) -> ModeTable:
+    """The guess table with heights and backgrounds in the units of these spectra.
+
+    Each multiplet of the job gets H and B estimated from its own windows
+    (:func:`globalhs.science.peakbag.estimate_height`); every other row (neighbours outside the job)
+    is rescaled by the median ratio of those estimates to the table's values."""
+    table = table.select(np.arange(len(table)))
+    est = {}
+    for l in wanted:
+        spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
+        for row in np.flatnonzero(table.l == l):
+            h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leakage_for(l), settings)
+            if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
+                est[row] = (h, b)
+    if not est:
+        raise ModuleError("no multiplet of the guess table has enough data in its window to estimate its height")
+    rows = np.array(list(est))
+    values = np.array(list(est.values()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h_ratio = np.nanmedian(np.where(table.amp[rows] > 0, values[:, 0] / table.amp[rows], np.nan))
+        b_ratio = np.nanmedian(np.where(table.bg[rows] > 0, values[:, 1] / table.bg[rows], np.nan))
+    table.amp *= h_ratio if np.isfinite(h_ratio) else 1.0
+    table.bg *= b_ratio if np.isfinite(b_ratio) else 1.0
+    table.amp[rows], table.bg[rows] = values[:, 0], values[:, 1]
+    print(f"pkbgn: heights from the data for {len(rows)} multiplets; other rows scaled by {h_ratio:.4g} "
+          f"(height) and {b_ratio:.4g} (background)", flush=True)
+    return table
 
 
 def _band(table: ModeTable, l: int, settings: pb.FitSettings) -> tuple[float, float]:
@@ -221,6 +252,8 @@ MODULE = Module(
         Arg("LMAX", int, 300, "highest degree fitted by this job"),
         Arg("NACOEFF", int, 36, "a-coefficients fitted (6, 18 or 36)"),
         Arg("NITER", int, 2, "fit, update guesses, refit: number of passes"),
+        Arg("HEIGHTS", str, "data", "starting heights/backgrounds: data (estimated; the guess table's units are "
+            "rescaled) or table (taken as they are)", ("data", "table")),
         Arg("WINDOWGAMMAS", float, 6.0, "window half-width in linewidths"),
         Arg("WINDOWMIN", float, 12.0, "smallest window half-width (uHz)"),
         Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),

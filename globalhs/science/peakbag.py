@@ -151,7 +151,7 @@ class _Problem:
     """Everything fixed during one multiplet fit: data windows, leakage weights, neighbours."""
 
     def __init__(self, spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: LeakageBlock,
-                 settings: FitSettings):
+                 settings: FitSettings, with_neighbours: bool = True):
         l = spec.l
         self.l, self.n, self.settings = l, n, settings
         self.nfree_a = min(settings.nacoeff, 2 * l)
@@ -185,7 +185,9 @@ class _Problem:
         self.dcentre = np.concatenate([np.ones((1,) + self.src.shape), self.poly[:, self.src]]) \
             if self.nfree_a else np.ones((1,) + self.src.shape)
         self.neighbour = np.zeros_like(self.nu)
-        self._neighbours(spec, n, table, leak, settings)
+        self.centre, self.width = centre, width
+        if with_neighbours:
+            self._neighbours(spec, n, table, leak, settings)
         self.nbins = int(self.valid.sum())
         self.evaluations = 0
         self.dnu = spec.dnu
@@ -464,6 +466,28 @@ def _start(prob: _Problem, guess: dict, spec: Spectrum) -> np.ndarray:
     if prob.settings.asymmetric:
         theta.append(float(guess.get("asym", 0.0)))
     return np.array(theta, dtype=float)
+
+
+def estimate_height(spec: Spectrum, n: int, guess: dict, leak: LeakageBlock,
+                    settings: FitSettings = FitSettings()) -> tuple[float, float]:
+    """(H, B) of a multiplet estimated from the data in its windows, in the spectra's own units.
+
+    B: median of the bins more than 3 widths from every guessed peak, divided by ln 2 (the median of a
+    unit exponential).  H: mean excess power within half a width of the peaks divided by the mean
+    diagonal leakage power times pi/4 (the mean of 1/(1+x^2) over |x| < 1).  Rough (other leaked
+    peaks add to both) but unit-free, which a guess table from another pipeline is not.
+    Returns (nan, nan) when the windows hold too few bins."""
+    prob = _Problem(spec, n, guess, ModeTable.empty(0), leak, settings, with_neighbours=False)
+    offset = np.abs(prob.nu - prob.centre[:, None])
+    far = prob.valid & (offset > 3 * prob.width)
+    near = prob.valid & (offset < max(0.5 * prob.width, spec.dnu))
+    if far.sum() < 20 or near.sum() < 1:
+        return np.nan, np.nan
+    bg = float(np.median(prob.data[far]) / np.log(2.0))
+    rows = np.arange(2 * prob.l + 1)
+    diag = prob.k2[rows, np.argmax(prob.src == rows[:, None], axis=1)]  # |C(l,m; l,m)|^2
+    height = (float(np.mean(prob.data[near])) - bg) / (float(np.mean(diag)) * np.pi / 4)
+    return max(height, 0.1 * bg), bg
 
 
 def guess_of(table: ModeTable, row: int) -> dict:
