@@ -145,25 +145,25 @@ def leakage_block(geom: MapGeometry, lmin: int, lmax: int, dl: int = 6, dm: int 
         fold[name, 1] = np.ascontiguousarray((g[half:] - g[south]).T)  # odd total parity
     # the theta-derivative flips sign under x -> -x, so its fold uses the opposite parity
     src_lo, src_hi = max(lmin - dl, 0), lmax + dl
-    p, dp = legendre_table(src_hi, x, lmin=0, derivative=True)
+    p, dp = legendre_table(src_hi, x, lmin=src_lo, derivative=True)  # only the degrees needed
     inv_sin = 1.0 / np.sqrt(1.0 - x * x)
     nrows = (lmax + 1) ** 2 - lmin**2
     radial = np.zeros((nrows, 2 * dl + 1, 2 * dm + 1), dtype=dtype)
     horizontal = np.zeros_like(radial)
     for l in range(lmin, lmax + 1):
         ms = np.arange(-l, l + 1)
-        target = _signed_rows(p, l, ms)  # (2l+1, nx)
+        target = _signed_rows(p, l, ms, src_lo)  # (2l+1, nx)
         base = row_of(l, -l, lmin)
         for il, lp in enumerate(range(l - dl, l + dl + 1)):
-            if lp < 0:
+            if lp < src_lo:
                 continue
             for idm, d in enumerate(deltas):
                 mp = ms + d
                 ok = np.abs(mp) <= lp
                 if not ok.any():
                     continue
-                src = _signed_rows(p, lp, mp[ok])
-                dsrc = _signed_rows(dp, lp, mp[ok])
+                src = _signed_rows(p, lp, mp[ok], src_lo)
+                dsrc = _signed_rows(dp, lp, mp[ok], src_lo)
                 parity = (l + lp + d) % 2  # (l + m + l' + m') mod 2, since m' - m = d
                 prod = target[ok] * src
                 rows = base + np.flatnonzero(ok)
@@ -174,9 +174,9 @@ def leakage_block(geom: MapGeometry, lmin: int, lmax: int, dl: int = 6, dm: int 
     return LeakageBlock(lmin, lmax, dl, dm, radial, horizontal, geom)
 
 
-def _signed_rows(p: np.ndarray, l: int, ms: np.ndarray) -> np.ndarray:
-    """Rows P~_l^m for the given m (negative m via (-1)^m P~_l^|m|), from a table starting at l = 0."""
+def _signed_rows(p: np.ndarray, l: int, ms: np.ndarray, lmin: int) -> np.ndarray:
+    """Rows P~_l^m for the given m (negative m via (-1)^m P~_l^|m|), from a table starting at ``lmin``."""
     ms = np.asarray(ms)
-    rows = p[lm_index(l, np.abs(ms), 0)]
+    rows = p[lm_index(l, np.abs(ms), lmin)]
     sign = np.where((ms < 0) & (ms % 2 == 1), -1.0, 1.0)
     return rows * sign[:, None]
