@@ -159,3 +159,19 @@ def test_spectra_band_selection():
     part = pb.spectra_from_rows(l, rows, -10 * 0.5, 0.5, band=(1.0, 2.0))
     assert part.nu0 == 1.0 and part.power.shape == (3, 3)
     assert np.array_equal(part.power, full.power[:, 2:5])
+
+
+def test_unresolved_mode_width_is_held_and_flagged(setup):
+    """A series too short to resolve the mode (Gamma < 1.5 bins): width held at the window's main lobe,
+    not fitted (error flag 1000); frequency and a1 still fitted."""
+    l, truth, leak = setup
+    dnu = 1e6 / (2 * 86400)  # 2-day series: 5.8 uHz bins
+    wide = truth.select(np.arange(len(truth)))
+    wide.width[:] = np.hypot(1.2, dnu)  # what the fit models an unresolved mode with
+    power, nu0, _ = synthetic_degree(wide, l, leak, dnu, 0.01, np.random.default_rng(8), lambda r: 80.0)
+    guess = pb.guess_of(truth, truth.find(14, l))
+    guess["nu"] += 0.5
+    fit = pb.fit_multiplet(pb.Spectrum(l, power, nu0, dnu), 14, guess, wide, leak, pb.FitSettings(nacoeff=2))
+    assert fit.ok, fit.reason
+    assert fit.width == 1.2 and fit.err[2] == 1000.0
+    assert abs(fit.nu - truth.nu[truth.find(14, l)]) < 4 * fit.err[0]

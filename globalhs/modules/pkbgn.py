@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import string
 from pathlib import Path
 
 import numpy as np
@@ -82,10 +83,7 @@ def main(args) -> None:
                                   orbital_nhz=args["ORBITAL"])
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
-    guess_path = os.path.expanduser(os.path.expandvars(args["guess"]))
-    if "$" in guess_path:
-        raise ModuleError(f"argument guess={args['guess']!r}: an environment variable in it is not set "
-                          f"(e.g. GLOBALHS_REFDATA)")
+    guess_path = _expand_path(args["guess"], "guess")
     try:
         guesses = read_modetable(guess_path)
     except ModeTableError as exc:
@@ -152,7 +150,7 @@ def main(args) -> None:
 def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
     """Guesses from model frequencies (columns n, l, nu in uHz, e.g. the ADIPLS Model S table) with the
     surface offset; ``guess`` then only supplies widths, amplitudes and backgrounds by frequency."""
-    path = os.path.expanduser(os.path.expandvars(args["guessmodel"]))
+    path = _expand_path(args["guessmodel"], "guessmodel")
     try:
         model = np.loadtxt(path, comments="#", ndmin=2)
     except (OSError, ValueError) as exc:
@@ -161,6 +159,18 @@ def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
         raise ModuleError(f"argument guessmodel={args['guessmodel']!r}: expected columns n, l, nu (uHz)")
     keep = (model[:, 1] >= args["LMIN"] - 6) & (model[:, 1] <= args["LMAX"] + 6) & (model[:, 2] > 900)
     return pb.guesses_from_model(model[keep, 0], model[keep, 1], model[keep, 2], reference, nacoeff)
+
+
+def _expand_path(text: str, what: str) -> str:
+    """``~`` and ``$VARS`` expanded; GLOBALHS_REFDATA defaults to ../shared/data beside the project
+    (as the tests' refdata fixture and the synthetic Sun's default truth table do)."""
+    env = dict(os.environ)
+    env.setdefault("GLOBALHS_REFDATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    try:
+        expanded = string.Template(text).substitute(env)
+    except (KeyError, ValueError) as exc:
+        raise ModuleError(f"argument {what}={text!r}: environment variable {exc} is not set") from None
+    return os.path.expanduser(expanded)
 
 
 def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings, cache) -> ModeTable:

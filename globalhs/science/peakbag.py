@@ -55,6 +55,8 @@ class FitSettings:
     nacoeff: int = 36
     window_gammas: float = 6.0
     window_min: float = 12.0
+    window_bins: float = 5.0  # and at least this many frequency bins (short series)
+    resolved_bins: float = 1.5  # narrower modes (in bins) are unresolved: width held, not fitted
     asymmetric: bool = False
     neighbours: str = "include"  # or "mask"
     neighbour_gammas: float = 60.0  # neighbours whose peaks come within this many widths are modelled
@@ -157,8 +159,11 @@ class _Problem:
         self.nfree_a = min(settings.nacoeff, 2 * l)
         self.m = np.arange(-l, l + 1)
         self.poly = apols(l, max(self.nfree_a, 1))[1:self.nfree_a + 1] * 1e-3  # nHz -> uHz, (i, m)
-        width = max(guess["width"], 2 * spec.dnu)
-        self.half = max(settings.window_gammas * width, settings.window_min)
+        # a mode narrower than resolved_bins frequency bins is not resolved by this series: its width is
+        # held at sqrt(Gamma^2 + dnu^2) (the spectral window's main lobe) and not fitted
+        self.fixed_width = guess["width"] < settings.resolved_bins * spec.dnu
+        width = float(np.hypot(guess["width"], spec.dnu)) if self.fixed_width else float(guess["width"])
+        self.half = max(settings.window_gammas * width, settings.window_min, settings.window_bins * spec.dnu)
         # guessed synodic nu_nlm fix the per-m windows
         a_syn = self._synodic(guess["a"])
         centre = guess["nu"] + self.poly.T @ a_syn[: self.nfree_a] if self.nfree_a else np.full(2 * l + 1, guess["nu"])
@@ -359,8 +364,10 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
         prob = _Problem(spec, n, guess, table, leak, settings)
     except (ValueError, KeyError) as exc:
         return fail(f"cannot set up the fit: {exc}")
-    if prob.nbins < 10 * (prob.nfree_a + 4):
-        return fail(f"only {prob.nbins} usable bins in the window")
+    free = np.ones(prob.nfree_a + 4 + int(settings.asymmetric), dtype=bool)
+    free[2 + prob.nfree_a] = not prob.fixed_width  # ln Gamma
+    if prob.nbins < 3 * free.sum():
+        return fail(f"only {prob.nbins} usable bins in the window for {free.sum()} parameters")
     theta = _start(prob, guess, spec)
     value = prob.objective(theta)
     if not np.isfinite(value):
@@ -373,24 +380,28 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     for it in range(1, settings.max_iter + 1):
         # Newton (observed Hessian) where it is positive definite, else Fisher scoring
         grad, fisher = prob.score_and_fisher(theta, observed=newton)
+        grad, fisher = grad[free], fisher[np.ix_(free, free)]
         if newton:
             try:
                 np.linalg.cholesky(fisher)
             except np.linalg.LinAlgError:
                 grad, fisher = prob.score_and_fisher(theta)
+                grad, fisher = grad[free], fisher[np.ix_(free, free)]
         if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fisher))):
             return fail("non-finite gradient", iterations=it)
         scale = np.sqrt(np.clip(np.diag(fisher), 1e-300, None))
         fs = fisher / np.outer(scale, scale)
         gs = grad / scale
         improved = False
+        step = np.zeros(free.sum())
         for _ in range(30):
             try:
                 step = -np.linalg.solve(fs + lam * np.eye(len(gs)), gs) / scale
             except np.linalg.LinAlgError:
                 lam *= 10
                 continue
-            trial = theta + step
+            trial = theta.copy()
+            trial[free] += step
             trial_value = prob.objective(trial)
             if trial_value <= value:
                 improved = True
@@ -412,6 +423,7 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     if not converged:
         return fail(f"no convergence in {settings.max_iter} iterations", iterations=it)
     grad, hessian = prob.score_and_fisher(theta, observed=newton and settings.errors == "hessian")
+    hessian = hessian[np.ix_(free, free)]
     try:
         np.linalg.cholesky(hessian)
         cov = np.linalg.inv(hessian)
@@ -420,13 +432,14 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     var = np.diag(cov)
     if not (np.all(np.isfinite(var)) and np.all(var > 0)):
         return fail("Hessian of -ln(likelihood) not positive definite at the end point", iterations=it)
-    sig = np.sqrt(var)
+    sig = np.full(theta.size, np.nan)
+    sig[free] = np.sqrt(var)
     nu_nl, a_syn, height, gamma, bg, asym = prob.unpack(theta)
     na = prob.nfree_a
     if abs(nu_nl - guess["nu"]) > settings.max_shift * prob.half:
         return fail(f"nu moved {nu_nl - guess['nu']:+.3f} uHz from its guess (limit "
                     f"{settings.max_shift * prob.half:.3f})", iterations=it)
-    if not spec.dnu <= gamma <= 2 * prob.half:
+    if not prob.fixed_width and not spec.dnu <= gamma <= 2 * prob.half:
         return fail(f"width {gamma:.4g} uHz outside [{spec.dnu:.4g}, {2 * prob.half:.4g}]", iterations=it)
     if sig[0] > gamma:
         return fail(f"frequency error {sig[0]:.3g} uHz exceeds the width {gamma:.3g}", iterations=it)
@@ -436,9 +449,10 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     a_err[:na] = sig[1:1 + na]
     if na:
         a[0] += settings.orbital_nhz
-    err = np.array([sig[0], height * sig[1 + na], gamma * sig[2 + na], bg * sig[3 + na],
-                    sig[4 + na] if settings.asymmetric else ERROR_FLAG])
-    return MultipletFit(n, l, True, "", nu_nl, height, gamma, bg, asym, err, a, a_err, it, prob.nbins, -value,
+    width_out = float(guess["width"]) if prob.fixed_width else gamma
+    err = np.array([sig[0], height * sig[1 + na], ERROR_FLAG if prob.fixed_width else gamma * sig[2 + na],
+                    bg * sig[3 + na], sig[4 + na] if settings.asymmetric else ERROR_FLAG])
+    return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
                         prob.evaluations * prob.k2.size * prob.nu.shape[1])
 
 
@@ -459,7 +473,7 @@ def _start(prob: _Problem, guess: dict, spec: Spectrum) -> np.ndarray:
     height = guess.get("amp")
     if not height or height <= 0 or not np.isfinite(height):
         height = max(np.mean(data) - bg, bg) * 4.0
-    width = max(guess["width"], 2 * spec.dnu)
+    width = prob.width
     theta = [guess["nu"]]
     theta.extend(prob._synodic(guess["a"])[: prob.nfree_a])
     theta.extend([np.log(height), np.log(width), np.log(bg)])
