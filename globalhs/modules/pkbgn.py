@@ -228,9 +228,11 @@ def _spectrum(rec, first_row: int, l: int, band, cache: dict) -> pb.Spectrum:
         raise ModuleError(f"spectrum record {rec.spec()} has {data.shape[0]} rows; l={l} needs rows up to "
                           f"{first_row + l}")
     try:
-        return pb.spectra_from_rows(l, rows, freq0, dnu, bool(kw.get("MFLIPPED", 0)), band)
+        spec = pb.spectra_from_rows(l, rows, freq0, dnu, bool(kw.get("MFLIPPED", 0)), band)
     except ValueError as exc:
         raise ModuleError(f"spectrum record {rec.spec()}: {exc}") from None
+    spec.length = 1e6 / dnu  # seconds observed: the frequency spacing is 1/T
+    return spec
 
 
 def _write_rejected(path: Path, rejected) -> None:

@@ -85,6 +85,7 @@ class Spectrum:
     power: np.ndarray
     nu0: float
     dnu: float
+    length: float = 0.0  # seconds observed (N dt); > 0 lets unresolved modes use the finite-T profile
 
     def __post_init__(self) -> None:
         self.power = np.asarray(self.power, dtype=float)
@@ -146,7 +147,7 @@ def spectra_from_rows(l: int, rows: np.ndarray, freq0: float, dnu: float, mflipp
     power[:l] = rows[1:, k0 - k][::-1]  # m = -l..-1 from rows l..1 at -nu
     if mflipped:
         power = power[::-1]
-    return Spectrum(l, power, first * dnu, dnu)
+    return Spectrum(l, power, first * dnu, dnu, 1e6 / dnu)
 
 
 class _Problem:
@@ -162,6 +163,9 @@ class _Problem:
         # a mode narrower than resolved_bins frequency bins is not resolved by this series: its width is
         # held at sqrt(Gamma^2 + dnu^2) (the spectral window's main lobe) and not fitted
         self.fixed_width = guess["width"] < settings.resolved_bins * spec.dnu
+        self.true_width = float(guess["width"])
+        self.length_uhz = spec.length * 1e-6 if spec.length else 0.0  # T in 1/uHz
+        self.finite_length = self.fixed_width and self.length_uhz > 0 and not settings.asymmetric
         width = float(np.hypot(guess["width"], spec.dnu)) if self.fixed_width else float(guess["width"])
         self.half = max(settings.window_gammas * width, settings.window_min, settings.window_bins * spec.dnu)
         # guessed synodic nu_nlm fix the per-m windows
@@ -253,11 +257,15 @@ class _Problem:
 
     def model(self, theta, derivatives=False):
         """M (m, j); with ``derivatives`` also D = dM/d(centre of source s) (m, s, j) and the rows of
-        dM/d(ln H, ln Gamma, ln B[, b]) (q, m, j)."""
+        dM/d(ln H, ln Gamma, ln B[, b]) (q, m, j).  The second derivatives of the profile that the
+        observed Hessian needs are kept in ``self._second``."""
         nu_nl, a, height, gamma, bg, asym = self.unpack(theta)
         split = self.poly.T @ a if self.nfree_a else np.zeros(2 * self.l + 1)
         centre = (nu_nl + split)[self.src]  # (m, s)
-        x = 2.0 * (self.nu[:, None, :] - centre[:, :, None]) / gamma  # (m, s, j)
+        offset = self.nu[:, None, :] - centre[:, :, None]  # (m, s, j)
+        if self.finite_length:
+            return self._model_finite(offset, height, bg, derivatives)
+        x = 2.0 * offset / gamma
         den = 1.0 / (1.0 + x * x)
         if self.settings.asymmetric:
             num = (1.0 + asym * x) ** 2 + asym**2
@@ -268,12 +276,15 @@ class _Problem:
         model = peaks + bg + self.neighbour
         if not derivatives:
             return model, None, None
-        self._last = (x, den, prof, height, gamma)
         # dL/dx = H [2 b (1 + b x)(1 + x^2) - 2 x num] / (1 + x^2)^2
         if self.settings.asymmetric:
             dl_dx = height * (2.0 * asym * (1.0 + asym * x) - 2.0 * x * num * den) * den
         else:
             dl_dx = -2.0 * x * prof * den
+        d2l_dx2 = height * (6.0 * x * x - 2.0) * den**3  # symmetric profile (Newton is not used otherwise)
+        # per-profile derivatives: d/dcentre, d2/dcentre2, d2/dcentre dlnG, d2/dlnG2 (x = 2 offset/G)
+        self._second = (d2l_dx2 * (4.0 / gamma**2), (-2.0 / gamma) * (-x * d2l_dx2 - dl_dx),
+                        d2l_dx2 * x * x + dl_dx * x)
         source = self.k2[:, :, None] * dl_dx * (-2.0 / gamma)  # dM/dcentre_s (m, s, j)
         rows = [peaks,  # d/d ln H
                 np.einsum("msj,ms->mj", dl_dx * (-x), self.k2),  # d/d ln Gamma (dx/dlnG = -x)
@@ -281,6 +292,31 @@ class _Problem:
         if self.settings.asymmetric:
             dl_db = height * (2.0 * x * (1.0 + asym * x) + 2.0 * asym) * den
             rows.append(np.einsum("msj,ms->mj", dl_db, self.k2))
+        return model, source, np.array(rows)
+
+    def _model_finite(self, offset, height, bg, derivatives):
+        """The expected periodogram of a mode observed for a finite time T (Lorentzian of the true width
+        convolved with the Fejer kernel of the window), for unresolved modes whose width is held:
+
+            F = H pi G Re g(a),  g(a) = 1/a - (1 - exp(-aT)) / (a^2 T),  a = pi G + 2 pi i (nu - c),
+
+        which tends to the Lorentzian H/(1+x^2) as T -> infinity and to sigma^2 T sinc^2(pi (nu-c) T)
+        as G -> 0.  Derivatives in the centre only (G is not fitted)."""
+        gamma, t = self.true_width, self.length_uhz
+        a = np.pi * gamma + 2j * np.pi * offset
+        g, g1, g2 = _fejer_lorentz(a, t)
+        scale = height * np.pi * gamma
+        prof = scale * g.real
+        peaks = np.einsum("msj,ms->mj", prof, self.k2)
+        model = peaks + bg + self.neighbour
+        if not derivatives:
+            return model, None, None
+        d1 = scale * (-2j * np.pi * g1).real  # da/dcentre = -2 pi i
+        d2 = scale * (-4.0 * np.pi**2 * g2).real
+        zero = np.zeros_like(d1)
+        self._second = (d2, zero, zero)
+        source = self.k2[:, :, None] * d1
+        rows = [peaks, np.zeros_like(model), np.full_like(model, bg)]
         return model, source, np.array(rows)
 
     def admissible(self, theta) -> bool:
@@ -325,32 +361,24 @@ class _Problem:
         nf, ng = q.shape[0], rows.shape[0]
         grad = np.concatenate([np.einsum("pms,ms->p", q, grad_src), np.einsum("qmj,mj->q", rows, resid)])
         if observed:
-            x, den, prof, height, gamma = self._last
-            d2l_dx2 = height * (6.0 * x * x - 2.0) * den**3
-            dl_dx = -2.0 * x * prof * den
+            d2c, d2c_lng, d2lng = self._second
             k = self.k2[:, :, None]
-            # d2M/dcentre^2 (diagonal in sources)
-            t[:, np.arange(t.shape[1]), np.arange(t.shape[1])] += np.einsum(
-                "msj,mj->ms", k * d2l_dx2 * (4.0 / gamma**2), resid)
-            # d2M/dcentre dlnH = D; d2M/dcentre dlnGamma = K (-2/Gamma)(-x d2L/dx2 - dL/dx)
+            # d2M/dcentre^2 (diagonal in sources); d2M/dcentre dlnH = D; d2M/dcentre dlnGamma
+            t[:, np.arange(t.shape[1]), np.arange(t.shape[1])] += np.einsum("msj,mj->ms", k * d2c, resid)
             u[0] += grad_src
-            u[1] += np.einsum("msj,mj->ms", k * (-2.0 / gamma) * (-x * d2l_dx2 - dl_dx), resid)
+            u[1] += np.einsum("msj,mj->ms", k * d2c_lng, resid)
         fisher = np.empty((nf + ng, nf + ng))
         fisher[:nf, :nf] = np.einsum("pms,mst,rmt->pr", q, t, q, optimize=["einsum_path", (0, 1), (0, 1)])
         fisher[:nf, nf:] = np.einsum("pms,qms->pq", q, u)
         fisher[nf:, :nf] = fisher[:nf, nf:].T
         fisher[nf:, nf:] = np.einsum("qmj,rmj,mj->qr", rows, rows, w2)
         if observed:
-            x, den, prof, height, gamma = self._last
-            k = self.k2[:, :, None]
-            d2l_dx2 = height * (6.0 * x * x - 2.0) * den**3
-            dl_dx = -2.0 * x * prof * den
             second = np.zeros((ng, ng))
             second[0, 0] = np.sum(rows[0] * resid)  # d2M/dlnH2 = peaks
             second[0, 1] = second[1, 0] = np.sum(rows[1] * resid)  # d2M/dlnH dlnG = dM/dlnG
-            second[1, 1] = np.sum(np.einsum("msj,ms->mj", (d2l_dx2 * x * x + dl_dx * x), self.k2) * resid)
+            second[1, 1] = np.sum(np.einsum("msj,ms->mj", d2lng, self.k2) * resid)
             second[2, 2] = np.sum(rows[2] * resid)  # d2M/dlnB2 = B
-            fisher[nf:, nf:] += second[:ng, :ng] if ng == 3 else np.pad(second, (0, ng - 3))
+            fisher[nf:, nf:] += second
         return grad, fisher
 
 
@@ -502,6 +530,39 @@ def estimate_height(spec: Spectrum, n: int, guess: dict, leak: LeakageBlock,
     diag = prob.k2[rows, np.argmax(prob.src == rows[:, None], axis=1)]  # |C(l,m; l,m)|^2
     height = (float(np.mean(prob.data[near])) - bg) / (float(np.mean(diag)) * np.pi / 4)
     return max(height, 0.1 * bg), bg
+
+
+def _fejer_lorentz(a: np.ndarray, t: float):
+    """g(a) = 1/a - (1 - exp(-aT))/(a^2 T) and its first two derivatives in a; a power series
+    T sum (-aT)^k/(k+2)! where |aT| is small (the closed form cancels there)."""
+    u = a * t
+    small = np.abs(u) < 0.5
+    with np.errstate(all="ignore"):
+        e = np.exp(-u)
+        g = 1.0 / a - (1.0 - e) / (a * a * t)
+        g1 = -(1.0 + e) / (a * a) + 2.0 * (1.0 - e) / (a**3 * t)
+        g2 = t * e / (a * a) + (2.0 + 4.0 * e) / a**3 - 6.0 * (1.0 - e) / (a**4 * t)
+    if np.any(small):
+        us = u[small]
+        s0 = np.zeros_like(us)
+        s1 = np.zeros_like(us)
+        s2 = np.zeros_like(us)
+        fact = 2.0  # (k+2)!
+        power = np.ones_like(us)  # (-u)^k
+        for k in range(0, 18):
+            if k > 0:
+                fact *= k + 2
+            term = power / fact
+            s0 += term
+            if k >= 1:
+                s1 += k * power_prev / fact
+            if k >= 2:
+                s2 += k * (k - 1) * power_prev2 / fact
+            power_prev2 = power_prev if k >= 1 else None
+            power_prev = power
+            power = power * (-us)
+        g[small], g1[small], g2[small] = t * s0, -(t**2) * s1, t**3 * s2
+    return g, g1, g2
 
 
 def guess_of(table: ModeTable, row: int) -> dict:
