@@ -145,8 +145,8 @@ def rls_invert(
     r : radius grid (fractions of R), increasing.
     mu_r, mu_t : tradeoff parameters of the radial and latitudinal second-derivative penalties.
     radial_weight : optional weight w_r(r_i) of both penalties (e.g. stronger smoothing in the core).
-    latitude_measure : "cos" integrates the penalties over x = cos(theta) (default), "theta" over
-        theta (d theta = dx / sin theta: more weight near the pole).
+    latitude_measure : "cos" integrates the latitudinal penalty over x = cos(theta) (default),
+        "theta" over theta (d theta = dx / sin theta: more weight near the pole).
     radial_coordinate : optional u(r_i), increasing, in which the radial second derivative is taken
         (e.g. acoustic radius); default r itself.
     """
