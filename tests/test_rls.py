@@ -32,7 +32,7 @@ def _kernels(rng, n, grid):
 def _problem(rng, noise=0.1, n=400):
     grid = np.linspace(0, 1, 41)
     truth = np.stack([440 - 30 * (1 - grid) ** 2, -20 + 5 * grid, 3 + 0 * grid], axis=1)  # Omega_s(r)
-    blocks, sig_all = {}, {}
+    blocks = {}
     for j, s in enumerate(S_LIST):
         G = _kernels(rng, n, grid) * np.array([c_ls(int(l), s) for l in rng.integers(20, 200, n)])[:, None]
         sig = np.full(n, noise)
@@ -86,6 +86,24 @@ def test_regularisation_smooths():
     D, w = second_difference(grid)
     rough = [np.sum(w[:, None] * (D @ rls_invert(blocks, grid, mu, 1e-5).omega_s) ** 2) for mu in (1e-8, 1e-4, 1)]
     assert rough[0] > rough[1] > rough[2]
+
+
+def test_radial_coordinate_and_latitude_measure():
+    """A linear radial coordinate u = a r only rescales mu_r (by a^-3); the theta measure weights the pole."""
+    rng = np.random.default_rng(8)
+    grid, truth, blocks = _problem(rng, noise=2.0)
+    a = 7.0
+    plain = rls_invert(blocks, grid, 1e-4 * a**-3, 1e-5)
+    scaled = rls_invert(blocks, grid, 1e-4, 1e-5, radial_coordinate=a * grid)
+    assert np.allclose(plain.omega_s, scaled.omega_s, rtol=1e-8, atol=1e-8)
+    colat = np.array([0.0, 10.0, 45.0, 90.0])
+    cos_m = rls_invert(blocks, grid, 1e-6, 1e2).omega_map(colat)
+    theta_m = rls_invert(blocks, grid, 1e-6, 1e2, latitude_measure="theta").omega_map(colat)
+    assert not np.allclose(cos_m, theta_m, atol=1e-3)
+    with pytest.raises(RLSError, match="latitude_measure"):
+        rls_invert(blocks, grid, 1, 1, latitude_measure="phi")
+    with pytest.raises(RLSError, match="radial_coordinate"):
+        rls_invert(blocks, grid, 1, 1, radial_coordinate=grid[::-1])
 
 
 def test_latitude_basis_is_legendre_derivative():
