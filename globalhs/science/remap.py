@@ -168,8 +168,10 @@ def keys_weights(t: np.ndarray, a: float = -0.5) -> np.ndarray:
 def apodization_weight(r: np.ndarray, apinner: float, apwidth: float) -> np.ndarray:
     """1 inside ``apinner``, a raised-cosine taper 0.5 + 0.5 cos(pi (r - apinner)/apwidth), 0 beyond."""
     r = np.asarray(r, dtype=np.float64)
-    taper = 0.5 + 0.5 * np.cos(np.pi * (r - apinner) / apwidth)
-    return np.where(r < apinner, 1.0, np.where(r < apinner + apwidth, taper, 0.0))
+    # clipping the phase to [0, pi] gives exactly 1 inside and exactly 0 beyond, one cosine per point
+    phase = np.clip((r - apinner) / apwidth, 0.0, 1.0)
+    phase *= np.pi
+    return 0.5 + 0.5 * np.cos(phase)
 
 
 def _mdi_distort(col: np.ndarray, row: np.ndarray, shape: tuple[int, int], params: RemapParams):
@@ -378,8 +380,17 @@ class RemapPlan:
         return (csr(wr[:, None, :] * wc[None, :, :]), csr(wr[:, None, :] * dwc[None, :, :]),
                 csr(dwr[:, None, :] * wc[None, :, :]))
 
-    def remap(self, images: np.ndarray, obs_v=None, datasign=1.0, geometries=None) -> np.ndarray:
-        """Maps of a batch of images (float32, NaN where an input pixel was missing)."""
+    @property
+    def _point_factor32(self) -> np.ndarray:
+        """Apodisation weight times the 1/cos(rho) division (when asked for), per kept point."""
+        if getattr(self, "_factor32", None) is None:
+            factor = self.weight * (self.divide if self.divide is not None else 1.0)
+            self._factor32 = np.ascontiguousarray(factor, dtype=np.float32)
+        return self._factor32
+
+    def remap_points(self, images: np.ndarray, obs_v=None, datasign=1.0, geometries=None) -> np.ndarray:
+        """Values at the kept map points :attr:`map_index`, ``[npts, n]`` float32 (the layout the
+        sparse product gives; :meth:`remap` scatters it into maps)."""
         images = np.asarray(images, dtype=np.float32)
         if images.ndim == 2:
             images = images[None]
@@ -389,39 +400,51 @@ class RemapPlan:
         flat = np.empty((self.image_shape[0] * self.image_shape[1] + 1, n), dtype=np.float32)
         flat[:-1] = images.reshape(n, -1).T
         flat[-1] = np.nan  # guard pixel for taps outside the image
-        values = self.matrix @ flat  # (npts, n)
-        moved_weight = None
+        dv = None
         if geometries is not None:
             dv = np.stack([self.geometry_vector(g) - self.vector for g in geometries], axis=1)  # (7, n)
-            if dv.any():
-                jac = self.jacobian32
-                dv32 = dv.astype(np.float32)
-                moved = jac[0].T @ dv32
-                moved *= self.dcol_matrix @ flat
-                values += moved
-                moved = jac[1].T @ dv32
-                moved *= self.drow_matrix @ flat
-                values += moved
-                if self.params.apodize:
-                    # only points near the taper can change weight (|dr| << 0.01 within GEOMTOL)
-                    near = self._taper_points
-                    r = self.r_apod[near, None] + jac[2][:, near].T @ dv
-                    moved_weight = (near, apodization_weight(r, self.params.apinner, self.params.apwidth))
+            if not dv.any():
+                dv = None
+        moved_weight = None
+        values = self.matrix @ flat  # (npts, n)
+        if dv is not None:
+            jac = self.jacobian32
+            dv32 = dv.astype(np.float32)
+            # first order in the motion of each source position: + dcol * dvalue/dcol + drow * ...
+            moved = jac[0].T @ dv32
+            moved *= self.dcol_matrix @ flat
+            values += moved
+            moved = np.matmul(jac[1].T, dv32, out=moved)
+            moved *= self.drow_matrix @ flat
+            values += moved
+            if self.params.apodize:
+                # only points near the taper can change weight (|dr| << 0.01 within GEOMTOL)
+                near = self._taper_points
+                r = self.r_apod[near, None] + jac[2][:, near].T.astype(np.float64) @ dv
+                moved_weight = (near, apodization_weight(r, self.params.apinner, self.params.apwidth))
         sign = np.broadcast_to(np.asarray(datasign, dtype=np.float32), (n,))
-        values *= sign[None, :]
+        if (sign != 1).any():
+            values *= sign[None, :]
         if self.params.vcorlev >= 1:
             v = np.zeros((3, n), dtype=np.float32) if obs_v is None else np.asarray(obs_v, dtype=np.float32).T
-            values -= self._constant32[:, None]
-            values -= self._obs_terms32.T @ v
-        values *= self._weight32[:, None]
+            # constant + observer terms as one small matrix product: [constant, obs_terms] @ [1; v]
+            if getattr(self, "_vcor32", None) is None:
+                self._vcor32 = np.ascontiguousarray(np.vstack([self.constant, self.obs_terms]).T, dtype=np.float32)
+            coeff = np.vstack([np.ones((1, n), dtype=np.float32), v])
+            values -= self._vcor32 @ coeff
+        values *= self._point_factor32[:, None]
         if moved_weight is not None:  # the taper points at each image's own geometry
             near, w = moved_weight
             values[near] *= (w / self.weight[near, None]).astype(np.float32)
-        if self.divide is not None:
-            values *= self._divide32[:, None]
+        return values
+
+    def remap(self, images: np.ndarray, obs_v=None, datasign=1.0, geometries=None) -> np.ndarray:
+        """Maps of a batch of images (float32, NaN where an input pixel was missing)."""
+        values = self.remap_points(images, obs_v, datasign, geometries)
+        n = values.shape[1]
         grid = self.params.grid
         maps = np.zeros((n, grid.rows * grid.cols), dtype=np.float32)
-        maps[:, self.map_index] = values.T
+        maps[:, self.map_index] = np.ascontiguousarray(values.T)
         return maps.reshape(n, grid.rows, grid.cols)
 
 
