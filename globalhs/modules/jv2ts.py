@@ -86,10 +86,12 @@ ARGS: tuple[Arg, ...] = (
     Arg("MAXMISSVALS", int, 0, "if > 0, images with more missing pixels (MISSVALS) are treated as missing"),
     Arg("GEOMTOL", float, 0.015, "reuse a remap plan, corrected to first order, while no source position "
         "moves more than this (pixels; 0.015 keeps the map within 1e-4 of its rms, docs/sht.md); 0: exact plans"),
-    Arg("SHTLIB", str, "ducc0", "projection: ducc0 (adjoint synthesis on the rings, measured fastest here) or gemm "
-        "(Legendre tables x batch, one matrix product per m)", ("ducc0", "gemm")),
+    Arg("SHTLIB", str, "gemm", "projection: gemm (Legendre tables x batch, one float32 matrix product per m; "
+        "measured fastest here, docs/performance.md) or ducc0 (adjoint synthesis on the rings, one map at a time, "
+        "no table memory)", ("ducc0", "gemm")),
     Arg("TABLEMEM", int, 2048, "SHTLIB=gemm: MB of Legendre tables held at once; larger l ranges take several passes over the images"),
-    Arg("BATCH", int, 64, "images remapped and transformed together (memory vs. GEMM efficiency)"),
+    Arg("BATCH", int, 128, "images remapped and transformed together (memory ~3 MB per image vs. sparse and "
+        "GEMM efficiency, which grow with the batch)"),
 )
 
 
@@ -300,9 +302,10 @@ def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight) -> Non
                               "expected X0, Y0, RSUN_PIX, B0 (store-normalised)") from None
         obs_v.append([float(kw.get(k) or 0.0) for k in ("OBS_VR", "OBS_VW", "OBS_VN")])
         signs.append(args["DATASIGN"] or int(kw.get("DATASIGN") or 1))
-    maps = np.zeros((len(recs),) + sht.grid.shape, dtype=np.float32)
-    remapped = np.empty((len(images),) + sht.grid.shape, dtype=np.float32)
-    # consecutive images sharing a plan are remapped together (one sparse x dense product)
+    grid = sht.grid
+    maps = np.zeros((len(recs), grid.rows * grid.cols), dtype=np.float32)
+    # consecutive images sharing a plan are remapped together (one sparse x dense product); the
+    # values at the plan's points go straight into the zeroed maps (no intermediate dense maps)
     start = 0
     while start < len(images):
         try:
@@ -312,19 +315,25 @@ def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight) -> Non
         stop = start + 1
         while stop < len(images) and remapper.plan_for(geoms[stop], images[stop].shape) is plan:
             stop += 1
-        remapped[start:stop] = plan.remap(np.stack(images[start:stop]), np.array(obs_v[start:stop]),
-                                      datasign=np.array(signs[start:stop], dtype=np.float32),
-                                      geometries=geoms[start:stop])
+        values = plan.remap_points(np.stack(images[start:stop]), np.array(obs_v[start:stop]),
+                                   datasign=np.array(signs[start:stop], dtype=np.float32),
+                                   geometries=geoms[start:stop])
+        if lon_weight is not None:
+            values *= lon_weight[plan.map_index % grid.cols, None]
+        slots = present[start:stop]
+        if slots == list(range(slots[0], slots[0] + len(slots))):
+            maps[slots[0] : slots[0] + len(slots), plan.map_index] = values.T
+        else:
+            maps[np.asarray(slots)[:, None], plan.map_index[None, :]] = values.T
+        # a NaN input pixel makes the points that use it NaN (a sum per image finds them cheaply)
+        for j in np.flatnonzero(~np.isfinite(values.sum(axis=0))):
+            image_map = maps[slots[j]].reshape(grid.shape)
+            bad = np.isnan(image_map)
+            if args["ZEROMISS"]:
+                image_map[bad.any(axis=1)] = 0.0
+            image_map[bad] = 0.0
         start = stop
-    bad = np.isnan(remapped)
-    if bad.any():
-        if args["ZEROMISS"]:
-            remapped[bad.any(axis=2)] = 0.0
-        remapped[bad] = 0.0
-    if lon_weight is not None:
-        remapped *= lon_weight
-    maps[present] = remapped
-    sht(maps, out=out)
+    sht(maps.reshape((len(recs),) + grid.shape), out=out)
 
 
 MODULE = Module(
