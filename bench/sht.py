@@ -9,7 +9,8 @@ machine limit of the projection), ducc0's arbitrary-latitude adjoint synthesis o
 only), the BLAS configuration and the load average. Last line:
 ``maps_per_s=<N> gemm_ratio=<module time per map / GEMM-only time per map>``.
 
-Usage: ``python bench/sht.py [--quick] [--images N]`` (``--quick``: one 6 h chunk, < 1 minute).
+Usage: ``python bench/sht.py [--quick] [--images N] [--threads T]`` (``--quick``: one 6 h chunk,
+< 1 minute; ``--threads``: BLAS/OpenMP/ducc0 threads, default 1 as the driver runs each job).
 """
 
 from __future__ import annotations
@@ -21,7 +22,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+
+def _threads_from_argv(argv: list[str]) -> str:
+    """--threads before numpy is imported: BLAS reads its thread count at load time."""
+    for i, a in enumerate(argv):
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+    return "1"
+
+
+THREADS = _threads_from_argv(sys.argv)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = THREADS
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -81,6 +97,7 @@ def timed(fn, *args, repeat: int = 1, **kwargs):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one 6 h chunk (360 images), under a minute")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/ducc0 threads (default 1, as driver jobs)")
     parser.add_argument("--images", type=int, default=None, help="number of 1-minute images (a multiple of 360)")
     opts = parser.parse_args()
     n = opts.images or (360 if opts.quick else 1440)
@@ -97,7 +114,7 @@ def main() -> None:
     from globalhs.time import format_time, parse_time_or_day
 
     print(f"load average before: {os.getloadavg()}  cpus: {os.cpu_count()}")
-    print(f"BLAS: {blas_summary()}")
+    print(f"BLAS: {blas_summary()}; OMP/OPENBLAS/MKL_NUM_THREADS={THREADS}")
     t0 = parse_time_or_day("6400d")
     t_make, (images, keywords) = timed(make_images, n, t0)
     store = open_store()
@@ -115,8 +132,8 @@ def main() -> None:
     import contextlib
     import io
 
-    # the whole module; without --quick both projection backends, interleaved, best of two each
-    libs = ("ducc0",) if opts.quick else ("ducc0", "gemm", "ducc0", "gemm")
+    # the whole module (--quick: the default SHTLIB=gemm); without --quick both projection backends, interleaved, best of two each
+    libs = ("gemm",) if opts.quick else ("gemm", "ducc0", "gemm", "ducc0")
     module_times: dict[str, float] = {}
     for lib in libs:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -132,7 +149,7 @@ def main() -> None:
     args = MODULE.parse(argv)
     setup = Setup(args)
     recs = store.query(args["in"])
-    batch = 64
+    batch = args["BATCH"]
     t_read, imgs = timed(lambda: [r.read() for r in recs[:batch]])
     geoms = [Geometry.from_keywords(r.keywords) for r in recs[:batch]]
     remapper = Remapper(setup.params, geomtol=args["GEOMTOL"])
@@ -142,6 +159,7 @@ def main() -> None:
     obs = np.array([[400.0, 29000.0, 1500.0]] * batch)
     t_remap, maps = timed(plan.remap, stack, obs, -1.0, geoms, repeat=2)
     t_remap0, _ = timed(plan.remap, stack, obs, -1.0, repeat=2)
+    t_points, _ = timed(plan.remap_points, stack, obs, -1.0, geoms, repeat=2)
     maps = np.nan_to_num(maps)
     t_table, sht = timed(SHT, setup.grid, 0, 300)
     t_sht, coeffs = timed(sht, maps, repeat=2)
@@ -164,6 +182,7 @@ def main() -> None:
     print(f"read (FITS via the store)        {per(t_read)}")
     print(f"remap, plan reused + 1st order   {per(t_remap)}")
     print(f"remap, plan reused, same geometry{per(t_remap0)}")
+    print(f"remap to points + 1st order (as the module) {per(t_points)}")
     print(f"remap plan build                 {t_plan:.3f} s + Jacobian {t_jac:.3f} s ({remapper.plans_built} built)")
     print(f"SHT (FFT + fold + GEMMs)         {per(t_sht)}  [FFT + fold alone {per(t_fft)}]")
     print(f"GEMM only (numpy matmul)         {per(t_gemm)}  {gflops:.1f} GFLOP/s")
@@ -185,7 +204,7 @@ def main() -> None:
         def ducc_all():
             return [ducc0.sht.experimental.adjoint_synthesis(
                 map=ring[i].reshape(1, -1), theta=theta, nphi=nphi, phi0=phi0, ringstart=ringstart,
-                lmax=300, mmax=300, spin=0, nthreads=os.cpu_count()) for i in range(batch)]
+                lmax=300, mmax=300, spin=0, nthreads=int(THREADS)) for i in range(batch)]
 
         t_ducc, alms = timed(ducc_all)
         # ours = sqrt(2) dsinB sqrt(2 pi) / lfft * conj(ducc), ducc's layout: m-major

@@ -150,3 +150,21 @@ def test_real_mdi_full_disk_distort1_vcorlev1(refdata):
     a, b = coefficients
     assert np.all(np.isfinite(a))
     assert np.abs(a - b).max() < 1e-3 * np.abs(a).max()
+
+
+def test_plans_centred_ahead_halve_the_plans_and_keep_the_tolerance():
+    # a slow B0 drift (0.03 deg over the run, ~0.05 px): plans built at the first image they serve
+    # use one side of GEOMTOL; centred ahead they use both, and every image stays within GEOMTOL
+    params = RemapParams(GRID, maprmax=0.95, apodize=1, apinner=0.83, apwidth=0.04, distort=2)
+    g = Geometry(95.6, 95.3, 88.4, -6.0)
+    geoms = [dataclasses.replace(g, b0=g.b0 + 0.03 * i / 99) for i in range(100)]
+    counts = {}
+    for lookahead in (False, True):
+        remapper = Remapper(params, geomtol=0.015)
+        for i, geom in enumerate(geoms):
+            plan = remapper.plan_for(geom, (192, 192), ahead=geoms[i + 1 :] if lookahead else ())
+            assert plan.displacement(geom) <= 0.015
+        counts[lookahead] = remapper.plans_built
+    # the first plan cannot look ahead (no Jacobian yet); after it, half as many
+    assert counts[False] >= 4
+    assert counts[True] - 1 <= (counts[False] - 1) / 2 + 1

@@ -256,15 +256,28 @@ def l_groups(lchunks: list[tuple[int, int]], nhalf: int, budget: float) -> list[
     return groups
 
 
+def _geometry_or_none(rec):
+    """The record's geometry, or None when absent or its keywords are bad (reported when it is read)."""
+    if rec is None:
+        return None
+    try:
+        return Geometry.from_keywords(rec.keywords)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _time_chunk(c, group, sht, setup, by_slot, ndt, cadence, store, remapper, args, segment, lon_weight) -> None:
     """Transform one time chunk for the l chunks of ``group`` and write their records."""
     out = np.zeros((sht.nlm, 2 * ndt), dtype=np.float32)
     usable = [by_slot.get(c * ndt + i) for i in range(ndt)]
     usable = [r if r is not None and _usable(r, args) else None for r in usable]
+    geometries = [_geometry_or_none(r) for r in usable]  # keywords only: cheap, for plan look-ahead
     for i0 in range(0, ndt, args["BATCH"]):
         batch = usable[i0 : i0 + args["BATCH"]]
         if any(r is not None for r in batch):
-            _transform_batch(batch, out[:, 2 * i0 : 2 * (i0 + len(batch))], sht, remapper, args, segment, lon_weight)
+            ahead = geometries[i0:]
+            _transform_batch(batch, out[:, 2 * i0 : 2 * (i0 + len(batch))], sht, remapper, args, segment, lon_weight,
+                             ahead)
     good = [r for r in usable if r is not None]
     t0 = setup.tstart + c * setup.tchunk
     nmissing = ndt - len(good)
@@ -284,9 +297,11 @@ def _time_chunk(c, group, sht, setup, by_slot, ndt, cadence, store, remapper, ar
           f"{nmissing} missing images, {remapper.plans_built} remap plans so far", flush=True)
 
 
-def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight) -> None:
+def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight, ahead=()) -> None:
     """Remap and transform a contiguous run of time slots into ``out`` ([rows, 2*len(recs)] view);
-    slots whose record is None (absent or unusable) keep exact zeros."""
+    slots whose record is None (absent or unusable) keep exact zeros. ``ahead``: the geometries
+    of the slots from this batch's first to the end of the time chunk (None where unusable) (a new remap
+    plan is centred ahead, see :meth:`Remapper.plan_for`)."""
     present = [i for i, r in enumerate(recs) if r is not None]
     images, geoms, obs_v, signs = [], [], [], []
     for rec in (recs[i] for i in present):
@@ -309,11 +324,12 @@ def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight) -> Non
     start = 0
     while start < len(images):
         try:
-            plan = remapper.plan_for(geoms[start], images[start].shape)
+            later = [g for g in ahead[present[start] + 1 :] if g is not None]
+            plan = remapper.plan_for(geoms[start], images[start].shape, ahead=later)
         except ValueError as exc:
             raise ModuleError(f"input record {recs[present[start]].spec()}: {exc}") from None
         stop = start + 1
-        while stop < len(images) and remapper.plan_for(geoms[stop], images[stop].shape) is plan:
+        while stop < len(images) and remapper.covers(plan, geoms[stop], images[stop].shape):
             stop += 1
         values = plan.remap_points(np.stack(images[start:stop]), np.array(obs_v[start:stop]),
                                    datasign=np.array(signs[start:stop], dtype=np.float32),

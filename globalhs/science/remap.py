@@ -458,13 +458,38 @@ class Remapper:
         self.plan: RemapPlan | None = None
         self.plans_built = 0
 
-    def plan_for(self, geometry: Geometry, image_shape: tuple[int, int]) -> RemapPlan:
+    def covers(self, plan: RemapPlan | None, geometry: Geometry, image_shape: tuple[int, int]) -> bool:
+        """Whether ``plan`` may remap an image of ``geometry`` (same geometry, or within geomtol)."""
+        if plan is None or plan.image_shape != tuple(image_shape):
+            return False
+        if not (plan.geometry_vector(geometry) - plan.vector).any():
+            return True
+        return self.geomtol > 0 and plan.displacement(geometry) <= self.geomtol
+
+    def plan_for(self, geometry: Geometry, image_shape: tuple[int, int], ahead=()) -> RemapPlan:
+        """The plan for ``geometry``: the current one while within ``geomtol``, else a new one.
+
+        ``ahead`` (the geometries of the images that follow, in order) lets a new plan be centred
+        ahead of ``geometry``: at the furthest following geometry still within ``geomtol`` of it
+        (measured with the previous plan's Jacobian), so a slow drift uses both sides of the
+        tolerance and about half as many plans are built. Every image is still checked against
+        the plan it gets with that plan's own Jacobian, so the accuracy bound is unchanged.
+        """
         plan = self.plan
-        if plan is not None and plan.image_shape == tuple(image_shape):
-            if not (plan.geometry_vector(geometry) - plan.vector).any():
-                return plan
-            if self.geomtol > 0 and plan.displacement(geometry) <= self.geomtol:
-                return plan
-        self.plan = RemapPlan(self.params, geometry, image_shape)
+        if self.covers(plan, geometry, image_shape):
+            return plan
+        centre = geometry
+        if self.geomtol > 0 and plan is not None and plan.image_shape == tuple(image_shape) and len(ahead):
+            here = plan.geometry_vector(geometry)
+            plan.displacement(geometry)  # makes plan._jac_max
+            for g in ahead:
+                if np.abs(plan.geometry_vector(g) - here) @ plan._jac_max > self.geomtol:
+                    break
+                centre = g
+        self.plan = RemapPlan(self.params, centre, image_shape)
         self.plans_built += 1
+        if centre is not geometry and self.plan.displacement(geometry) > self.geomtol:
+            # the Jacobian moved more than expected: fall back to a plan at this image's geometry
+            self.plan = RemapPlan(self.params, geometry, image_shape)
+            self.plans_built += 1
         return self.plan

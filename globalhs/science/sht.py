@@ -56,6 +56,16 @@ _FFT_BLOCK = 16
 398 x 1200 maps) small while amortising the call overhead."""
 
 
+def _threads(workers: int) -> int:
+    """Threads for ducc0: ``workers``, or for -1 OMP_NUM_THREADS (the driver sets 1 per job) else all cores."""
+    if workers != -1:
+        return max(1, workers)
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
+
+
 def _ducc_fft():
     import ducc0  # a dependency; imported on first use to keep module import light
 
@@ -149,7 +159,7 @@ class SHT:
         mbuf = np.empty((lfft // 2 + 1, 2 * h, block), dtype=ctype)
         north = maps[:, h:]
         south = maps[:, h - 1 :: -1]  # row h-1-k mirrors h+k
-        threads = os.cpu_count() if self.workers == -1 else max(1, self.workers)
+        threads = _threads(self.workers)
         for i0 in range(0, n, block):
             k = min(block, n - i0)
             for src, dst in self._placement:
@@ -180,7 +190,7 @@ class SHT:
         import ducc0
 
         ring = np.zeros((self.grid.rows, self.grid.lfft))
-        threads = os.cpu_count() if self.workers == -1 else max(1, self.workers)
+        threads = _threads(self.workers)
         for i in range(maps.shape[0]):
             ring[:, self._ring_cols] = maps[i]
             alm = ducc0.sht.experimental.adjoint_synthesis(
