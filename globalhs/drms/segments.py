@@ -129,18 +129,56 @@ def write_segment(path: Path, seg: Segment, array: np.ndarray, cards: list[tuple
     os.replace(tmp, path)
 
 
+_BITPIX = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+def _read_plain_image(path: Path) -> np.ndarray | None:
+    """The raw (unscaled) primary image of an uncompressed FITS file, parsed directly, or None
+    when the file is not the plain layout :func:`write_segment` writes (the caller then uses
+    astropy). Why: astropy's per-file overhead (~1-2 ms) dominated reading small Dopplergrams
+    (docs/performance.md, jv2ts); this is one read and one view, no header objects."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    cards: dict[str, str] = {}
+    end = -1
+    for start in range(0, len(data) - 79, 80):
+        card = data[start : start + 80]
+        key = card[:8].rstrip()
+        if key == b"END":
+            end = start
+            break
+        if card[8:10] == b"= ":
+            cards[key.decode("ascii", "replace")] = card[10:].split(b"/")[0].strip().decode("ascii", "replace")
+    if end < 0 or cards.get("SIMPLE") != "T":
+        return None
+    try:
+        bitpix, naxis = int(cards["BITPIX"]), int(cards["NAXIS"])
+        shape = tuple(int(cards[f"NAXIS{k}"]) for k in range(naxis, 0, -1))
+    except (KeyError, ValueError):
+        return None
+    if bitpix not in _BITPIX or naxis < 1 or "XTENSION" in cards:
+        return None
+    offset = (end // 2880 + 1) * 2880
+    count = math.prod(shape)
+    if offset + count * abs(bitpix) // 8 > len(data):
+        return None
+    return np.frombuffer(data, dtype=_BITPIX[bitpix], count=count, offset=offset).reshape(shape)
+
+
 def read_segment(path: Path, seg: Segment) -> np.ndarray:
     """The segment's data as a native-endian float array (NaN where the stored value is blank)."""
     try:
-        with fits.open(path, do_not_scale_image_data=True, memmap=False) as hdus:
-            hdu = hdus[1] if seg.compress != "none" and len(hdus) > 1 else hdus[0]
-            raw = hdu.data
+        raw = _read_plain_image(path) if seg.compress == "none" else None
+        if raw is None:
+            with fits.open(path, do_not_scale_image_data=True, memmap=False) as hdus:
+                hdu = hdus[1] if seg.compress != "none" and len(hdus) > 1 else hdus[0]
+                raw = hdu.data
     except (OSError, ValueError, IndexError) as exc:
         raise DrmsError(f"cannot read segment {seg.name} from {path}: {exc}") from None
     if raw is None:
         raise DrmsError(f"segment file {path} holds no image")
     if seg.dtype.startswith("float"):
-        return raw.astype(raw.dtype.newbyteorder("="), copy=False)
+        return raw.astype(raw.dtype.newbyteorder("="))  # a writable native copy
     out = raw.astype(np.float32 if seg.dtype == "int16" else np.float64)
     if seg.bscale != 1.0 or seg.bzero != 0.0:
         out = out * out.dtype.type(seg.bscale) + out.dtype.type(seg.bzero)
