@@ -317,11 +317,17 @@ class Forgetful:
         pass
 
 
-def test_unknown_without_exit_status_is_lost_after_3_polls(site):
+def test_unknown_without_exit_status_is_lost_after_3_polls(site, tmp_path, monkeypatch):
+    # LOST is not the job's fault: resubmitted without using a retry, up to the run's cap
+    # (site config batch.limits.max_resubmits, here 2): 3 attempts of 3 polls each, then the run stops
+    config = tmp_path / "site.toml"
+    config.write_text("[batch.limits]\nmax_resubmits = 2\n")
+    monkeypatch.setenv("GLOBALHS_CONFIG", str(config))
     _template(site, "v2t")
     executor = Forgetful()
     code, out, rows, _ = _run("totaltime=1d", executor=executor, retries=0)
-    assert code == 1 and executor.polls == 3
+    assert code == 1 and executor.polls == 9
+    assert out.count("lost: resubmitted (not counted as a retry)") == 2
     assert "lost: the executor no longer knows the job (unknown) and it wrote no exit status after 3 polls" \
         in out
     assert rows[("sht", "6400")].executor == "fake" and rows[("sht", "6400")].job_id == "id0"
