@@ -66,7 +66,8 @@ def write_task_list(jobs: Sequence[JobSpec], task_var: str, first_task: int) -> 
     Files are named after a hash of the scripts, so resubmitting the same jobs reuses the same files.
     """
     workdir = Path(jobs[0].workdir)
-    lines = "".join(f"{Path(j.script).resolve()}\t{Path(j.stdout).resolve() if j.stdout else '/dev/null'}\n"
+    # absolute paths without resolving links (os.path.abspath: no system call per path)
+    lines = "".join(f"{os.path.abspath(j.script)}\t{os.path.abspath(j.stdout) if j.stdout else '/dev/null'}\n"
                     for j in jobs)
     for bad in ("\n", "\t"):
         if any(bad in str(j.script) or bad in str(j.stdout or "") for j in jobs):

@@ -212,7 +212,7 @@ class Runner:
                     continue
             if ours:
                 stale.append(row.job_id)                        # changed parameters or --force
-            atomic_write(job.parms, job.rendered.parms_text())
+            atomic_write(job.parms, job.rendered.parms_text(), durable=False)   # rewritten on every rerun
             pending.append(job)
         if stale:
             self.reporter.message(f"step {step.name}: cancelling {len(stale)} job(s) of an earlier run "
@@ -269,8 +269,9 @@ class Runner:
         if room <= 0:
             return pending
         batch, rest = pending[:room], pending[room:]
+        present = {entry.name for entry in os.scandir(sp.stepdir)}    # one listing, not a stat per file
         for job in batch:
-            self._prepare(job)
+            self._prepare(job, present)
         try:
             ids = self._batch_call(self.executor.submit, [self._spec(sp, job) for job in batch])
         except PartialSubmitError as exc:
@@ -293,8 +294,8 @@ class Runner:
         for job, job_id in zip(batch, ids):
             self.active[job_id] = _Active(job)
             attempts[job.index] = attempts.get(job.index, 0) + 1
-            self.ledger.submitted(sp.step.name, job.index, hashes[job.index], self.executor.name,
-                                  job_id, job.name)
+        self.ledger.submitted_many((sp.step.name, job.index, hashes[job.index], self.executor.name, job_id,
+                                    job.name) for job, job_id in zip(batch, ids))
 
     def _batch_call(self, call, *args):
         """``call(*args)``; a transient BatchError is logged and raised as _Transient (retry next
@@ -314,12 +315,19 @@ class Runner:
         self._batch_errors = 0
         return result
 
-    def _prepare(self, job: Job) -> None:
-        """Fresh files for an attempt: nothing of an earlier attempt may be taken for this one's."""
-        for path in (job.log, job.exitstatus):
-            path.unlink(missing_ok=True)
-        shutil.rmtree(job.stage, ignore_errors=True)
-        atomic_write(job.script, job.script_text(self.environment), mode=0o755)
+    def _prepare(self, job: Job, present: set[str] | None = None) -> None:
+        """Fresh files for an attempt: nothing of an earlier attempt may be taken for this one's.
+
+        ``present``: names in the step directory (None: look at each file).
+        """
+        for path in (job.log, job.exitstatus, job.stage):
+            if present is not None and path.name not in present:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        atomic_write(job.script, job.script_text(self.environment), mode=0o755, durable=False)
 
     def _spec(self, sp: StepPlan, job: Job) -> JobSpec:
         """The job as submitted: the site config's resources for its step, more after an escalation."""
