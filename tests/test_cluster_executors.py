@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_support import make_executor, native_cancel, wait_for
+from cluster_support import cancel_leftovers, make_executor, native_cancel, wait_for
 from globalhs.executors.base import FINAL, JobSpec, JobState
 
 pytestmark = pytest.mark.cluster
@@ -34,6 +34,8 @@ def executor(request):
     ex = make_executor(request.param)
     yield ex
     ex.close()
+    prefix = f"subt.{os.getpid()}."
+    cancel_leftovers(lambda name: name.startswith(prefix) or name.startswith(f"subq{os.getpid()}"))
 
 
 def _finish(ex, ids, timeout=90):

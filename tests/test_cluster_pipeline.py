@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_support import CLUSTER_BASE, make_executor, native_cancel, wait_for
+from cluster_support import CLUSTER_BASE, cancel_leftovers, make_executor, native_cancel, wait_for
 from globalhs.executors.base import JobSpec, JobState
 
 pytest.importorskip("globalhs.pipeline.runner", reason="the driver (globalhs.pipeline.runner) is not merged here yet")
@@ -56,7 +56,8 @@ def templates(tmp_path, monkeypatch):
 
     write.counters = counters
     write.label = label
-    return write
+    yield write
+    cancel_leftovers(lambda name: name.endswith(label))
 
 
 def count(templates, step: str, index: int) -> int:
