@@ -125,6 +125,8 @@ def wait_for(predicate, timeout: float, every: float = 0.3, what: str = "conditi
 def cancel_leftovers(match) -> None:
     """Cancel this user's queued jobs whose name satisfies ``match`` on every reachable system, so a
     failed test leaves nothing behind to fill the one node for the next tests."""
+    if os.environ.get(ENABLE) != "1":
+        return
     from globalhs.executors.sge import SgeExecutor
     from globalhs.executors.slurm import SlurmExecutor
 
