@@ -22,8 +22,11 @@ from globalhs.drms import DrmsError, open_store
 from globalhs.modules.base import ModuleError
 from globalhs.time import TimeFormatError, parse_duration, parse_time_or_day
 
-#: keywords a product inherits from its jv2ts inputs (they describe how the a_lm were made)
+#: keywords a product inherits from its jv2ts inputs; the first three define the transform and must
+#: agree, the others may change within a span (HMI's calibration version does) and are taken from
+#: the first input record
 INHERITED = ("MAPMMAX", "SINBDIVS", "MFLIPPED", "CALVER64", "TAG")
+MUST_AGREE = ("MAPMMAX", "SINBDIVS", "MFLIPPED")
 
 
 def row_of(l: int, m: int, lfirst: int) -> int:
@@ -123,6 +126,9 @@ def inherited(recs: Iterable, source: str) -> dict[str, Any]:
     recs = list(recs)
     for name in INHERITED:
         values = {r.keywords.get(name) for r in recs} - {None}
+        if len(values) > 1 and name not in MUST_AGREE:
+            out[name] = next(r.keywords[name] for r in recs if r.keywords.get(name) is not None)
+            continue
         if len(values) > 1:
             raise ModuleError(f"input records of {source} disagree on {name} ({sorted(map(str, values))}); "
                               "expected one data set made one way")
@@ -175,3 +181,26 @@ def chunks(lmin: int, lmax: int, lchunk: int) -> Iterator[tuple[int, int]]:
         raise ModuleError(f"argument LCHUNK={lchunk}: expected at least 1 degree per record")
     for lo in range(lmin, lmax + 1, lchunk):
         yield lo, min(lo + lchunk - 1, lmax)
+
+
+def ensure_output(name: str, factory, slot_arg: str, shortest: float):
+    """Create the output series with ``factory(name, slot)`` unless it exists; returns the slot step.
+
+    ``slot_arg`` "auto" picks 1 day when every piece written is at least a day apart (``shortest``
+    seconds), else 1 hour; an existing series keeps its own slot. A slot longer than ``shortest``
+    would make two records share a prime key, which is an error."""
+    store = open_store()
+    try:
+        if store.has_series(name):
+            step = store.series(name).prime[0].step
+        else:
+            if slot_arg == "auto":
+                slot_arg = "1d" if shortest >= 86400 else "1h"
+            step = seconds(slot_arg, "SLOT")
+            store.ensure_series(factory(name, slot_arg))
+    except DrmsError as exc:
+        raise ModuleError(f"argument out={name}: {exc}") from None
+    if step > shortest + 1e-6:
+        raise ModuleError(f"series {name} has T_START slots of {step:g} s, longer than the {shortest:g} s between "
+                          "the records this job writes: they would share a slot; use another output series")
+    return step

@@ -1,0 +1,650 @@
+"""Peakbagging: maximum-likelihood fit of a multiplet (n, l) over the power spectra of all its 2l+1 m.
+
+Data model (SCIENCE.md section 6, diagonal approximation).  The power P_m(nu) of target (l, m) is
+exponentially distributed (chi-square, 2 degrees of freedom) about
+
+    M_m(nu) = sum_{m'} K(m, m') L(nu; nu_nlm', Gamma, H, b) + F_m(nu) + B,
+    K(m, m') = |C^r(l,m; l,m') + beta C^h(l,m; l,m')|^2,          (leakage, globalhs.science.leakage)
+    nu_nlm'  = nu_nl + sum_{i=1..N} a_i P_i^(l)(m') - m' nu_orb      (synodic: the spectra are)
+    L        = H [(1 + b x)^2 + b^2] / (1 + x^2),  x = 2 (nu - nu_nlm') / Gamma  (b = 0: Lorentzian)
+
+F_m is the fixed contribution of neighbouring multiplets (n', l') with |l' - l| <= DL whose peaks
+fall in the window, from the current mode table ("include"); alternatively the bins they dominate are
+dropped ("mask").  Free parameters: nu_nl, a_1..a_N' (N' = min(N, 2l)), ln H, ln Gamma, ln B and
+optionally b.  Each m is fitted in its own window of half-width W = max(WINDOW_GAMMAS * Gamma,
+WINDOW_MIN) around its guessed nu_nlm (so high-l multiplets, spread over 2 l a_1, cost only the bins
+near each peak).  -ln(likelihood) = sum_m sum_nu [ln M + P/M] is minimised by Fisher scoring with
+Levenberg damping, switching to Newton steps with the observed Hessian wherever that is positive
+definite (quadratic convergence near the optimum); formal errors are sqrt(diag(H^-1)) with H the
+observed Hessian of -ln(likelihood) at the optimum (for asymmetric profiles, the Fisher matrix
+sum (dM/dp_i dM/dp_j)/M^2, its expectation).
+
+Units: frequencies and widths in uHz, a-coefficients in nHz (a_1 reported sidereal: the fit's
+synodic a_1 plus ``orbital_nhz``, 31.7 nHz by default), H and B in the units of the power spectra.
+The mode table's "amplitude" column holds H and "background" holds B (what these columns mean in the
+JSOC tables is [unverified]; see docs/peakbagging.md).
+
+A fit is rejected (reported, never written with invented values) when it does not converge in
+``max_iter`` steps, when the Fisher matrix is singular or not finite, when nu_nl moves by more than
+``max_shift`` window half-widths from its guess, when Gamma leaves [dnu, 2 W], or when the formal
+error of nu_nl exceeds Gamma.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from globalhs.science.apols import apols
+from globalhs.science.leakage import LeakageBlock
+from globalhs.science.modetable import ERROR_FLAG, ModeTable
+from globalhs.science.observe import horizontal_ratio
+
+__all__ = ["FitSettings", "MultipletFit", "Spectrum", "fit_multiplet", "fit_degree", "fits_to_table",
+           "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ"]
+
+ORBITAL_NHZ = 31.7
+"""Mean orbital frequency of SOHO/SDO (nHz): a1 sidereal = a1 synodic + this (SCIENCE.md conventions)."""
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How a multiplet is fitted (the pkbgn arguments of the same names in upper case)."""
+
+    nacoeff: int = 36
+    window_gammas: float = 6.0
+    window_min: float = 12.0
+    window_bins: float = 5.0  # and at least this many frequency bins (short series)
+    resolved_bins: float = 1.5  # narrower modes (in bins) are unresolved: width held, not fitted
+    asymmetric: bool = False
+    neighbours: str = "include"  # or "mask"
+    neighbour_gammas: float = 60.0  # neighbours whose peaks come within this many widths are modelled
+    leak_threshold: float = 1e-4  # sources with |C|^2 below this fraction of the largest are dropped
+    max_iter: int = 60
+    tolerance: float = 1e-2  # convergence: every step below this fraction of its formal error,
+    gain: float = 1e-3  # or -ln(likelihood) improving by less than this for 3 steps
+    max_shift: float = 0.5  # reject when nu_nl moves more than this many window half-widths
+    orbital_nhz: float = ORBITAL_NHZ
+    errors: str = "hessian"  # formal errors from the observed Hessian, or "fisher" (its expectation)
+
+    def __post_init__(self) -> None:
+        if self.neighbours not in ("include", "mask"):
+            raise ValueError(f"neighbours must be 'include' or 'mask', got {self.neighbours!r}")
+        if self.errors not in ("hessian", "fisher"):
+            raise ValueError(f"errors must be 'hessian' or 'fisher', got {self.errors!r}")
+        if self.nacoeff < 0:
+            raise ValueError(f"nacoeff must be >= 0, got {self.nacoeff}")
+
+
+@dataclass
+class Spectrum:
+    """Power spectra of one target degree l: ``power`` (2l+1, nfreq) for m = -l..l at nu0 + k dnu (uHz)."""
+
+    l: int
+    power: np.ndarray
+    nu0: float
+    dnu: float
+    length: float = 0.0  # seconds observed (N dt); > 0 lets unresolved modes use the finite-T profile
+
+    def __post_init__(self) -> None:
+        self.power = np.asarray(self.power, dtype=float)
+        if self.power.ndim != 2 or self.power.shape[0] != 2 * self.l + 1:
+            raise ValueError(f"spectra of l={self.l} must have 2l+1 = {2 * self.l + 1} rows (m = -l..l), "
+                             f"got shape {self.power.shape}")
+        if not self.dnu > 0:
+            raise ValueError(f"frequency spacing must be positive, got {self.dnu}")
+
+
+@dataclass
+class MultipletFit:
+    """Result of one multiplet: values and formal errors, or ``ok=False`` with the reason."""
+
+    n: int
+    l: int
+    ok: bool
+    reason: str = ""
+    nu: float = np.nan
+    amp: float = np.nan
+    width: float = np.nan
+    bg: float = np.nan
+    asym: float = 0.0
+    err: np.ndarray = field(default_factory=lambda: np.full(5, np.nan))
+    a: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    a_err: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    iterations: int = 0
+    nbins: int = 0
+    loglike: float = np.nan
+    kernel_elements: int = 0  # profile values computed (sources x bins x model evaluations): for benchmarks
+
+
+def lorentzian(nu, centre, width, height, asym=0.0):
+    """H [(1 + b x)^2 + b^2] / (1 + x^2), x = 2 (nu - centre)/width (Nigam & Kosovichev form)."""
+    x = 2.0 * (np.asarray(nu) - centre) / width
+    return height * ((1.0 + asym * x) ** 2 + asym**2) / (1.0 + x * x)
+
+
+def spectra_from_rows(l: int, rows: np.ndarray, freq0: float, dnu: float, mflipped: bool = False,
+                      band: tuple[float, float] | None = None) -> Spectrum:
+    """Spectra of m = -l..l at nu >= 0 from the pow layout: rows m = 0..l over fftshift frequencies
+    freq0 + k dnu (freq0 < 0).  Mode (l, m >= 0) sits at +nu of row m, (l, -m) at -nu of row m
+    (MFLIPPED = 0; MFLIPPED = 1 swaps the sign of m).  Frequencies in uHz.  ``band`` = (lo, hi)
+    keeps only the bins with lo <= nu <= hi (the fits need a few hundred uHz, not the whole axis)."""
+    rows = np.asarray(rows)
+    if rows.ndim != 2 or rows.shape[0] != l + 1:
+        raise ValueError(f"pow rows of l={l} must have l+1 = {l + 1} rows (m = 0..l), got shape {rows.shape}")
+    k0 = int(round(-freq0 / dnu))
+    if not (0 <= k0 < rows.shape[1]) or abs(freq0 + k0 * dnu) > 1e-6 * dnu:
+        raise ValueError(f"frequency axis starting at {freq0} with step {dnu} has no zero-frequency column")
+    npos = min(rows.shape[1] - k0, k0 + 1)
+    first, stop = 0, npos
+    if band is not None:
+        first = int(np.clip(np.floor(band[0] / dnu), 0, npos))
+        stop = int(np.clip(np.ceil(band[1] / dnu) + 1, first, npos))
+    k = np.arange(first, stop)
+    power = np.empty((2 * l + 1, k.size))
+    power[l:] = rows[:, k0 + k]  # m = 0..l at +nu
+    power[:l] = rows[1:, k0 - k][::-1]  # m = -l..-1 from rows l..1 at -nu
+    if mflipped:
+        power = power[::-1]
+    return Spectrum(l, power, first * dnu, dnu, 1e6 / dnu)
+
+
+class _Problem:
+    """Everything fixed during one multiplet fit: data windows, leakage weights, neighbours."""
+
+    def __init__(self, spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: LeakageBlock,
+                 settings: FitSettings, with_neighbours: bool = True):
+        l = spec.l
+        self.l, self.n, self.settings = l, n, settings
+        self.nfree_a = min(settings.nacoeff, 2 * l)
+        self.m = np.arange(-l, l + 1)
+        self.poly = apols(l, max(self.nfree_a, 1))[1:self.nfree_a + 1] * 1e-3  # nHz -> uHz, (i, m)
+        # a mode narrower than resolved_bins frequency bins is not resolved by this series: its width is
+        # held at sqrt(Gamma^2 + dnu^2) (the spectral window's main lobe) and not fitted
+        self.fixed_width = guess["width"] < settings.resolved_bins * spec.dnu
+        self.true_width = float(guess["width"])
+        self.length_uhz = spec.length * 1e-6 if spec.length else 0.0  # T in 1/uHz
+        self.finite_length = self.fixed_width and self.length_uhz > 0 and not settings.asymmetric
+        width = float(np.hypot(guess["width"], spec.dnu)) if self.fixed_width else float(guess["width"])
+        self.half = max(settings.window_gammas * width, settings.window_min, settings.window_bins * spec.dnu)
+        # guessed synodic nu_nlm fix the per-m windows
+        a_syn = self._synodic(guess["a"])
+        centre = guess["nu"] + self.poly.T @ a_syn[: self.nfree_a] if self.nfree_a else np.full(2 * l + 1, guess["nu"])
+        nb = int(np.ceil(self.half / spec.dnu))
+        k_centre = np.round((centre - spec.nu0) / spec.dnu).astype(int)
+        k = k_centre[:, None] + np.arange(-nb, nb + 1)[None, :]
+        inside = (k >= 0) & (k < spec.power.shape[1])
+        kc = np.clip(k, 0, spec.power.shape[1] - 1)
+        self.nu = spec.nu0 + k * spec.dnu  # (m, j)
+        self.data = spec.power[self.m[:, None] + l, kc]
+        self.valid = inside & np.isfinite(self.data)
+        self.data = np.where(self.valid, self.data, 0.0)
+        # leakage of the target multiplet into each m (same l, m' = m + d)
+        beta = float(horizontal_ratio(guess["nu"]))
+        c = leak.matrix(l, beta)[:, leak.dl, :]  # (m, d)
+        k2 = c**2
+        d_all = np.arange(-leak.dm, leak.dm + 1)
+        mp = self.m[:, None] + d_all[None, :]
+        k2 = np.where(np.abs(mp) <= l, k2, 0.0)
+        keep = k2.max(axis=0) > settings.leak_threshold * k2.max()
+        self.k2 = k2[:, keep]
+        self.src = np.clip(mp[:, keep], -l, l) + l  # index into m = -l..l
+        # d(centre of source s)/d(nu_nl, a_1..a_N') (p, m, s): fixed, the centres are linear
+        self.dcentre = np.concatenate([np.ones((1,) + self.src.shape), self.poly[:, self.src]]) \
+            if self.nfree_a else np.ones((1,) + self.src.shape)
+        self.neighbour = np.zeros_like(self.nu)
+        self.centre, self.width = centre, width
+        if with_neighbours:
+            self._neighbours(spec, n, table, leak, settings)
+        self.nbins = int(self.valid.sum())
+        self.evaluations = 0
+        self.dnu = spec.dnu
+        self.log_scale = float(np.log(max(np.mean(self.data[self.valid]), 1e-300))) if self.nbins else 0.0
+
+    def _synodic(self, a_nhz: np.ndarray) -> np.ndarray:
+        a = np.zeros(max(self.nfree_a, 1))
+        k = min(a.size, len(a_nhz))
+        a[:k] = a_nhz[:k]
+        a[0] -= self.settings.orbital_nhz if self.nfree_a else 0.0
+        return a
+
+    def _neighbours(self, spec, n, table, leak, settings) -> None:
+        """Fixed model (or mask) of every other multiplet of the table that leaks into the windows."""
+        l = self.l
+        lo, hi = self.nu.min(), self.nu.max()
+        d_all = np.arange(-leak.dm, leak.dm + 1)
+        for row in range(len(table)):
+            lp, np_ = int(table.l[row]), int(table.n[row])
+            if (lp == l and np_ == n) or abs(lp - l) > leak.dl:
+                continue
+            gamma = table.width[row]
+            spread = 1e-3 * abs(table.a[row, 0]) * lp + settings.neighbour_gammas * gamma + self.half
+            if table.nu[row] + spread < lo or table.nu[row] - spread > hi:
+                continue
+            beta = float(horizontal_ratio(table.nu[row]))
+            c = leak.matrix(l, beta)[:, lp - l + leak.dl, :]  # (m, d), source m' = m + d of degree lp
+            mp = self.m[:, None] + d_all[None, :]
+            ok = np.abs(mp) <= lp
+            k2 = np.where(ok, c**2, 0.0)
+            keep = k2.max(axis=0) > settings.leak_threshold * max(self.k2.max(), 1e-300)
+            if not keep.any():
+                continue
+            nac = min(table.nacoeff, 2 * lp)
+            a = table.a[row, :nac].copy()
+            if nac:
+                a[0] -= settings.orbital_nhz
+            mps = mp[:, keep]
+            split = (a @ apols(lp, nac, m=np.clip(mps, -lp, lp).ravel().astype(float))[1:]).reshape(mps.shape) * 1e-3 \
+                if nac else np.zeros(mps.shape)
+            centres = table.nu[row] + split  # (m, s)
+            prof = lorentzian(self.nu[:, None, :], centres[:, :, None], gamma, table.amp[row], 0.0)
+            contrib = np.einsum("ms,msj->mj", k2[:, keep], prof)
+            if settings.neighbours == "include":
+                self.neighbour += contrib
+            else:
+                near = np.abs(self.nu[:, None, :] - centres[:, :, None]) < 2 * gamma
+                strong = (near & (k2[:, keep][:, :, None] > 0.1 * self.k2.max())).any(axis=1)
+                self.valid &= ~strong
+
+    # ---- model and derivatives -------------------------------------------------------------------------
+    def unpack(self, theta):
+        na = self.nfree_a
+        nu_nl, a = theta[0], theta[1:1 + na]
+        ln_h, ln_g, ln_b = theta[1 + na:4 + na]
+        asym = theta[4 + na] if self.settings.asymmetric else 0.0
+        return nu_nl, a, np.exp(ln_h), np.exp(ln_g), np.exp(ln_b), asym
+
+    def model(self, theta, derivatives=False):
+        """M (m, j); with ``derivatives`` also D = dM/d(centre of source s) (m, s, j) and the rows of
+        dM/d(ln H, ln Gamma, ln B[, b]) (q, m, j).  The second derivatives of the profile that the
+        observed Hessian needs are kept in ``self._second``."""
+        nu_nl, a, height, gamma, bg, asym = self.unpack(theta)
+        split = self.poly.T @ a if self.nfree_a else np.zeros(2 * self.l + 1)
+        centre = (nu_nl + split)[self.src]  # (m, s)
+        offset = self.nu[:, None, :] - centre[:, :, None]  # (m, s, j)
+        if self.finite_length:
+            return self._model_finite(offset, height, bg, derivatives)
+        x = 2.0 * offset / gamma
+        den = 1.0 / (1.0 + x * x)
+        if self.settings.asymmetric:
+            num = (1.0 + asym * x) ** 2 + asym**2
+            prof = height * num * den
+        else:
+            prof = height * den
+        peaks = np.einsum("msj,ms->mj", prof, self.k2)
+        model = peaks + bg + self.neighbour
+        if not derivatives:
+            return model, None, None
+        # dL/dx = H [2 b (1 + b x)(1 + x^2) - 2 x num] / (1 + x^2)^2
+        if self.settings.asymmetric:
+            dl_dx = height * (2.0 * asym * (1.0 + asym * x) - 2.0 * x * num * den) * den
+        else:
+            dl_dx = -2.0 * x * prof * den
+        d2l_dx2 = height * (6.0 * x * x - 2.0) * den**3  # symmetric profile (Newton is not used otherwise)
+        # per-profile derivatives: d/dcentre, d2/dcentre2, d2/dcentre dlnG, d2/dlnG2 (x = 2 offset/G)
+        self._second = (d2l_dx2 * (4.0 / gamma**2), (-2.0 / gamma) * (-x * d2l_dx2 - dl_dx),
+                        d2l_dx2 * x * x + dl_dx * x)
+        source = self.k2[:, :, None] * dl_dx * (-2.0 / gamma)  # dM/dcentre_s (m, s, j)
+        rows = [peaks,  # d/d ln H
+                np.einsum("msj,ms->mj", dl_dx * (-x), self.k2),  # d/d ln Gamma (dx/dlnG = -x)
+                np.full_like(model, bg)]  # d/d ln B
+        if self.settings.asymmetric:
+            dl_db = height * (2.0 * x * (1.0 + asym * x) + 2.0 * asym) * den
+            rows.append(np.einsum("msj,ms->mj", dl_db, self.k2))
+        return model, source, np.array(rows)
+
+    def _model_finite(self, offset, height, bg, derivatives):
+        """The expected periodogram of a mode observed for a finite time T (Lorentzian of the true width
+        convolved with the Fejer kernel of the window), for unresolved modes whose width is held:
+
+            F = H pi G Re g(a),  g(a) = 1/a - (1 - exp(-aT)) / (a^2 T),  a = pi G + 2 pi i (nu - c),
+
+        which tends to the Lorentzian H/(1+x^2) as T -> infinity and to sigma^2 T sinc^2(pi (nu-c) T)
+        as G -> 0.  Derivatives in the centre only (G is not fitted)."""
+        gamma, t = self.true_width, self.length_uhz
+        a = np.pi * gamma + 2j * np.pi * offset
+        g, g1, g2 = _fejer_lorentz(a, t)
+        scale = height * np.pi * gamma
+        prof = scale * g.real
+        peaks = np.einsum("msj,ms->mj", prof, self.k2)
+        model = peaks + bg + self.neighbour
+        if not derivatives:
+            return model, None, None
+        d1 = scale * (-2j * np.pi * g1).real  # da/dcentre = -2 pi i
+        d2 = scale * (-4.0 * np.pi**2 * g2).real
+        zero = np.zeros_like(d1)
+        self._second = (d2, zero, zero)
+        source = self.k2[:, :, None] * d1
+        rows = [peaks, np.zeros_like(model), np.full_like(model, bg)]
+        return model, source, np.array(rows)
+
+    def admissible(self, theta) -> bool:
+        """Parameters the model can be evaluated at: finite, Gamma within [dnu/10, 10 W], H and B
+        within 1e+-30 of the data scale (steps outside are refused, not evaluated)."""
+        if not np.all(np.isfinite(theta)):
+            return False
+        na = self.nfree_a
+        ln_h, ln_g, ln_b = theta[1 + na:4 + na]
+        return (np.log(self.dnu / 10) <= ln_g <= np.log(10 * self.half)
+                and abs(ln_h - self.log_scale) < 69 and abs(ln_b - self.log_scale) < 69)
+
+    def objective(self, theta):
+        self.evaluations += 1
+        if not self.admissible(theta):
+            return np.inf
+        with np.errstate(all="ignore"):
+            model, _, _ = self.model(theta)
+            if not np.all(model[self.valid] > 0):
+                return np.inf
+            value = float(np.sum((np.log(model) + self.data / model)[self.valid]))
+        return value if np.isfinite(value) else np.inf
+
+    def score_and_fisher(self, theta, observed=False):
+        """Gradient of -ln(likelihood) and the Fisher matrix (``observed``: the Hessian instead).
+
+        The frequency parameters (nu_nl, a_i) act through the source centres only, centre_s =
+        nu_nl + sum_i a_i P_i(m_s), so their rows are reduced per source first (T = sum_j D D w^2),
+        which keeps the cost independent of the number of a-coefficients.  The observed Hessian is
+        sum (2P/M - 1)/M^2 dM dM + sum (1/M - P/M^2) d2M (symmetric profile only)."""
+        self.evaluations += 1
+        model, source, rows = self.model(theta, derivatives=True)
+        w = self.valid / model
+        resid = w * (1.0 - self.data * w)  # (1/M - P/M^2) on valid bins
+        w2 = w * w * (2.0 * self.data * w - 1.0) if observed else w * w
+        q = self.dcentre
+        # batched matrix products over m (BLAS) rather than einsum
+        grad_src = np.matmul(source, resid[:, :, None])[:, :, 0]  # (m, s)
+        sw = source * w2[:, None, :]
+        t = np.matmul(sw, source.transpose(0, 2, 1))  # (m, s, s)
+        u = np.matmul(sw, rows.transpose(1, 2, 0)).transpose(2, 0, 1)  # (q, m, s)
+        nf, ng = q.shape[0], rows.shape[0]
+        grad = np.concatenate([np.einsum("pms,ms->p", q, grad_src), np.einsum("qmj,mj->q", rows, resid)])
+        if observed:
+            d2c, d2c_lng, d2lng = self._second
+            k = self.k2[:, :, None]
+            # d2M/dcentre^2 (diagonal in sources); d2M/dcentre dlnH = D; d2M/dcentre dlnGamma
+            t[:, np.arange(t.shape[1]), np.arange(t.shape[1])] += np.einsum("msj,mj->ms", k * d2c, resid)
+            u[0] += grad_src
+            u[1] += np.einsum("msj,mj->ms", k * d2c_lng, resid)
+        fisher = np.empty((nf + ng, nf + ng))
+        fisher[:nf, :nf] = np.einsum("pms,mst,rmt->pr", q, t, q, optimize=["einsum_path", (0, 1), (0, 1)])
+        fisher[:nf, nf:] = np.einsum("pms,qms->pq", q, u)
+        fisher[nf:, :nf] = fisher[:nf, nf:].T
+        fisher[nf:, nf:] = np.einsum("qmj,rmj,mj->qr", rows, rows, w2)
+        if observed:
+            second = np.zeros((ng, ng))
+            second[0, 0] = np.sum(rows[0] * resid)  # d2M/dlnH2 = peaks
+            second[0, 1] = second[1, 0] = np.sum(rows[1] * resid)  # d2M/dlnH dlnG = dM/dlnG
+            second[1, 1] = np.sum(np.einsum("msj,ms->mj", d2lng, self.k2) * resid)
+            second[2, 2] = np.sum(rows[2] * resid)  # d2M/dlnB2 = B
+            fisher[nf:, nf:] += second
+        return grad, fisher
+
+
+def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: LeakageBlock,
+                  settings: FitSettings = FitSettings()) -> MultipletFit:
+    """Fit multiplet (n, l = spec.l) starting from ``guess`` (keys nu, width, amp, bg, asym, a [nHz,
+    sidereal a1]); ``table`` supplies the neighbours.  Never raises for a bad fit: returns ok=False."""
+    l = spec.l
+    fail = lambda reason, **kw: MultipletFit(n, l, False, reason, **kw)  # noqa: E731
+    try:
+        prob = _Problem(spec, n, guess, table, leak, settings)
+    except (ValueError, KeyError) as exc:
+        return fail(f"cannot set up the fit: {exc}")
+    free = np.ones(prob.nfree_a + 4 + int(settings.asymmetric), dtype=bool)
+    free[2 + prob.nfree_a] = not prob.fixed_width  # ln Gamma
+    if prob.nbins < 3 * free.sum():
+        return fail(f"only {prob.nbins} usable bins in the window for {free.sum()} parameters")
+    theta = _start(prob, guess, spec)
+    value = prob.objective(theta)
+    if not np.isfinite(value):
+        return fail("starting model is not positive")
+    lam = 1e-3
+    converged = False
+    it = 0
+    small_gain = 0
+    newton = not settings.asymmetric
+    for it in range(1, settings.max_iter + 1):
+        # Newton (observed Hessian) where it is positive definite, else Fisher scoring
+        grad, fisher = prob.score_and_fisher(theta, observed=newton)
+        grad, fisher = grad[free], fisher[np.ix_(free, free)]
+        if newton:
+            try:
+                np.linalg.cholesky(fisher)
+            except np.linalg.LinAlgError:
+                grad, fisher = prob.score_and_fisher(theta)
+                grad, fisher = grad[free], fisher[np.ix_(free, free)]
+        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fisher))):
+            return fail("non-finite gradient", iterations=it)
+        scale = np.sqrt(np.clip(np.diag(fisher), 1e-300, None))
+        fs = fisher / np.outer(scale, scale)
+        gs = grad / scale
+        improved = False
+        step = np.zeros(free.sum())
+        for _ in range(30):
+            try:
+                step = -np.linalg.solve(fs + lam * np.eye(len(gs)), gs) / scale
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            trial = theta.copy()
+            trial[free] += step
+            trial_value = prob.objective(trial)
+            if trial_value <= value:
+                improved = True
+                break
+            lam *= 10
+        if not improved:
+            # no descent possible: at the optimum to rounding, or stuck
+            converged = _small(step, fisher, settings.tolerance) or small_gain > 0
+            break
+        gain = value - trial_value
+        theta, value = trial, trial_value
+        lam = max(lam / 10, 1e-9)
+        # converged: the step is tiny compared with the formal errors, or -ln(likelihood) has stopped
+        # improving (gains below settings.gain for 3 steps: the remaining moves are << 1 sigma)
+        small_gain = small_gain + 1 if gain < settings.gain else 0
+        if _small(step, fisher, settings.tolerance) or small_gain >= 3:
+            converged = True
+            break
+    if not converged:
+        return fail(f"no convergence in {settings.max_iter} iterations", iterations=it)
+    grad, hessian = prob.score_and_fisher(theta, observed=newton and settings.errors == "hessian")
+    hessian = hessian[np.ix_(free, free)]
+    try:
+        np.linalg.cholesky(hessian)
+        cov = np.linalg.inv(hessian)
+    except np.linalg.LinAlgError:
+        return fail("Hessian of -ln(likelihood) not positive definite at the end point", iterations=it)
+    var = np.diag(cov)
+    if not (np.all(np.isfinite(var)) and np.all(var > 0)):
+        return fail("Hessian of -ln(likelihood) not positive definite at the end point", iterations=it)
+    sig = np.full(theta.size, np.nan)
+    sig[free] = np.sqrt(var)
+    nu_nl, a_syn, height, gamma, bg, asym = prob.unpack(theta)
+    na = prob.nfree_a
+    if abs(nu_nl - guess["nu"]) > settings.max_shift * prob.half:
+        return fail(f"nu moved {nu_nl - guess['nu']:+.3f} uHz from its guess (limit "
+                    f"{settings.max_shift * prob.half:.3f})", iterations=it)
+    if not prob.fixed_width and not spec.dnu <= gamma <= 2 * prob.half:
+        return fail(f"width {gamma:.4g} uHz outside [{spec.dnu:.4g}, {2 * prob.half:.4g}]", iterations=it)
+    if sig[0] > gamma:
+        return fail(f"frequency error {sig[0]:.3g} uHz exceeds the width {gamma:.3g}", iterations=it)
+    a = np.zeros(settings.nacoeff)
+    a_err = np.zeros(settings.nacoeff)
+    a[:na] = a_syn
+    a_err[:na] = sig[1:1 + na]
+    if na:
+        a[0] += settings.orbital_nhz
+    width_out = float(guess["width"]) if prob.fixed_width else gamma
+    err = np.array([sig[0], height * sig[1 + na], ERROR_FLAG if prob.fixed_width else gamma * sig[2 + na],
+                    bg * sig[3 + na], sig[4 + na] if settings.asymmetric else ERROR_FLAG])
+    return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
+                        prob.evaluations * prob.k2.size * prob.nu.shape[1])
+
+
+def _small(step, fisher, tolerance) -> bool:
+    try:
+        sig = np.sqrt(np.abs(np.diag(np.linalg.inv(fisher))))
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.all(np.abs(step) <= tolerance * sig))
+
+
+def _start(prob: _Problem, guess: dict, spec: Spectrum) -> np.ndarray:
+    """Parameter vector from the guess; the background and height from the data when not guessed."""
+    data = prob.data[prob.valid]
+    bg = guess.get("bg")
+    if not bg or bg <= 0 or not np.isfinite(bg):
+        bg = max(np.percentile(data, 10) / np.log(1 / 0.9), 1e-30)  # 10th percentile of exponential
+    height = guess.get("amp")
+    if not height or height <= 0 or not np.isfinite(height):
+        height = max(np.mean(data) - bg, bg) * 4.0
+    width = prob.width
+    theta = [guess["nu"]]
+    theta.extend(prob._synodic(guess["a"])[: prob.nfree_a])
+    theta.extend([np.log(height), np.log(width), np.log(bg)])
+    if prob.settings.asymmetric:
+        theta.append(float(guess.get("asym", 0.0)))
+    return np.array(theta, dtype=float)
+
+
+def estimate_height(spec: Spectrum, n: int, guess: dict, leak: LeakageBlock,
+                    settings: FitSettings = FitSettings()) -> tuple[float, float]:
+    """(H, B) of a multiplet estimated from the data in its windows, in the spectra's own units.
+
+    B: median of the bins more than 3 widths from every guessed peak, divided by ln 2 (the median of a
+    unit exponential).  H: mean excess power within half a width of the peaks divided by the mean
+    diagonal leakage power times pi/4 (the mean of 1/(1+x^2) over |x| < 1).  Rough (other leaked
+    peaks add to both) but unit-free, which a guess table from another pipeline is not.
+    Returns (nan, nan) when the windows hold too few bins."""
+    prob = _Problem(spec, n, guess, ModeTable.empty(0), leak, settings, with_neighbours=False)
+    offset = np.abs(prob.nu - prob.centre[:, None])
+    far = prob.valid & (offset > 3 * prob.width)
+    near = prob.valid & (offset < max(0.5 * prob.width, spec.dnu))
+    if far.sum() < 20 or near.sum() < 1:
+        return np.nan, np.nan
+    bg = float(np.median(prob.data[far]) / np.log(2.0))
+    rows = np.arange(2 * prob.l + 1)
+    diag = prob.k2[rows, np.argmax(prob.src == rows[:, None], axis=1)]  # |C(l,m; l,m)|^2
+    height = (float(np.mean(prob.data[near])) - bg) / (float(np.mean(diag)) * np.pi / 4)
+    return max(height, 0.1 * bg), bg
+
+
+def _fejer_lorentz(a: np.ndarray, t: float):
+    """g(a) = 1/a - (1 - exp(-aT))/(a^2 T) and its first two derivatives in a; a power series
+    T sum (-aT)^k/(k+2)! where |aT| is small (the closed form cancels there)."""
+    u = a * t
+    small = np.abs(u) < 0.5
+    with np.errstate(all="ignore"):
+        e = np.exp(-u)
+        g = 1.0 / a - (1.0 - e) / (a * a * t)
+        g1 = -(1.0 + e) / (a * a) + 2.0 * (1.0 - e) / (a**3 * t)
+        g2 = t * e / (a * a) + (2.0 + 4.0 * e) / a**3 - 6.0 * (1.0 - e) / (a**4 * t)
+    if np.any(small):
+        us = u[small]
+        s0 = np.zeros_like(us)
+        s1 = np.zeros_like(us)
+        s2 = np.zeros_like(us)
+        fact = 2.0  # (k+2)!
+        power = np.ones_like(us)  # (-u)^k
+        for k in range(0, 18):
+            if k > 0:
+                fact *= k + 2
+            term = power / fact
+            s0 += term
+            if k >= 1:
+                s1 += k * power_prev / fact
+            if k >= 2:
+                s2 += k * (k - 1) * power_prev2 / fact
+            power_prev2 = power_prev if k >= 1 else None
+            power_prev = power
+            power = power * (-us)
+        g[small], g1[small], g2[small] = t * s0, -(t**2) * s1, t**3 * s2
+    return g, g1, g2
+
+
+def guess_of(table: ModeTable, row: int) -> dict:
+    """Starting values of one table row (for :func:`fit_multiplet`)."""
+    return {"nu": float(table.nu[row]), "width": float(table.width[row]), "amp": float(table.amp[row]),
+            "bg": float(table.bg[row]), "asym": float(table.asym[row]), "a": table.a[row].copy()}
+
+
+def fit_degree(spec: Spectrum, guesses: ModeTable, leak: LeakageBlock, settings: FitSettings = FitSettings(),
+               neighbours: ModeTable | None = None, ns=None) -> list[MultipletFit]:
+    """Fit every multiplet of degree spec.l present in ``guesses`` (or the radial orders ``ns``)."""
+    neighbours = guesses if neighbours is None else neighbours
+    fits = []
+    for row in np.flatnonzero(guesses.l == spec.l):
+        n = int(guesses.n[row])
+        if ns is not None and n not in ns:
+            continue
+        fits.append(fit_multiplet(spec, n, guess_of(guesses, row), neighbours, leak, settings))
+    return fits
+
+
+def fits_to_table(fits: list[MultipletFit], nacoeff: int) -> ModeTable:
+    """The successful fits as a :class:`ModeTable` ordered by l then n (rejected fits are left out)."""
+    good = [f for f in fits if f.ok]
+    if not good:
+        return ModeTable.empty(nacoeff)
+    table = ModeTable([f.l for f in good], [f.n for f in good], [f.nu for f in good], [f.amp for f in good],
+                      [f.width for f in good], [f.bg for f in good], [f.asym for f in good],
+                      np.array([f.err for f in good]), np.array([_pad(f.a, nacoeff) for f in good]),
+                      np.array([_pad(f.a_err, nacoeff) for f in good]))
+    return table.sorted()
+
+
+def update_table(table: ModeTable, fits: list[MultipletFit]) -> ModeTable:
+    """``table`` with the rows of successful fits replaced by their results (the next iteration's guesses)."""
+    new = table.select(np.arange(len(table)))
+    for f in fits:
+        row = table.find(f.n, f.l)
+        if not f.ok or row is None:
+            continue
+        new.nu[row], new.amp[row], new.width[row], new.bg[row], new.asym[row] = f.nu, f.amp, f.width, f.bg, f.asym
+        new.err[row] = f.err
+        new.a[row] = _pad(f.a, table.nacoeff)
+        new.a_err[row] = _pad(f.a_err, table.nacoeff)
+    return new
+
+
+def _pad(values: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros(size)
+    k = min(size, len(values))
+    out[:k] = values[:k]
+    return out
+
+
+def surface_offset(nu: np.ndarray, l: np.ndarray, scale: float = -3.8) -> np.ndarray:
+    """Observed minus Model S frequency (uHz), the near-surface offset: scale (nu/3000)^4 (1 + l/100).
+
+    An empirical fit to hmi.6400.36 minus the ADIPLS Model S table (medians: -3.8 uHz at 3 mHz for
+    l < 20, -6.1 for l = 20..100, -10.1 for l = 100..200; -12.5 at 4 mHz, l < 20).  Good to a few uHz,
+    which is what starting guesses need (the fit windows are >= 12 uHz wide)."""
+    nu = np.asarray(nu, dtype=float)
+    return scale * (nu / 3000.0) ** 4 * (1.0 + np.asarray(l, dtype=float) / 100.0)
+
+
+def guesses_from_model(n, l, nu_model, reference: ModeTable, nacoeff: int, a1: float = 440.0,
+                       a3: float = 20.0, offset_scale: float = -3.8) -> ModeTable:
+    """Starting guesses from model frequencies (e.g. Model S): nu = nu_model + :func:`surface_offset`;
+    width, amplitude and background interpolated in frequency from ``reference`` (an earlier table of
+    any epoch); a1 (sidereal) and a3 typical solar values, other a-coefficients 0."""
+    n, l = np.asarray(n, dtype=int), np.asarray(l, dtype=int)
+    nu = np.asarray(nu_model, dtype=float) + surface_offset(nu_model, l, offset_scale)
+    order = np.argsort(reference.nu)
+    ref_nu = reference.nu[order]
+
+    def interp(values):
+        return np.exp(np.interp(nu, ref_nu, np.log(np.clip(values[order], 1e-30, None))))
+
+    rows = nu.size
+    a = np.zeros((rows, nacoeff))
+    if nacoeff >= 1:
+        a[:, 0] = np.where(l > 0, a1, 0.0)
+    if nacoeff >= 3:
+        a[:, 2] = np.where(l > 1, a3, 0.0)
+    return ModeTable(l, n, nu, interp(reference.amp), interp(reference.width), interp(reference.bg),
+                     np.zeros(rows), np.full((rows, 5), ERROR_FLAG), a, np.zeros((rows, nacoeff))).sorted()
