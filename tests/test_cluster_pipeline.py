@@ -329,3 +329,53 @@ def test_timeout_is_resubmitted_with_more_time(templates, name, tmp_path, monkey
     assert code == 0, out
     assert "timeout: resubmitted with time 4 s -> 8 s" in out
     assert count(templates, "sht", 6400) == 2 and rows[("sht", "6400")].attempt == 2
+
+
+def test_real_sht_step_through_every_batch_system_gives_the_local_records(tmp_path, monkeypatch):
+    """12 hours of the synthetic Sun (64 px, l <= 10), the sht step (module jv2ts, 2 jobs of 6 h)
+    run on the local executor, then on Slurm, Grid Engine and DRMAA (--force, each its own work
+    directory): every run commits records with the same keywords and bit-identical data."""
+    import numpy as np
+
+    from globalhs.drms import open_store
+    from globalhs.science.synthsun import ObservationConfig
+    from globalhs.synthetic.generate import default_modes_path, generate
+    from globalhs.time import DAY, parse_time_or_day
+
+    for name in EXECUTORS:
+        make_executor(name).close()                      # skip (or fail, when asked) unless all answer
+    if not default_modes_path().exists():
+        pytest.skip(f"reference mode table {default_modes_path()} is absent (GLOBALHS_REFDATA)")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    generate(parse_time_or_day("6400d"), 0.5 * DAY, lmax=10, config=ObservationConfig(size=64, seed=1))
+    args = ["starttime=6400d", "totaltime=12h", "timechunk1=6h", "label=synth", "lmax=10", "laststep=sht"]
+
+    def records():
+        store = open_store()
+        recs = store.query("synth.V_sht[6400d/12h]")
+        return [(rec.prime, {k: v for k, v in rec.keywords.items() if k not in ("DATE", "DATE_S")},
+                 {seg.name: rec.read(seg.name) for seg in store.series("synth.V_sht").segments})
+                for rec in recs] if recs else []
+
+    results = {}
+    for name in ["local", *EXECUTORS]:
+        executor = LocalExecutor(slots=2) if name == "local" else make_executor(name)
+        plan = make_plan(parse_params([*args, f"topdir={tmp_path / name}"]))
+        out = io.StringIO()
+        try:
+            with Ledger(plan.workdir) as ledger:
+                code = Runner(plan, executor, ledger, Reporter(stream=out), force=True, poll_interval=0.5).run()
+        finally:
+            executor.close()
+        assert code == 0, out.getvalue()
+        results[name] = records()
+    local = results["local"]
+    assert len(local) >= 2
+    for name in EXECUTORS:
+        got = results[name]
+        assert [p for p, _, _ in got] == [p for p, _, _ in local], name
+        for (_, kw, segs), (_, kw0, segs0) in zip(got, local):
+            assert kw == kw0, name
+            assert segs.keys() == segs0.keys()
+            for seg in segs0:
+                assert np.array_equal(segs[seg], segs0[seg], equal_nan=True), (name, seg)
