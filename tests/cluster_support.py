@@ -80,7 +80,11 @@ def sge_or_skip() -> None:
 
 def drmaa_or_skip() -> None:
     sge_or_skip()
-    os.environ.setdefault("DRMAA_LIBRARY_PATH", DRMAA_LIB)
+    if not os.environ.get("DRMAA_LIBRARY_PATH"):
+        # libdrmaa brings its own allocator (jemalloc): loaded into the whole suite's process it has
+        # crashed it at exit ("double free or corruption"), so .ci/run runs these in their own process
+        pytest.skip("the DRMAA tests run in their own process with DRMAA_LIBRARY_PATH and GLIBC_TUNABLES "
+                    "set (.ci/run does: make test-cluster PYTEST_ARGS='-k drmaa')")
     if not Path(os.environ["DRMAA_LIBRARY_PATH"]).exists():
         _skip(f"no libdrmaa at {os.environ['DRMAA_LIBRARY_PATH']} (apt-get install gridengine-drmaa1.0)")
     try:
