@@ -112,3 +112,12 @@ def test_parse_errors_name_the_problem_and_forms(text, message):
 def test_compile_errors_name_bracket_and_key(store, text, message):
     with pytest.raises(DrmsError, match=message):
         store.query(text)
+
+
+def test_slot_boundary_times_with_float_noise():
+    key = timeseries_series("x.y").prime[0]
+    t = parse_time("2010.07.11_00:00:00")  # a UTC string: astropy's result carries ~1e-7 s of noise
+    assert key.index(day_to_time(6400)) == 6400
+    assert key.index(day_to_time(6400) - 1e-7) == 6400
+    assert key.index(day_to_time(6400) - 1e-3) == 6399
+    assert key.index(t) == key.index(format_time(t))

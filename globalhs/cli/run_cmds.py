@@ -9,6 +9,7 @@ import sys
 import click
 
 from globalhs.executors import EXECUTORS, executor_class
+from globalhs.executors.base import BatchError
 from globalhs.pipeline.params import ParamError, RunParams, help_table, parse_params
 from globalhs.pipeline.templates import TemplateError
 
@@ -90,6 +91,10 @@ def run(args, dry_run, executor_name, force, retries, quiet):
             runner = Runner(plan, executor, ledger, reporter, retries=retries, force=force)
             try:
                 code = runner.run()
+            except BatchError as exc:
+                click.echo(f"globalhs run: batch system error: {exc}\nJobs already submitted keep "
+                           f"running; rerun the same command to adopt them and go on.", err=True)
+                code = 1
             except KeyboardInterrupt:
                 first = next((sp.step.name for sp in plan.steps if not sp.skipped), p["firststep"])
                 click.echo(f"globalhs run: interrupted; the run's jobs were cancelled. Resume with: "
@@ -118,12 +123,13 @@ def status(args):
     if ledger is None:
         click.echo(f"no run recorded in {workdir}", err=True)
         sys.exit(1)
-    holder = DriverLock(workdir).holder()
+    lock = DriverLock(workdir)
+    holder = lock.holder() if lock.held() else {}
     with ledger:
         steps = ledger.step_states()
         rows = ledger.rows()
     click.echo(f"work directory {workdir}")
-    if holder and _alive(holder.get("pid")):
+    if holder:
         click.echo(f"driver running: pid {holder['pid']} on {holder.get('host')}")
     click.echo(f"{'step':<9} {'state':<9} {'jobs':>5} {'done':>5} {'running':>8} {'failed':>7} {'cancelled':>9}")
     for name in STEP_NAMES:
@@ -136,16 +142,6 @@ def status(args):
         for r in rows:
             if r.step == name and r.state == "failed":
                 click.echo(f"  {r.name} attempt {r.attempt}: {r.reason}")
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @click.command()
@@ -172,8 +168,13 @@ def cancel(args):
 
     p = _params(args, "cancel")
     workdir = run_dir(p["topdir"], p["label"], p["starttime"], p["totaltime"], p["lmin"], p["lmax"])
-    holder = DriverLock(workdir).holder()
-    if holder and _alive(holder.get("pid")) and holder.get("host") == os.uname().nodename:
+    lock = DriverLock(workdir)
+    holder = lock.holder() if lock.held() else {}
+    if holder and holder.get("host") != os.uname().nodename:
+        click.echo(f"the driver of this run is on {holder.get('host')} (pid {holder.get('pid')}): "
+                   f"run `globalhs cancel` there", err=True)
+        sys.exit(1)
+    if holder:
         os.kill(int(holder["pid"]), signal.SIGTERM)
         click.echo(f"asked the driver (pid {holder['pid']}) to cancel its jobs and stop")
         return

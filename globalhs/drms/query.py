@@ -136,7 +136,7 @@ def _time_index(key: PrimeKey, text: str, where: str) -> int:
     except TimeFormatError:
         raise DrmsError(f"{where}: {text!r} is not a time: expected a day number such as 6400d, a time "
                         f"such as 2010.07.11_00:00:00_TAI or a slot index such as 6400") from None
-    return key.slot.index(t)
+    return key.slot.index(round(t, 6))
 
 
 def _single(key: PrimeKey, text: str, where: str) -> int:

@@ -63,8 +63,8 @@ def convert_value(kind: str, value: Any, what: str, zone: str = "TAI") -> Any:
     """``value`` as the Python type stored for a key of type ``kind`` (times: internal seconds)."""
     try:
         if kind == "time":
-            if isinstance(value, str):
-                return parse_time_or_day(value, MDI_EPOCH, zone)
+            if isinstance(value, str):  # microseconds: astropy's two-part JD leaves ~1e-7 s of noise
+                return round(parse_time_or_day(value, MDI_EPOCH, zone), 6)
             return float(value)
         if kind == "int":
             if isinstance(value, str):
@@ -107,7 +107,8 @@ class PrimeKey:
     def index(self, value: Any) -> int:
         """Catalog integer of a key value: slot index for times, the value itself for integers."""
         value = convert_value(self.type, value, self.name, self.zone)
-        return self.slot.index(value) if self.type == "time" else value
+        # to the microsecond, so float noise cannot push a slot-boundary time into the previous slot
+        return self.slot.index(round(value, 6)) if self.type == "time" else value
 
     def value(self, index: int) -> Any:
         """Key value of a catalog integer (slot start time for time keys)."""

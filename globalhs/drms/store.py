@@ -94,7 +94,7 @@ class _Pending:
     series: str
     keywords: dict[str, Any]
     pkey: tuple[int, ...]
-    src: Path
+    src: Path | None
 
 
 class Store:
@@ -175,19 +175,32 @@ class Store:
                 records.append(Record(defn.name, recnum, keywords, self.root / rdir, defn))
         return records
 
+    def records(self, recnums: Iterable[int]) -> list[Record]:
+        """Records by record number (as a writer's ``recnums``), in the order given."""
+        out = []
+        for recnum in recnums:
+            row = self._con.execute("SELECT series, keywords, dir FROM records WHERE recnum=?", (recnum,)).fetchone()
+            if row is None:
+                raise DrmsError(f"no record number {recnum} in store {self.root} (superseded or never committed)")
+            out.append(Record(row[0], recnum, json.loads(row[1]), self.root / row[2], self.series(row[0])))
+        return out
+
     def count(self, recordset: str) -> int:
         """Number of records in a record set."""
         return len(self.query(recordset))
 
     # --- writing ----------------------------------------------------------------------------
-    def writer(self, replace: bool = False, stage: str | os.PathLike | None = None) -> "Writer":
+    def writer(self, replace: bool = False, stage: str | os.PathLike | bool | None = None) -> "Writer":
         """A writer (context manager): one transaction, committed on exit, rolled back on exception.
 
-        ``stage`` (default: GLOBALHS_STAGE) makes it stage the records in that directory instead.
+        ``stage`` (default: GLOBALHS_STAGE) makes it stage the records in that directory instead;
+        ``stage=False`` commits to the catalog even when GLOBALHS_STAGE is set.
         ``replace=False`` refuses a record whose prime keys are already stored; ``replace=True`` lets
         the new record supersede it."""
         if stage is None:
             stage = os.environ.get("GLOBALHS_STAGE") or None
+        elif stage is False:  # explicit: commit to the catalog even inside a job
+            stage = None
         return Writer(self, replace, Path(stage) if stage else None)
 
     def commit_stage(self, stage_dir: str | os.PathLike) -> int:
@@ -241,9 +254,10 @@ class Store:
                     final.parent.mkdir(parents=True, exist_ok=True)
                     if final.exists():  # left by a process killed inside an uncommitted transaction
                         shutil.rmtree(final)
-                    os.rename(p.src, final)
-                    moved.append((final, p.src))
-                    parents.add(final.parent)
+                    if p.src is not None:  # a record without segment files has no directory
+                        os.rename(p.src, final)
+                        moved.append((final, p.src))
+                        parents.add(final.parent)
                     con.execute("UPDATE records SET dir=? WHERE recnum=?", (str(rel), recnum))
                     recnums.append(recnum)
                 for parent in parents:
@@ -276,8 +290,10 @@ class Writer:
         self.store = store
         self.replace = replace
         self.stage = stage
-        self._pending: list[_Pending] = []
+        self._pending: dict[tuple[str, tuple[int, ...]], _Pending] = {}
         self._closed = False
+        self.recnums: list[int] = []
+        """Record numbers of the committed records (empty when staging)."""
 
     def __enter__(self) -> "Writer":
         return self
@@ -301,16 +317,19 @@ class Writer:
         def spec() -> str:
             return Record(series, 0, kws, Path(), defn).spec()
 
-        for i, p in enumerate(self._pending):
-            if p.series == series and p.pkey == pkey:
-                if not self.replace:
-                    raise DrmsError(f"record {spec()} is added twice in one transaction")
-                shutil.rmtree(p.src, ignore_errors=True)
-                del self._pending[i]
-                break
+        earlier = self._pending.get((series, pkey))
+        if earlier is not None:
+            if not self.replace:
+                raise DrmsError(f"record {spec()} is added twice in one transaction")
+            if earlier.src is not None:
+                shutil.rmtree(earlier.src, ignore_errors=True)
+            del self._pending[(series, pkey)]
         if not self.replace and self.store._existing(self.store._con, series, pkey) is not None:
-            raise DrmsError(f"record {spec()} already exists; nothing was written "
-                            f"(replace=True lets a new record supersede it)")
+            raise DrmsError(f"record {spec()} already exists "
+                            f"(replace=True, or ingest --replace, lets a new record supersede it)")
+        if not segments and self.stage is None:
+            self._pending[(series, pkey)] = _Pending(series, kws, pkey, None)
+            return
         parent = self.stage if self.stage is not None else self.store.root / "tmp"
         parent.mkdir(parents=True, exist_ok=True)
         src = parent / f".tmp-{uuid.uuid4().hex}"
@@ -324,7 +343,7 @@ class Writer:
         except BaseException:
             shutil.rmtree(src, ignore_errors=True)
             raise
-        self._pending.append(_Pending(series, kws, pkey, src))
+        self._pending[(series, pkey)] = _Pending(series, kws, pkey, src)
 
     def commit(self) -> list[int]:
         """Commit the queued records (or stage them); returns record numbers (empty when staging)."""
@@ -332,9 +351,10 @@ class Writer:
             return []
         try:
             if self.stage is not None:
-                _stage.add_to_manifest(self.store, self.stage, self._pending, self.replace)
+                _stage.add_to_manifest(self.store, self.stage, list(self._pending.values()), self.replace)
                 return []
-            return self.store._commit(self._pending, self.replace)
+            self.recnums = self.store._commit(list(self._pending.values()), self.replace)
+            return self.recnums
         except BaseException:
             self.abort()
             raise
@@ -343,8 +363,9 @@ class Writer:
 
     def abort(self) -> None:
         """Drop the queued records and their files."""
-        for p in self._pending:
-            shutil.rmtree(p.src, ignore_errors=True)
+        for p in self._pending.values():
+            if p.src is not None:
+                shutil.rmtree(p.src, ignore_errors=True)
         self._pending.clear()
         self._closed = True
 

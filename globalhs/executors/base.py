@@ -56,6 +56,8 @@ class JobStatus:
     state: JobState
     exit_code: int | None = None
     reason: str = ""          # the batch system's words, for the log and faillog
+    name: str = ""            # the job's name on the batch system ("" if it does not say);
+                              # an array's tasks share one name (see globalhs.executors.naming)
 
 
 class BatchError(RuntimeError):

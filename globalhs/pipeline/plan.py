@@ -8,6 +8,7 @@ l-cut job by its first l (``pow.parms.40``), a single job by the run's lmin.
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import globalhs
+from globalhs.modules import MODULES
 from globalhs.pipeline.params import RunParams
-from globalhs.pipeline.steps import STEPS_BY_NAME, Step, step_range
-from globalhs.pipeline.templates import Rendered, Template, find_template
+from globalhs.pipeline.steps import Step, step_range
+from globalhs.pipeline.templates import Rendered, Template, TemplateError, find_template
 from globalhs.pipeline.workdir import run_dir
-from globalhs.time import MDI_EPOCH, DAY, format_time, time_to_day
+from globalhs.time import DAY, format_time, time_to_day
 
 LABEL_ENV = "GLOBALHS_LABEL"
 _EPS = 1e-6
@@ -199,6 +201,9 @@ def plan_step(step: Step, p: RunParams, workdir: Path) -> StepPlan:
                   "CCCC": str(p[step.lchunk]), "TTTT": ttotal, "SSSS": tstart}
         rendered = template.render(legacy, variables)
         module = rendered.driver.get("module", step.module)
+        if module not in MODULES:
+            raise TemplateError(f"{template_path}: ##module={module} is not a module "
+                                f"(known: {', '.join(sorted(MODULES))})")
         name = f"{step.prefix}.{first_index}.{index}.{p['lmin']}-{p['lmax']}{p['label']}"
         sp.jobs.append(Job(step, index, lo, hi, t, ttotal, module, rendered, stepdir, name, step.desc))
     return sp
@@ -213,8 +218,6 @@ def make_plan(p: RunParams) -> RunPlan:
 
 def job_environment() -> dict[str, str]:
     """Variables a job script exports so that batch jobs see what the driver sees."""
-    import os
-
     package_root = str(Path(globalhs.__file__).resolve().parents[1])
     path = os.environ.get("PYTHONPATH", "")
     env = {"PYTHONPATH": package_root + (os.pathsep + path if path else "")}
@@ -245,5 +248,4 @@ def describe(plan: RunPlan) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Job", "StepPlan", "RunPlan", "make_plan", "describe", "format_duration", "job_environment",
-           "STEPS_BY_NAME", "MDI_EPOCH"]
+__all__ = ["Job", "StepPlan", "RunPlan", "make_plan", "describe", "format_duration", "job_environment"]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from globalhs.executors.base import ACTIVE, JobSpec, JobState, JobStatus
+from globalhs.executors.base import ACTIVE, BatchError, JobSpec, JobState, JobStatus
 from globalhs.pipeline.ledger import Ledger
 from globalhs.pipeline.plan import LABEL_ENV, Job, RunPlan, StepPlan, job_environment
 from globalhs.pipeline.progress import Reporter, StepCounts
@@ -37,6 +37,7 @@ from globalhs.pipeline.workdir import atomic_write
 
 SUCCESS = "successful completion"
 LOST_POLLS = 3
+BATCH_ERRORS_TOLERATED = 10     # consecutive transient batch-system errors before the run stops
 
 
 def commit_stage(stage_dir: Path) -> None:
@@ -109,6 +110,7 @@ class Runner:
             getattr(executor, "poll_interval", 5.0)
         self.active: dict[str, _Active] = {}
         self._states: dict[str, JobState] = {}
+        self._batch_errors = 0
         env = job_environment()
         env[LABEL_ENV] = plan.params["label"]
         self.environment = env
@@ -117,6 +119,8 @@ class Runner:
     def run(self) -> int:
         """0 when every step succeeded, 1 when a step failed (the message says how to resume)."""
         self.reporter.start([sp.step.name for sp in self.plan.steps])
+        self.reporter.message(f"globalhs run: work directory {self.plan.workdir}, "
+                              f"executor {self.executor.name}")
         try:
             for sp in self.plan.steps:
                 counts = self.reporter.steps[sp.step.name]
@@ -203,7 +207,7 @@ class Runner:
                 else:
                     final_failures.append((job, reason))
             self._refresh(counts, pending)
-        counts.finished = time.time()
+        counts.finished, counts.queued, counts.running = time.time(), 0, 0
         if final_failures:
             raise StepFailed(step.name, final_failures)
         counts.state = "done"
@@ -213,19 +217,41 @@ class Runner:
 
     def _submit_some(self, sp: StepPlan, pending: list[Job], hashes: dict[str, str],
                      attempts: dict[str, int]) -> list[Job]:
-        room = sp.threshold - self.executor.count_queued(sp.step.prefix)
+        try:
+            room = sp.threshold - self._batch_call(self.executor.count_queued, sp.step.prefix)
+        except _Transient:
+            return pending
         if room <= 0:
             return pending
         batch, rest = pending[:room], pending[room:]
         for job in batch:
             self._prepare(job)
-        ids = self.executor.submit([self._spec(sp, job) for job in batch])
+        try:
+            ids = self._batch_call(self.executor.submit, [self._spec(sp, job) for job in batch])
+        except _Transient:
+            return pending
         for job, job_id in zip(batch, ids):
+            self.active[job_id] = _Active(job)
             attempts[job.index] = attempts.get(job.index, 0) + 1
             self.ledger.submitted(sp.step.name, job.index, hashes[job.index], self.executor.name,
                                   job_id, job.name)
-            self.active[job_id] = _Active(job)
         return rest
+
+    def _batch_call(self, call, *args):
+        """``call(*args)``; a transient BatchError is logged and raised as _Transient (retry next
+        cycle) until BATCH_ERRORS_TOLERATED in a row; any other BatchError propagates."""
+        try:
+            result = call(*args)
+        except BatchError as exc:
+            if not exc.transient:
+                raise
+            self._batch_errors += 1
+            if self._batch_errors >= BATCH_ERRORS_TOLERATED:
+                raise BatchError(f"{exc} ({self._batch_errors} times in a row; giving up)") from exc
+            self.reporter.message(f"batch system error (will retry): {exc}")
+            raise _Transient from None
+        self._batch_errors = 0
+        return result
 
     def _prepare(self, job: Job) -> None:
         """Fresh files for an attempt: nothing of an earlier attempt may be taken for this one's."""
@@ -242,7 +268,10 @@ class Runner:
         """One poll of all active jobs; the finished ones, verified and committed (or why not)."""
         if not self.active:
             return []
-        statuses = self.executor.poll(list(self.active))
+        try:
+            statuses = self._batch_call(self.executor.poll, list(self.active))
+        except _Transient:
+            return []
         self._states = {job_id: status.state for job_id, status in statuses.items()}
         finished = []
         for job_id, entry in list(self.active.items()):
@@ -307,6 +336,10 @@ def _read_status(job: Job) -> int | None:
 
 class _StillActive:
     pass
+
+
+class _Transient(Exception):
+    """A transient batch-system error already reported; try again next cycle."""
 
 
 _STILL_ACTIVE = _StillActive()

@@ -61,6 +61,18 @@ class DriverLock:
         except (OSError, ValueError):
             return {}
 
+    def held(self) -> bool:
+        """Whether a live driver holds the lock (the kernel drops it when the holder dies)."""
+        if not self.path.exists():
+            return False
+        with open(self.path, "a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return False
+
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+")

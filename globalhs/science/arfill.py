@@ -1,0 +1,345 @@
+"""Autoregressive gap filling after Fahlman & Ulrych (1982, MNRAS 199, 53), as JSOC's gapfill does it.
+
+The gaps in a helioseismic time series put sidelobes on every mode peak; filling them with the
+prediction of an autoregressive (AR) model of the series itself removes most of that leakage in time.
+SCIENCE.md §9 gives the algorithm; in short:
+
+1. the AR order comes from the distribution of good-segment lengths (``minpercentage``), capped at
+   ``maxorder``: the model must be estimable from the segments that hold most of the data;
+2. the AR prediction-error filter is estimated with multi-segment Burg over the good segments;
+3. the unknown samples u of the gaps no longer than the order minimise the summed squared forward
+   and backward prediction errors E(u) = |F x|^2 + |B x|^2. The normal equations
+   M u = -S_u^H (F^H F + B^H B) S_d d are Hermitian Toeplitz inside a block (first row
+   gamma_s = 2 sum_k a_k conj(a_{k+s})) and *banded* in the index of the unknowns, because unknowns
+   more than p samples apart share no prediction error. We solve them exactly with a banded Cholesky
+   factorisation (LAPACK pbsv via :func:`scipy.linalg.solveh_banded`), whose cost n_u * w^2 (w = the
+   number of unknowns within p samples of one another, at most p) is no more than one Levinson
+   solve per gap and needs no convergence tolerance; block ends (series ends, long gaps) are exact,
+   not Toeplitz approximations;
+4. iterate (3 times by default): gaps no longer than the order become good in the model window, the
+   AR model is re-estimated from the longer segments, and the original gaps are refilled. Gaps
+   longer than the final order, and gaps touching either end of the series (an extrapolation, not
+   an interpolation), are left zero and bad.
+
+All functions take one series (n,) or a batch (nseries, n) sharing one window, real or complex.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import LinAlgError, solveh_banded
+from scipy.signal import oaconvolve
+
+__all__ = [
+    "FillResult",
+    "runs",
+    "choose_order",
+    "burg",
+    "fillable_gaps",
+    "fill_plan",
+    "filled_window",
+    "fill_gaps",
+    "fahlman_ulrych",
+    "sigma_clip",
+]
+
+
+def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, stops) of the runs of True in a 1-D boolean array."""
+    m = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    return edges[0::2], edges[1::2]
+
+
+def choose_order(good: np.ndarray, minpercentage: float, maxorder: int) -> int:
+    """AR order from the good-segment lengths: take segments, longest first, until they hold at least
+    ``minpercentage`` % of the good samples; the order is the length of the last one taken minus 1,
+    capped at ``maxorder`` (0 when there is no good sample)."""
+    starts, stops = runs(good)
+    if len(starts) == 0:
+        return 0
+    lengths = np.sort(stops - starts)[::-1]
+    cum = np.cumsum(lengths)
+    last = int(np.searchsorted(cum, minpercentage / 100.0 * cum[-1] - 1e-9))
+    return int(max(0, min(lengths[min(last, len(lengths) - 1)] - 1, maxorder)))
+
+
+def _position_in_segment(good: np.ndarray) -> np.ndarray:
+    """For each sample, how many good samples precede it in its segment (-1 where bad)."""
+    good = np.asarray(good, dtype=bool)
+    idx = np.arange(len(good))
+    starts, _ = runs(good)
+    is_start = np.zeros(len(good), dtype=bool)
+    is_start[starts] = True
+    seg_start = np.maximum.accumulate(np.where(is_start, idx, 0))
+    return np.where(good, idx - seg_start, -1)
+
+
+def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-segment Burg estimate of the prediction-error filter (de Waele & Broersen 2000).
+
+    Returns ``(a, power)``: ``a`` (..., order+1) with a[..., 0] = 1 such that the forward error is
+    f_t = sum_k a_k x_{t-k} (MATLAB ``arburg`` convention), and the prediction-error power. Sums run
+    inside each good segment only; the reflection coefficients have modulus < 1 (minimum phase).
+    """
+    x = np.asarray(x)
+    single = x.ndim == 1
+    x2 = np.atleast_2d(x)
+    nser, n = x2.shape
+    pos = _position_in_segment(good)
+    dtype = np.result_type(x2.dtype, np.float64)
+    a = np.zeros((nser, order + 1), dtype=dtype)
+    a[:, 0] = 1
+    g = pos >= 0
+    power = np.mean(np.abs(x2[:, g]) ** 2, axis=1) if g.any() else np.zeros(nser)
+    f = np.where(g, x2, 0).astype(dtype)
+    b = f.copy()
+    for k in range(1, order + 1):
+        mask = pos[k:] >= k  # pairs (f_{k-1}(t), b_{k-1}(t-1)) inside one segment
+        ff = f[:, 1:]
+        bb = b[:, :-1]
+        if not mask.any():
+            raise ValueError(f"no good segment is longer than {k} samples; cannot fit AR order {order}")
+        fm = ff[:, mask]
+        bm = bb[:, mask]
+        num = -2.0 * np.sum(np.conj(bm) * fm, axis=1)
+        den = np.sum(np.abs(fm) ** 2 + np.abs(bm) ** 2, axis=1)
+        kappa = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        f = ff + kappa[:, None] * bb
+        b = bb + np.conj(kappa)[:, None] * ff
+        a[:, 1 : k + 1] = a[:, 1 : k + 1] + kappa[:, None] * np.conj(a[:, k - 1 :: -1][:, :k])
+        power = power * (1 - np.abs(kappa) ** 2)
+    if not np.iscomplexobj(x):
+        a = a.real
+    return (a[0], power[0]) if single else (a, power)
+
+
+def fillable_gaps(good: np.ndarray, order: int) -> np.ndarray:
+    """Mask of the samples gap filling with an AR model of ``order`` will fill: gaps of at most
+    ``order`` samples that touch neither end of the series and that at least one prediction error
+    sees (a gap squeezed between longer gaps may have no room for one; it stays bad)."""
+    good = np.asarray(good, dtype=bool)
+    n = len(good)
+    starts, stops = runs(~good)
+    keep = (stops - starts <= order) & (starts > 0) & (stops < n)
+    while True:
+        fill = np.zeros(n, dtype=bool)
+        for s, e in zip(starts[keep], stops[keep]):
+            fill[s:e] = True
+        if order < 1 or not fill.any():
+            return fill
+        rows = _valid_rows(n, order, ~good & ~fill)
+        cum = np.concatenate(([0], np.cumsum(rows)))
+        t = np.arange(n)
+        seen = cum[np.minimum(t + order, n - 1) + 1] - cum[t] > 0  # a valid row r in [t, t+order]
+        blind = np.array([not seen[s:e].all() for s, e in zip(starts, stops)]) & keep
+        if not blind.any():
+            return fill
+        keep &= ~blind
+
+
+def fill_plan(good: np.ndarray, minpercentage: float, maxorder: int, niter: int) -> list[tuple[int, np.ndarray]]:
+    """The iterations of :func:`fahlman_ulrych` as (order, samples to fill), decided by the window
+    alone: each order comes from the model window of the previous iteration (original window plus
+    the gaps filled so far); stops when the order repeats or drops below 1 or nothing is left to fill.
+    The last entry's mask, or'ed with the window, is the gap-filled window (gfgaps)."""
+    good = np.asarray(good, dtype=bool)
+    model = good
+    plan: list[tuple[int, np.ndarray]] = []
+    previous = -1
+    for _ in range(niter):
+        if model.all():
+            break
+        order = choose_order(model, minpercentage, maxorder)
+        if order == previous or order < 1:
+            break
+        unknown = fillable_gaps(good, order)
+        plan.append((order, unknown))
+        model = good | unknown
+        previous = order
+    return plan
+
+
+def filled_window(good: np.ndarray, minpercentage: float, maxorder: int, niter: int) -> np.ndarray:
+    """Window after gap filling (what gfgaps writes): good, or filled by :func:`fahlman_ulrych`."""
+    plan = fill_plan(good, minpercentage, maxorder, niter)
+    return np.asarray(good, dtype=bool) | (plan[-1][1] if plan else False)
+
+
+def _pair_sum_table(a: np.ndarray) -> np.ndarray:
+    """C[s, m] = sum_{k<m} a_k conj(a_{k+s}): prefix sums of the lag-s products, for exact block ends."""
+    p = len(a) - 1
+    apad = np.concatenate((a, np.zeros(p + 1, dtype=a.dtype)))
+    k = np.arange(p + 1)
+    products = a[None, :] * np.conj(apad[k[:, None] + k[None, :]])  # [s, k]
+    table = np.zeros((p + 1, p + 2), dtype=products.dtype)
+    np.cumsum(products, axis=1, out=table[:, 1:])
+    return table
+
+
+def _normal_matrix_band(a, tu, block_start, block_stop):
+    """Upper band (LAPACK storage) of M = F_u^H F_u + B_u^H B_u for unknowns at times ``tu``.
+
+    Prediction-error rows r run over [block_start + p, block_stop - 1] of each unknown's block.
+    """
+    p = len(a) - 1
+    nu = len(tu)
+    width = int(np.max(np.searchsorted(tu, tu + p, side="right") - np.arange(nu) - 1)) if nu else 0
+    table = _pair_sum_table(a)
+    band = np.zeros((width + 1, nu), dtype=table.dtype)
+    for d in range(width + 1):
+        i = np.arange(nu - d)
+        j = i + d
+        s = tu[j] - tu[i]
+        ok = (s <= p) & (block_start[i] == block_start[j])
+        i, j, s = i[ok], j[ok], s[ok]
+        rlo = np.maximum(tu[j], block_start[i] + p)
+        rhi = np.minimum(tu[i] + p, block_stop[i] - 1)
+        ok = rlo <= rhi
+        i, j, s, rlo, rhi = i[ok], j[ok], s[ok], rlo[ok], rhi[ok]
+        forward = table[s, rhi - tu[j] + 1] - table[s, rlo - tu[j]]
+        backward = table[s, tu[i] + p - rlo + 1] - table[s, tu[i] + p - rhi]
+        band[width - d, j] = forward + backward
+    return band
+
+
+def _valid_rows(n: int, p: int, barrier: np.ndarray) -> np.ndarray:
+    """Rows r whose prediction-error support [r-p, r] lies in the series and avoids ``barrier``."""
+    cum = np.concatenate(([0], np.cumsum(barrier)))
+    r = np.arange(n)
+    lo = np.maximum(r - p, 0)
+    return (r >= p) & (cum[r + 1] - cum[lo] == 0)
+
+
+def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the samples ``unknown`` by minimising the forward and backward prediction errors.
+
+    Parameters
+    ----------
+    x : (n,) or (nseries, n); only samples with ``good`` are used as data.
+    good : bool (n,), the data samples.
+    a : (order+1,) or (nseries, order+1) prediction-error filters (a_0 = 1), one per series.
+    unknown : bool (n,), samples to fill (gaps no longer than the order; see :func:`fillable_gaps`).
+        Samples neither good nor unknown are barriers: no prediction error may touch them.
+
+    Returns
+    -------
+    (filled, filled_mask): the series with the unknowns filled and the other bad samples zero, and
+    the mask of samples actually filled (an unknown with no prediction error inside its block, e.g.
+    a gap in a block shorter than the order, stays unfilled).
+    """
+    x = np.asarray(x)
+    single = x.ndim == 1
+    x2 = np.atleast_2d(x)
+    a2 = np.atleast_2d(a)
+    nser, n = x2.shape
+    p = a2.shape[1] - 1
+    good = np.asarray(good, dtype=bool)
+    unknown = np.asarray(unknown, dtype=bool) & ~good
+    dtype = np.result_type(x2.dtype, a2.dtype, np.float64)
+    out = np.where(good, x2, 0).astype(dtype)
+    if p == 0 or not unknown.any():
+        filled_mask = np.zeros(n, dtype=bool)
+        return (out[0] if single else out), filled_mask
+    barrier = ~good & ~unknown
+    rows = _valid_rows(n, p, barrier)
+    # block of each unknown: the stretch between barriers (or the series ends) containing it
+    bar_idx = np.flatnonzero(barrier)
+    tu = np.flatnonzero(unknown)
+    k = np.searchsorted(bar_idx, tu)
+    block_start = np.where(k > 0, bar_idx[np.maximum(k - 1, 0)] + 1, 0) if len(bar_idx) else np.zeros_like(tu)
+    block_stop = np.where(k < len(bar_idx), bar_idx[np.minimum(k, len(bar_idx) - 1)], n) if len(bar_idx) else np.full_like(tu, n)
+    # right-hand side for all series at once: -(F^H F + B^H B) applied to the data, at the unknowns
+    a_rev_conj = np.conj(a2[:, ::-1])
+    ef = oaconvolve(out, a2, axes=-1)[:, :n] * rows
+    eb = oaconvolve(out, a_rev_conj, axes=-1)[:, :n] * rows
+    grad = oaconvolve(ef, a_rev_conj, axes=-1)[:, p : p + n] + oaconvolve(eb, a2, axes=-1)[:, p : p + n]
+    rhs = -grad[:, tu]
+    filled_mask = np.zeros(n, dtype=bool)
+    solved = np.ones(len(tu), dtype=bool)
+    for i in range(nser):
+        band = _normal_matrix_band(a2[i], tu, block_start, block_stop)
+        diag = band[-1].real
+        keep = diag > 1e-12 * max(diag.max(), 1e-300)
+        if not keep.all():  # unknowns that no prediction error sees: leave them unfilled
+            sub = _normal_matrix_band(a2[i], tu[keep], block_start[keep], block_stop[keep])
+            band, idx = sub, np.flatnonzero(keep)
+        else:
+            idx = np.arange(len(tu))
+        try:
+            u = solveh_banded(band, rhs[i, idx], lower=False, check_finite=False)
+        except LinAlgError:
+            solved[:] = False
+            continue
+        out[i, tu[idx]] = u
+        solved &= keep
+    filled_mask[tu[solved]] = True
+    out[:, unknown & ~filled_mask] = 0
+    if not np.iscomplexobj(x) and not np.iscomplexobj(a2):
+        out = out.real
+    return (out[0] if single else out), filled_mask
+
+
+@dataclass(frozen=True)
+class FillResult:
+    """Output of :func:`fahlman_ulrych`."""
+
+    data: np.ndarray  #: filled series; samples still bad are zero
+    window: np.ndarray  #: bool (n,): good after filling (the gfgaps window)
+    order: int  #: final AR order
+    iterations: int  #: iterations actually run
+    coefficients: np.ndarray  #: final prediction-error filter(s), a_0 = 1
+
+
+def fahlman_ulrych(
+    x: np.ndarray,
+    good: np.ndarray,
+    minpercentage: float = 90.0,
+    maxorder: int = 100,
+    niter: int = 3,
+    plan: list[tuple[int, np.ndarray]] | None = None,
+) -> FillResult:
+    """Iterated AR gap filling of one series or a batch sharing one window (SCIENCE.md §9).
+
+    Each iteration: order from the model window (:func:`choose_order`), Burg on the current series
+    over the model window's segments, refill of the *original* gaps no longer than the order from
+    the original data. Stops early when the order no longer changes or no gap is left. ``plan``
+    (from :func:`fill_plan` with the same window and parameters) saves recomputing it per batch.
+    """
+    x = np.asarray(x)
+    good = np.asarray(good, dtype=bool)
+    if good.shape != (x.shape[-1],):
+        raise ValueError(f"window has shape {good.shape}, expected ({x.shape[-1]},)")
+    data = np.where(good, x, 0)
+    current = data
+    model = good
+    order = 0
+    a = np.ones(x.shape[:-1] + (1,), dtype=np.result_type(x.dtype, np.float64))
+    if plan is None:
+        plan = fill_plan(good, minpercentage, maxorder, niter)
+    for order, unknown in plan:
+        a, _ = burg(current, model, order)
+        current, filled = fill_gaps(data, good, a, unknown)
+        if not np.array_equal(filled, unknown):
+            raise np.linalg.LinAlgError(f"AR order {order}: the gap-filling normal equations are singular")
+        model = good | unknown
+    return FillResult(current, model.copy(), order, len(plan), a)
+
+
+def sigma_clip(x: np.ndarray, good: np.ndarray, nsigma: float, maxiter: int = 10) -> np.ndarray:
+    """Window with outliers rejected: |x - mean| > nsigma * rms over the good samples, repeated until
+    nothing changes. For a batch, returns one window per series (nseries, n)."""
+    x2 = np.atleast_2d(np.asarray(x))
+    win = np.broadcast_to(np.asarray(good, dtype=bool), x2.shape).copy()
+    for _ in range(maxiter):
+        cnt = np.maximum(win.sum(axis=1, keepdims=True), 1)
+        mean = np.sum(np.where(win, x2, 0), axis=1, keepdims=True) / cnt
+        dev = np.abs(x2 - mean)
+        rms = np.sqrt(np.sum(np.where(win, dev**2, 0), axis=1, keepdims=True) / cnt)
+        new = win & (dev <= nsigma * rms)
+        if np.array_equal(new, win):
+            break
+        win = new
+    return win[0] if np.asarray(x).ndim == 1 else win

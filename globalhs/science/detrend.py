@@ -1,0 +1,120 @@
+"""Polynomial detrending of spherical-harmonic time series (SPEC §4).
+
+The slow trends left in each a_lm(t) (drifts of the instrument, the orbit, residual rotation) are
+removed before gap filling, because an autoregressive model assumes a stationary series. A trend is
+fitted in overlapping windows with Legendre polynomials made orthonormal over the *good* samples of
+each window only, and the window fits are blended with cos^2 ramps over the overlaps, so the trend is
+smooth where the windows meet. Each section between discontinuities (instrument jumps) is detrended
+on its own: no window straddles a discontinuity.
+
+A fit with a real basis to complex data is the same as separate fits to the real and imaginary parts,
+so complex series are handled as such (SPEC: "real and imaginary parts separately").
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from numpy.polynomial import legendre
+
+__all__ = ["detrend", "window_starts", "polynomial_fit"]
+
+
+def polynomial_fit(x: np.ndarray, good: np.ndarray, order: int) -> np.ndarray:
+    """Least-squares polynomial of degree ``order`` through the good samples, evaluated at all samples.
+
+    Parameters
+    ----------
+    x : array (..., n), real or complex; the fit is along the last axis.
+    good : bool array (n,); bad samples do not influence the fit.
+    order : polynomial degree; lowered to (number of good samples - 1) when there are too few.
+
+    The basis is Legendre P_0..P_order on the window mapped to [-1, 1], orthonormalised over the good
+    samples by a QR factorisation, which keeps the fit well conditioned for high degrees and long windows.
+    """
+    n = x.shape[-1]
+    good = np.asarray(good, dtype=bool)
+    ngood = int(good.sum())
+    if ngood == 0:
+        return np.zeros_like(x)
+    degree = min(order, ngood - 1)
+    u = np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+    basis = legendre.legvander(u, degree)  # (n, degree+1)
+    q, r = np.linalg.qr(basis[good])
+    coeffs = np.linalg.solve(r, q.T @ np.moveaxis(x[..., good], -1, 0).reshape(ngood, -1))
+    fit = basis @ coeffs  # (n, nseries)
+    return np.moveaxis(fit.reshape((n,) + x.shape[:-1]), 0, -1).astype(x.dtype, copy=False)
+
+
+def window_starts(length: int, window: int, overlap: int) -> np.ndarray:
+    """Starts of the fewest windows of ``window`` samples, overlapping by at least ``overlap``, that
+    cover ``length`` samples, spread evenly (the first at 0, the last ending at ``length``)."""
+    if window >= length:
+        return np.zeros(1, dtype=int)
+    step = window - overlap
+    if step <= 0:
+        raise ValueError(f"overlap {overlap} must be smaller than the window {window}")
+    nwin = 1 + int(np.ceil((length - window) / step))
+    return np.round(np.linspace(0, length - window, nwin)).astype(int)
+
+
+def _taper(n: int, ramp_in: int, ramp_out: int) -> np.ndarray:
+    """1 inside, cos^2 ramps of the given lengths at either end (samples at half-integer phase)."""
+    w = np.ones(n)
+    if ramp_in > 0:
+        w[:ramp_in] = np.sin(0.5 * np.pi * (np.arange(ramp_in) + 0.5) / ramp_in) ** 2
+    if ramp_out > 0:
+        w[n - ramp_out :] = np.cos(0.5 * np.pi * (np.arange(ramp_out) + 0.5) / ramp_out) ** 2
+    return w
+
+
+def detrend(
+    x: np.ndarray,
+    good: np.ndarray,
+    order: int = 5,
+    window: int | None = None,
+    overlap: int = 0,
+    sections: Sequence[tuple[int, int]] | None = None,
+) -> np.ndarray:
+    """Series minus its blended polynomial trend; bad samples are returned as zero.
+
+    Parameters
+    ----------
+    x : array (..., n), real or complex; one series per leading index, all sharing the window ``good``.
+    good : bool array (n,).
+    order : polynomial degree in each window.
+    window : window length in samples (default: the whole section).
+    overlap : samples shared by neighbouring windows, blended with cos^2 weights; the blend is
+        normalised by the summed weights, so a polynomial of degree <= ``order`` is removed exactly.
+    sections : (start, stop) sample ranges between discontinuities (default: one section, the whole
+        series); samples outside every section are left as they are, times the window.
+    """
+    x = np.asarray(x)
+    good = np.asarray(good, dtype=bool)
+    n = x.shape[-1]
+    if good.shape != (n,):
+        raise ValueError(f"window has shape {good.shape}, expected ({n},) to match the series")
+    if sections is None:
+        sections = [(0, n)]
+    out = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
+    for start, stop in sections:
+        if not 0 <= start < stop <= n:
+            raise ValueError(f"section ({start}, {stop}) is not inside the series of {n} samples")
+        length = stop - start
+        win = length if window is None else min(window, length)
+        ov = min(overlap, win // 2) if win < length else 0
+        starts = window_starts(length, win, ov)
+        trend = np.zeros(x.shape[:-1] + (length,), dtype=out.dtype)
+        weight = np.zeros(length)
+        for j, s in enumerate(starts):
+            e = s + win
+            ramp_in = 0 if j == 0 else starts[j - 1] + win - s
+            ramp_out = 0 if j == len(starts) - 1 else e - starts[j + 1]
+            w = _taper(win, ramp_in, ramp_out)
+            seg = slice(start + s, start + e)
+            trend[..., s:e] += w * polynomial_fit(x[..., seg], good[seg], order)
+            weight[s:e] += w
+        out[..., start:stop] -= trend / weight
+    out[..., ~good] = 0
+    return out
