@@ -135,3 +135,34 @@ def test_build_report_of_a_run_with_synthetic_products(tmp_path, monkeypatch):
     assert "no power spectra found" in html and "no inversion found" in html
     window = [r for r in store.query("synth.V[2010.07.11_00:00:00_TAI/2h]") if not r.keywords["QUALITY"]]
     assert f"{len(window)} good images of 120" in html
+
+
+def test_lnu_loader_reads_the_pow_module_output():
+    """Tones put into a gap-filled series come out of the real pow module where the l-nu loader says:
+    mode (2, +1) at +nu in row (2, 1), mode (3, -2) at -nu in row (3, 2), both folded to +nu."""
+    from globalhs.drms import open_store
+    from globalhs.drms.builtin import timeseries_series
+    from globalhs.modules import get_module
+    from globalhs.report.build import _power
+    from globalhs.time import parse_time
+
+    start, ndt, dt = parse_time("2010.07.11_00:00:00_TAI"), 1440, 60.0
+    t = np.arange(ndt) * dt
+    # Frequencies on the grid k / (N dt), near 3000 and 2500 uHz.
+    nu_a, nu_b = (round(nu * ndt * dt) / (ndt * dt) for nu in (3.0e-3, 2.5e-3))
+    rows = np.zeros((10, ndt), dtype=complex)               # l 0..3: rows l(l+1)/2 + m
+    rows[2 * 3 // 2 + 1] = np.exp(2j * np.pi * nu_a * t)
+    rows[3 * 4 // 2 + 2] = 2 * np.exp(-2j * np.pi * nu_b * t)
+    data = np.empty((10, 2 * ndt), dtype=np.float32)
+    data[:, 0::2], data[:, 1::2] = rows.real, rows.imag
+    store = open_store()
+    store.ensure_series(timeseries_series("synth.V_sht_gf_1d"))
+    with store.writer() as w:
+        w.add("synth.V_sht_gf_1d", {"T_START": start, "LMIN": 0, "LMAX": 3, "NDT": ndt, "T_STEP": dt}, {"data": data})
+    get_module("pow")(["in=synth.V_sht_gf_1d[2010.07.11_00:00:00_TAI]", "out=synth.V_sht_pow_1d", "LMIN=0", "LMAX=3"])
+    ls, freq, power = _power(store, "synth.V_sht_pow_1d[2010.07.11_00:00:00_TAI]")
+    np.testing.assert_array_equal(ls, [0, 1, 2, 3])
+    assert freq[np.argmax(power[2])] == pytest.approx(nu_a * 1e6)
+    assert freq[np.argmax(power[3])] == pytest.approx(nu_b * 1e6)
+    assert power[2].max() == pytest.approx(1.0, rel=1e-5) and power[3].max() == pytest.approx(4.0, rel=1e-5)
+    assert power[0].max() == 0 and power[1].max() == 0

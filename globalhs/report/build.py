@@ -130,13 +130,14 @@ def _power(store, recordset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
         if data.ndim != 2 or "DELTA_NU" not in kw:
             continue
         f = kw.get("FREQ0", 0.0) + kw["DELTA_NU"] * np.arange(data.shape[1])
-        positive = f > 0
-        mirror = np.searchsorted(f, -f[positive])
+        zero = int(round(-kw.get("FREQ0", 0.0) / kw["DELTA_NU"]))     # column of frequency 0
+        positive = np.arange(zero + 1, data.shape[1])
+        mirror = 2 * zero - positive                                     # column of -f, if stored
         lmin_rec, lmax_rec = int(kw["LMIN"]), int(kw["LMAX"])
         base = lmin_rec * (lmin_rec + 1) // 2
         for ell in range(lmin_rec, lmax_rec + 1):
             block = data[ell * (ell + 1) // 2 - base: ell * (ell + 1) // 2 - base + ell + 1]
-            ok = mirror < data.shape[1]
+            ok = mirror >= 0
             total = block[:, positive].sum(axis=0)
             total[ok] += block[:, mirror[ok]].sum(axis=0)
             ls.append(ell)
