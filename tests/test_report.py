@@ -166,3 +166,15 @@ def test_lnu_loader_reads_the_pow_module_output():
     assert freq[np.argmax(power[3])] == pytest.approx(nu_b * 1e6)
     assert power[2].max() == pytest.approx(1.0, rel=1e-5) and power[3].max() == pytest.approx(4.0, rel=1e-5)
     assert power[0].max() == 0 and power[1].max() == 0
+
+
+def test_cli_report_errors_name_the_problem(tmp_path):
+    from click.testing import CliRunner
+
+    from globalhs.cli import main
+
+    runner = CliRunner()
+    missing = runner.invoke(main, ["report", "starttime=6400d", "totaltime=1d", "label=synth"])
+    assert missing.exit_code != 0 and "no work directory" in missing.output
+    bad = runner.invoke(main, ["report", "starttime=6400d", "label=synth"])
+    assert bad.exit_code != 0 and "totaltime" in bad.output
