@@ -1,0 +1,117 @@
+"""Spherical harmonic transform of remapped maps: longitude FFT, equator fold, per-m GEMM.
+
+Conventions (SPEC §3):
+
+- Longitude: ``c_m = (1/lfft) sum_j f_j exp(+i m phi_j)`` over the full circle of length
+  ``lfft = 2*MAPMMAX`` (unobserved longitudes are zero), column j at ``phi_j = j*180/MAPMMAX``
+  degrees so the central meridian is phase 0; ``m = 0..lmax``; ``Im c_0 = 0``.
+- Latitude: rows pair up about the equator (no equator row); ``even = f(x) + f(-x)`` and
+  ``odd = f(x) - f(-x)`` for ``x = sin B > 0``; l - m even projects the even part, odd the odd.
+- NORM=1: ``a_lm = sqrt(2) * dsinB * sum_k fold_k P~_l^m(x_k)``, P~ orthonormal on [-1, 1] with the
+  Condon–Shortley phase (:mod:`globalhs.science.legendre`). A unit-rms field
+  ``Re(exp(-i w t) Y)`` (``Y`` normalised to unit mean square over the sphere) seen over the
+  whole sphere gives ``|a_lm(t)| = 1`` for m > 0 (for m = 0 the real field is the sum of the two
+  frequency signs and a static ``Re Y_l0`` gives 2).
+
+The projection is, per m, one matrix product of the Legendre table (l, latitude) with the folded
+coefficients of a whole batch of images (latitude, 2*images: real and imaginary parts side by
+side), which is exactly the output layout (row l(l+1)/2+m, real/imag interleaved in time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+from globalhs.science.grid import MapGrid
+from globalhs.science.legendre import legendre_table, lm_count, lm_index
+
+__all__ = ["SHT", "longitude_fft", "lm_index", "lm_count"]
+
+
+def longitude_fft(maps: np.ndarray, grid: MapGrid, mmax: int, *, workers: int = -1) -> np.ndarray:
+    """``c[..., row, m]`` for ``m = 0..mmax`` of maps ``[..., rows, cols]`` (SPEC convention).
+
+    The columns are the contiguous longitudes ``j = col_index[0] ..``; the FFT zero-pads them to
+    the full circle and the phase of the first column is restored afterwards.
+    """
+    if mmax >= grid.mapmmax:
+        raise ValueError(f"mmax={mmax} needs MAPMMAX > mmax, got MAPMMAX={grid.mapmmax}")
+    spec = scipy.fft.rfft(maps, n=grid.lfft, axis=-1, workers=workers)[..., : mmax + 1]
+    m = np.arange(mmax + 1)
+    phase = np.exp(1j * m * grid.col_index[0] * np.pi / grid.mapmmax).astype(spec.dtype)
+    # conj(rfft) is the exp(+i m phi) sum for real input
+    return np.conj(spec) * (phase / grid.lfft)
+
+
+class SHT:
+    """The NORM=1 transform of maps on ``grid`` to a_lm for ``lmin <= l <= lmax``.
+
+    Build once per (grid, l range) — the Legendre tables are the expensive part — and call on
+    batches: ``sht(maps[n, rows, cols]) -> a[n_lm, 2*n]`` (float32, real/imag interleaved per image,
+    row :func:`lm_index` ``(l, m, lmin)``), or :meth:`transform` for complex ``[n, n_lm]``.
+    """
+
+    def __init__(self, grid: MapGrid, lmin: int, lmax: int, *, dtype=np.float32, workers: int = -1):
+        if lmax >= grid.mapmmax:
+            raise ValueError(f"LMAX={lmax} must be below MAPMMAX={grid.mapmmax}")
+        if lmin < 0 or lmax < lmin:
+            raise ValueError(f"need 0 <= LMIN <= LMAX, got {lmin}, {lmax}")
+        if grid.rows % 2:
+            raise ValueError("the grid needs an even number of rows (pairs about the equator)")
+        self.grid, self.lmin, self.lmax, self.dtype, self.workers = grid, lmin, lmax, np.dtype(dtype), workers
+        self.nhalf = grid.rows // 2
+        x = grid.sin_lat[self.nhalf :]  # x > 0, ascending
+        table = legendre_table(lmax, x, lmin=lmin)
+        scale = np.sqrt(2.0) * grid.dsinb
+        # per m: (n_l, nhalf) tables for l - m even and l - m odd, and their output rows
+        self.tables: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for m in range(lmax + 1):
+            ls = np.arange(max(m, lmin), lmax + 1)
+            even, odd = ls[(ls - m) % 2 == 0], ls[(ls - m) % 2 == 1]
+            rows_e, rows_o = lm_index(even, m, lmin), lm_index(odd, m, lmin)
+            self.tables.append(
+                (
+                    np.ascontiguousarray(table[rows_e] * scale, dtype=self.dtype),
+                    np.ascontiguousarray(table[rows_o] * scale, dtype=self.dtype),
+                    rows_e,
+                    rows_o,
+                )
+            )
+        self.nlm = lm_count(lmin, lmax)
+
+    def fold(self, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Even and odd parts ``[m, nhalf, 2*n]`` (real/imag interleaved per image) of a batch."""
+        maps = np.asarray(maps, dtype=self.dtype)
+        if maps.ndim != 3 or maps.shape[1:] != self.grid.shape:
+            raise ValueError(f"maps must be [n, {self.grid.rows}, {self.grid.cols}], got {maps.shape}")
+        c = longitude_fft(maps, self.grid, self.lmax, workers=self.workers)  # [n, rows, m]
+        n = maps.shape[0]
+        # -> [m, rows, n] complex viewed as [m, rows, 2n] real: image-fastest, re/im interleaved
+        cm = np.ascontiguousarray(c.transpose(2, 1, 0)).view(self.dtype)
+        north = cm[:, self.nhalf :]
+        south = cm[:, self.nhalf - 1 :: -1]  # row nhalf-1-k mirrors nhalf+k
+        return north + south, north - south
+
+    def __call__(self, maps: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """a_lm of a batch as ``[n_lm, 2*n]`` float (real, imag of image 0, real, imag of image 1...)."""
+        even, odd = self.fold(maps)
+        n2 = even.shape[-1]
+        if out is None:
+            out = np.empty((self.nlm, n2), dtype=self.dtype)
+        for m, (pe, po, rows_e, rows_o) in enumerate(self.tables):
+            if rows_e.size:
+                out[rows_e] = pe @ even[m]
+            if rows_o.size:
+                out[rows_o] = po @ odd[m]
+        return out
+
+    def transform(self, maps: np.ndarray) -> np.ndarray:
+        """Complex a_lm ``[n, n_lm]`` of a batch of maps."""
+        a = self(maps)
+        return (a[:, 0::2] + 1j * a[:, 1::2]).T
+
+    @property
+    def flops_per_map(self) -> int:
+        """Multiply-adds x 2 of the projection GEMMs for one map (the machine-limit reference)."""
+        return int(sum(2 * (pe.size + po.size) * 2 for pe, po, _, _ in self.tables))
