@@ -237,3 +237,34 @@ def test_geometry_reuse_within_tolerance_changes_images_negligibly():
     reused = list(synthetic_observation(ms, 1.0e9, 30, ObservationConfig(**base)))
     diff = max(np.nanmax(np.abs(a.image - b.image)) for a, b in zip(exact, reused))
     assert 0 < diff < 0.5   # m/s, against signals of 2 km/s
+
+
+@pytest.mark.parametrize("m", [2, -2])
+def test_conventions_match_the_sht_and_spectra(m):
+    """A mode (l, m) synthesised here, sampled on jv2ts' grid over the whole sphere and transformed by
+    its SHT, shows in row (l, |m|) at +nu for m > 0 and at -nu for m < 0 (spectra's convention), with
+    |a_lm| = |z| / sqrt(4 pi) (the SHT's unit is a field of unit mean square; ours is orthonormal)."""
+    sht_module = pytest.importorskip("globalhs.science.sht")
+    from globalhs.science.grid import MapGrid
+
+    import ducc0
+
+    l, lmax, dt, n = 3, 4, 60.0, 512
+    nu = round(3.0e-3 * n * dt) / (n * dt)
+    ms = mode_set(_table([l], [10], [nu * 1e6], [1.0], [1e-3], np.zeros((1, 2))), lmax=lmax).select(
+        np.arange(-l, l + 1) == m)
+    radial, _ = SphericalFieldStream(ms, lmax=lmax, dt=dt, seed=4).next(n, np.zeros(n))
+    grid = MapGrid(mapmmax=32, sinbdivs=32, maplgmin=-180.0, maplgmax=180.0 - 180.0 / 32, mapbmax=90.0)
+    theta = np.arccos(grid.sin_lat)[:, None] * np.ones(grid.cols)
+    phi = np.mod(grid.lon, 2 * np.pi)[None, :] * np.ones((grid.rows, 1))
+    loc = np.column_stack([theta.ravel(), phi.ravel()])
+    maps = np.stack([ducc0.sht.synthesis_general(alm=a[None], spin=0, lmax=lmax, loc=loc, epsilon=1e-10)[0]
+                     for a in radial]).reshape(n, *grid.shape)
+    a = sht_module.SHT(grid, 0, lmax, dtype=np.float64).transform(maps)        # [n, n_lm]
+    series = a[:, sht_module.lm_index(l, abs(m), 0)]
+    spectrum = np.abs(np.fft.fftshift(np.fft.fft(series, norm="forward"))) ** 2
+    freq = (np.arange(n) - n // 2) / (n * dt)
+    assert freq[np.argmax(spectrum)] == pytest.approx(np.sign(m) * nu)
+    # The width is 1 nHz: over 512 steps the mode's modulus is nearly constant.
+    z = SphericalFieldStream(ms, lmax=lmax, dt=dt, seed=4)._modes.advance(n)[:, 0]
+    np.testing.assert_allclose(np.abs(series), np.abs(z) / np.sqrt(4 * np.pi), rtol=2e-3)
