@@ -178,3 +178,24 @@ def test_cli_report_errors_name_the_problem(tmp_path):
     assert missing.exit_code != 0 and "no work directory" in missing.output
     bad = runner.invoke(main, ["report", "starttime=6400d", "label=synth"])
     assert bad.exit_code != 0 and "totaltime" in bad.output
+
+
+def test_rotation_loader_reads_the_rot2d_layout():
+    from globalhs.drms import PrimeKey, Segment, SeriesDef, open_store
+    from globalhs.report.build import _rotation
+    from globalhs.time import MDI_EPOCH, parse_time
+
+    store = open_store()
+    store.ensure_series(SeriesDef(
+        "synth.V_rot2d", (PrimeKey("T_START", "time", MDI_EPOCH, 86400.0, 0.0, "TAI", "start"),), (),
+        (Segment("omega", "float32"), Segment("err", "float32"), Segment("radius", "float64"),
+         Segment("colat", "float64")), "rot2d"))
+    r, colat = np.linspace(0.5, 1.0, 11), np.arange(49) * 1.875
+    omega = (430 + 20 * np.cos(np.deg2rad(colat))[None, :] ** 2 * r[:, None]).astype(np.float32)
+    with store.writer() as w:
+        w.add("synth.V_rot2d", {"T_START": parse_time("2010.07.11_00:00:00_TAI")},
+              {"omega": omega, "err": np.ones_like(omega), "radius": r, "colat": colat})
+    got = _rotation(store, "synth.V_rot2d[2010.07.11_00:00:00_TAI]")
+    np.testing.assert_allclose(got[0], r)
+    np.testing.assert_allclose(got[1], colat)
+    np.testing.assert_allclose(got[2], omega)

@@ -150,13 +150,12 @@ def _power(store, recordset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
 
 
 def _rotation(store, recordset: str):
+    """(radius, colatitude in degrees, Omega/2pi in nHz) of the invert record (segments omega,
+    radius, colat of the rot2d layout), or None."""
     for rec in store.query(recordset):
-        kw = rec.keywords
-        data = rec.read()
-        if data.ndim == 2 and "RMIN" in kw:
-            r = np.linspace(kw["RMIN"], kw["RMAX"], data.shape[0])
-            colat = np.linspace(kw.get("COLATMIN", 0.0), kw.get("COLATMAX", 90.0), data.shape[1])
-            return r, colat, data
+        names = {seg.name for seg in rec.defn.segments}
+        if {"omega", "radius", "colat"} <= names:
+            return rec.read("radius"), rec.read("colat"), rec.read("omega")
     return None
 
 
