@@ -126,8 +126,9 @@ def report(args, out):
 
 @click.command()
 @click.option("--days", type=click.FloatRange(0.25, 30), default=2.0, show_default=True, help="days to synthesise")
-@click.option("--lmax", type=click.IntRange(1, 100), default=20, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lmax", type=click.IntRange(1, 100), default=20, show_default=True,
+              help="highest degree synthesised and analysed")
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed of the synthetic Sun")
 @click.option("--quiet", is_flag=True, help="no progress display")
 def demo(days, lmax, seed, quiet):
     """Synthesise a short set, run the whole pipeline on it (label synth) and write the report."""
