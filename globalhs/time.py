@@ -90,7 +90,10 @@ def parse_duration(text: str) -> float:
 
 
 def _to_internal(t: Time) -> float:
-    return float((t.tai - _T0).to_value("s"))
+    # astropy keeps the interval as two doubles in days; their product with 86400 carries ~1e-7 s of
+    # noise, which could move a whole-second time across a slot boundary. Times read here are whole
+    # seconds (fractions are added by the caller), so round to the microsecond.
+    return round(float((t.tai - _T0).to_value("s")), 6)
 
 
 def parse_time(text: str, default_zone: str = "UTC") -> float:

@@ -88,3 +88,27 @@ def test_store_option_overrides_environment(tmp_path):
     assert _run("series", "create", "synth.V", "--store", str(other))[0] == 0
     assert open_store(other).list_series() == ["synth.V"]
     assert open_store().list_series() == []
+
+
+def test_series_check_finds_and_removes_orphans():
+    import os
+    import time
+
+    store = _fill()
+    good = store.query("hmi.V_sht_modes")
+    orphan_tmp = store.root / "tmp" / ".tmp-deadbeef"
+    orphan_tmp.mkdir()
+    (orphan_tmp / "data.fits").write_bytes(b"x")
+    orphan_rec = store.root / "data" / "hmi.V_sht_modes" / "999"
+    orphan_rec.mkdir()
+    young = store.root / "tmp" / ".tmp-young"  # a writer still running: left alone
+    young.mkdir()
+    old = time.time() - 7200
+    for path in (orphan_tmp, orphan_rec):
+        os.utime(path, (old, old))
+    code, out = _run("series", "check")
+    assert code == 0 and out.splitlines() == [f"orphan\t{orphan_rec}", f"orphan\t{orphan_tmp}", "2 orphan(s)"]
+    code, out = _run("series", "check", "--fix")
+    assert out.splitlines()[-1] == "2 orphan(s) removed"
+    assert not orphan_tmp.exists() and not orphan_rec.exists() and young.exists()
+    assert all(r.dir.is_dir() for r in good) and len(store.query("hmi.V_sht_modes")) == 3

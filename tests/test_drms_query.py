@@ -121,3 +121,9 @@ def test_slot_boundary_times_with_float_noise():
     assert key.index(day_to_time(6400) - 1e-7) == 6400
     assert key.index(day_to_time(6400) - 1e-3) == 6399
     assert key.index(t) == key.index(format_time(t))
+
+
+@pytest.mark.parametrize("text", ["hmi.V_sht_modes", "hmi.V_sht_modes[6328-6399]", "aia.lev1[2014.02.05_08:00/8h@1m]",
+                                  "aia.lev1[2014.02.05_08:00/1h][? QUALITY = 0 ?]", "hmi.V_sht_modes[][301]"])
+def test_count_agrees_with_query(store, text):
+    assert store.count(text) == len(store.query(text))

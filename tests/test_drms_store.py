@@ -9,9 +9,9 @@ import os
 import numpy as np
 import pytest
 
-from globalhs.drms import DrmsError, Keyword, PrimeKey, Segment, SeriesDef, load_series_file, open_store
+from globalhs.drms import DrmsError, Keyword, load_series_file, open_store
 from globalhs.drms.builtin import INPUT_SERIES, hmi_V_45s, mdi_fd_V, synth_V, timeseries_series
-from globalhs.time import MDI_EPOCH, day_to_time, parse_time
+from globalhs.time import MDI_EPOCH, day_to_time
 
 
 def _files(root):
@@ -149,7 +149,7 @@ def test_bad_keyword_and_segment_are_named(store):
             w.add("mdi.fd_V", {"T_REC": "6400d", "QUALITY": "x"})
         with pytest.raises(DrmsError, match=r"has no segment 'W'"):
             w.add("mdi.fd_V", {"T_REC": "6400d"}, {"W": np.zeros(2)})
-        with pytest.raises(DrmsError, match=r"outside the range int16"):
+        with pytest.raises(DrmsError, match=r"values from 1e\+06 to 1e\+06 do not fit int16"):
             w.add("mdi.fd_V", {"T_REC": "6400d"}, {"V": np.array([1e6])})
     assert store.query("mdi.fd_V") == []
     assert _files(store.root / "tmp") == []
@@ -255,3 +255,74 @@ def test_commit_stage_conflict_leaves_stage_intact(store, tmp_path):
     assert len(store.query("mdi.fd_V")) == 2
     assert _files(store.root / "data") == files
     assert len([p for p in stage.iterdir() if p.name.startswith("rec-")]) == 2
+
+
+def test_process_killed_inside_commit_leaves_catalog_unchanged(store, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import os, numpy as np
+import globalhs.drms.store as st
+from globalhs.drms import open_store
+real = os.rename
+def rename_then_die(a, b):
+    real(a, b)
+    os._exit(9)           # killed after moving the first record's directory, before COMMIT
+st.os.rename = rename_then_die
+s = open_store({str(store.root)!r})
+with s.writer() as w:
+    w.add("mdi.fd_V", {{"T_REC": "6400d"}}, {{"V": np.ones((2, 2))}})
+    w.add("mdi.fd_V", {{"T_REC": "6401d"}}, {{"V": np.ones((2, 2))}})
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 9, result.stderr
+    fresh = open_store(store.root)
+    assert fresh.query("mdi.fd_V") == []                      # the transaction never happened
+    orphans = fresh.check(min_age=0)
+    assert len(orphans) == 2 and {p.parent.name for p in orphans} == {"tmp", "mdi.fd_V"}
+    with fresh.writer() as w:                                 # the next writer reuses the record number
+        w.add("mdi.fd_V", {"T_REC": "6402d"}, {"V": np.full((2, 2), 3.0)})
+    (rec,) = fresh.query("mdi.fd_V")
+    np.testing.assert_array_equal(rec.read(), np.full((2, 2), 3.0))
+    assert len(fresh.check(fix=True, min_age=0)) == 1 and fresh.check(min_age=0) == []
+
+
+def test_records_pickle_and_compare_by_number(store):
+    import pickle
+
+    with store.writer() as w:
+        w.add("mdi.fd_V", {"T_REC": "6400d"}, {"V": np.ones((2, 2))})
+    (rec,) = store.query("mdi.fd_V")
+    again = pickle.loads(pickle.dumps(rec))  # modules may hand records to worker processes
+    assert again == rec and again.defn == rec.defn and math.isnan(again.keywords["B0"])
+    np.testing.assert_array_equal(again.read(), np.ones((2, 2)))
+
+
+def test_store_of_another_catalog_format_is_refused(tmp_path):
+    import sqlite3
+
+    root = tmp_path / "old"
+    open_store(root).close()
+    con = sqlite3.connect(root / "catalog.sqlite")
+    con.execute("PRAGMA user_version=1")
+    con.close()
+    with pytest.raises(DrmsError, match=r"catalog .*catalog.sqlite has format 1, this globalhs reads format 2"):
+        open_store(root)
+
+
+def test_gzip_float_segment_is_lossless_and_rice_float_refused():
+    from globalhs.drms import Segment
+
+    with pytest.raises(DrmsError, match="rice compression is lossless only for integer dtypes"):
+        Segment("data", "float32", compress="rice")
+    s = open_store()
+    s.create_series(timeseries_series("x.gz", "1d", segments=[Segment("data", "float32", compress="gzip")]))
+    data = np.random.default_rng(3).standard_normal((5, 64)).astype(np.float32)
+    data[2, 7] = np.nan
+    with s.writer() as w:
+        w.add("x.gz", {"T_START": "6400d", "LMIN": 0, "LMAX": 1, "NDT": 32}, {"data": data})
+    np.testing.assert_array_equal(s.query("x.gz")[0].read(), data)

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from globalhs.cli import main
 from globalhs.pipeline.params import parse_params
 from globalhs.pipeline.plan import format_duration, make_plan
-from globalhs.pipeline.steps import DESCS, STEP_NAMES
+from globalhs.pipeline.steps import DESCS, STEP_NAMES, STEPS
+from globalhs.pipeline.templates import find_template
 
 USER = os.environ.get("USER") or getpass.getuser()
 
@@ -63,7 +64,8 @@ def test_seed_example_72_sht_jobs(tmp_path):
     script = second.script_text({})
     assert "GLOBALHS_STAGE=" in script and "> v2t.log.6401 2>&1" in script
     assert "jv2ts.exitstatus.6401" in script
-    assert all(sp.skipped for sp in plan.steps if sp.step.desc != "v2t")
+    # a step runs exactly when the label ships its template
+    assert all(sp.skipped == (find_template(sp.step.desc, "mdivw72d") is None) for sp in plan.steps)
 
 
 def test_dry_run_prints_the_plan():
@@ -74,7 +76,9 @@ def test_dry_run_prints_the_plan():
     assert "queue j.q, threshold 70 (subt* jobs)" in result.output
     assert "v2t.parms.{6400..6471}" in result.output
     assert "@v2t.parms.6400" in result.output
-    assert "retilen   skipped: no template retn.parms.mdivw72d" in result.output
+    for step in STEPS[:STEP_NAMES.index("pkbgn") + 1]:   # laststep defaults to pkbgn
+        if find_template(step.desc, "mdivw72d") is None:
+            assert f"skipped: no template {step.desc}.parms.mdivw72d" in result.output
     assert not Path(os.environ["GLOBALHS_TOPDIR"]).exists()   # a dry run writes nothing
 
 

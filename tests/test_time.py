@@ -64,6 +64,12 @@ def test_utc_and_tai_differ_by_the_leap_seconds_astropy_knows():
     assert format_time(leap, "UTC") == "2016.12.31_23:59:60_UTC"
 
 
+def test_whole_seconds_are_exact():
+    assert parse_time("2010.07.11_00:02:00_TAI") == day_to_time(6400) + 120
+    assert parse_time("2010.07.11_00:00:01_UTC") - parse_time("2010.07.11_00:00:00_UTC") == 1.0
+    assert (parse_time("2002.03.31_17:34:00_TAI") - MDI_EPOCH) % 60 == 0
+
+
 def test_short_forms_and_default_zone():
     assert parse_time("2014.02.05_08:00", default_zone="TAI") == parse_time("2014.02.05_08:00:00_TAI")
     assert parse_time("2014.02.05_08:00") == parse_time("2014.02.05_08:00:00_UTC")

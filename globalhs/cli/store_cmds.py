@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -81,6 +82,18 @@ def series_show(name: str, as_json: bool, store_path: Path | None) -> None:
         click.echo(f"  {seg.name:<10} {seg.dtype}{scaling} compress {seg.compress} {seg.unit}")
 
 
+@series.command("check")
+@click.option("--fix", is_flag=True, help="Remove what is found.")
+@click.option("--min-age", default=3600.0, show_default=True, help="Only entries older than this many seconds.")
+@_store_option
+def series_check(fix: bool, min_age: float, store_path: Path | None) -> None:
+    """Find (and with --fix remove) files left by processes killed while writing to the store."""
+    found = _open(store_path).check(fix=fix, min_age=min_age)
+    for path in found:
+        click.echo(f"{'removed' if fix else 'orphan'}\t{path}")
+    click.echo(f"{len(found)} orphan(s){' removed' if fix and found else ''}")
+
+
 @click.command()
 @click.argument("series_name", metavar="SERIES")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
@@ -90,10 +103,14 @@ def ingest(series_name: str, files: tuple[Path, ...], replace: bool, store_path:
     """Ingest FITS Dopplergrams (MDI-style or HMI-style keywords) into SERIES, all or nothing."""
     from globalhs.drms.ingest import ingest_files
 
-    try:
-        records = ingest_files(_open(store_path), series_name, files, replace=replace)
-    except DrmsError as exc:
-        raise click.ClickException(f"{exc} (nothing was ingested)") from None
+    store = _open(store_path)
+    show = len(files) > 1 and sys.stderr.isatty()
+    with click.progressbar(length=len(files), label=f"ingest {series_name}", file=sys.stderr,
+                           hidden=not show) as bar:
+        try:
+            records = ingest_files(store, series_name, files, replace=replace, progress=lambda done: bar.update(1))
+        except DrmsError as exc:
+            raise click.ClickException(f"{exc} (nothing was ingested)") from None
     click.echo(f"ingested {len(records)} record(s) into {series_name}")
 
 
@@ -128,6 +145,12 @@ def show_info(recordset: str, args: tuple[str, ...], count_only: bool, quiet: bo
     ARGS: key=T_REC,QUALITY (default: the prime keys) and n=N (first N records; negative: last N)."""
     keys, limit = _split_keys(args)
     store = _open(store_path)
+    if count_only and limit is None:
+        try:
+            click.echo(str(store.count(recordset)))
+        except DrmsError as exc:
+            raise click.ClickException(str(exc)) from None
+        return
     try:
         records = store.query(recordset)
         defn = store.series(records[0].series if records else recordset.split("[")[0].split("{")[0].strip())

@@ -25,7 +25,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from astropy.io import fits
@@ -203,12 +203,13 @@ def normalise_header(header: fits.Header, path: str | os.PathLike = "<header>",
 
 
 def ingest_files(store, series: str, paths: Iterable[str | os.PathLike], replace: bool = False,
-                 segment: str = "V") -> list:
+                 segment: str = "V", progress: Callable[[int], None] | None = None) -> list:
     """Ingest Dopplergram files into ``series`` in one transaction; returns the new Records.
 
     A builtin input series (mdi.vw_V, mdi.fd_V, hmi.V_45s, synth.V) is created on first use. Any bad
     file (unreadable, truncated, missing keyword, record already stored with ``replace=False``)
-    raises DrmsError naming it, and nothing of the whole call is stored."""
+    raises DrmsError naming it, and nothing of the whole call is stored. ``progress(n)`` is called
+    after each file with the number of files done."""
     if not store.has_series(series):
         builtin = input_series(series)
         if builtin is None:
@@ -219,7 +220,7 @@ def ingest_files(store, series: str, paths: Iterable[str | os.PathLike], replace
     defn.segment(segment)
     known = {k.name for k in defn.keywords} | set(defn.prime_names)
     with store.writer(replace=replace, stage=False) as w:
-        for path in paths:
+        for done, path in enumerate(paths, 1):
             header, data = read_dopplergram(path)
             kws = normalise_header(header, path, data)
             kws = {k: v for k, v in kws.items() if k in known}
@@ -227,4 +228,6 @@ def ingest_files(store, series: str, paths: Iterable[str | os.PathLike], replace
                 w.add(series, kws, {segment: data})
             except DrmsError as exc:
                 raise DrmsError(f"{path}: {exc}") from None
+            if progress is not None:
+                progress(done)
     return store.records(w.recnums)

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from globalhs.drms.errors import DrmsError
 from globalhs.drms.series import PrimeKey, SeriesDef, convert_value
-from globalhs.time import TimeFormatError, parse_duration, parse_time, parse_time_or_day
+from globalhs.time import TimeFormatError, parse_duration, parse_time_or_day
 
 __all__ = ["RecordSet", "parse_recordset", "compile_recordset"]
 

@@ -62,22 +62,42 @@ def header_cards(keywords: dict[str, Any], table: dict[str, Keyword]) -> list[tu
 
 
 def _encode(seg: Segment, array: np.ndarray) -> np.ndarray:
+    """The array as stored: floats as they are; integers scaled, rounded, NaN -> blank, range-checked."""
     data = np.asarray(array)
-    if data.dtype.kind not in "iuf" or data.dtype.kind == "c":
+    if data.dtype.kind not in "iuf":
         raise DrmsError(f"segment {seg.name}: array of type {data.dtype}, expected real numbers")
+    target = _FITS_TYPES[seg.dtype]
     if seg.dtype.startswith("float"):
-        return np.ascontiguousarray(data, dtype=_FITS_TYPES[seg.dtype])
-    info = np.iinfo(_FITS_TYPES[seg.dtype])
-    x = data.astype(np.float64)
-    missing = ~np.isfinite(x)
-    if seg.bscale != 1.0 or seg.bzero != 0.0 or data.dtype.kind == "f":
-        x = np.rint((x - seg.bzero) / seg.bscale)
+        return np.ascontiguousarray(data, dtype=target)
+    info = np.iinfo(target)
+    scaled = seg.bscale != 1.0 or seg.bzero != 0.0
+
+    def out_of_range(lo: float, hi: float) -> DrmsError:
+        return DrmsError(f"segment {seg.name}: values from {lo:g} to {hi:g} do not fit {seg.dtype} with "
+                         f"bscale={seg.bscale:g}, bzero={seg.bzero:g} and blank {seg.blank} "
+                         f"(stored range {info.min}..{info.max})")
+
+    if data.dtype.kind in "iu" and not scaled:
+        lo, hi = (int(data.min()), int(data.max())) if data.size else (0, 0)
+        if lo < info.min or hi > info.max or lo <= seg.blank <= hi and np.any(data == seg.blank):
+            raise out_of_range(lo, hi)
+        return data.astype(target)
+    # int16 values are exact in float32; wider integers or scaling need float64
+    work = np.float32 if seg.dtype == "int16" and not scaled and data.dtype.itemsize <= 4 else np.float64
+    x = data.astype(work)
+    if scaled:
+        x -= seg.bzero
+        x /= seg.bscale
+    np.rint(x, out=x)
+    missing = np.isnan(x)
+    lo = float(np.min(x, where=~missing, initial=np.inf))
+    hi = float(np.max(x, where=~missing, initial=-np.inf))
+    if missing.all():
+        lo = hi = 0.0
+    if lo < info.min or hi > info.max or lo <= seg.blank <= hi and np.any(x == seg.blank):
+        raise out_of_range(lo * seg.bscale + seg.bzero, hi * seg.bscale + seg.bzero)
     x[missing] = seg.blank
-    bad = (x < info.min) | (x > info.max) | ((x == seg.blank) & ~missing)
-    if bad.any():
-        raise DrmsError(f"segment {seg.name}: {int(bad.sum())} value(s) outside the range {seg.dtype} "
-                        f"can store with bscale={seg.bscale}, bzero={seg.bzero} (blank {seg.blank})")
-    return x.astype(_FITS_TYPES[seg.dtype])
+    return x.astype(target)
 
 
 def write_segment(path: Path, seg: Segment, array: np.ndarray, cards: list[tuple[str, Any]] = ()) -> None:

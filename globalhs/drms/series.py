@@ -160,8 +160,8 @@ class Segment:
     """A data segment stored as one FITS file per record.
 
     Integer types store ``round((x - bzero) / bscale)`` with NaN as ``blank``; reading gives float
-    back (float32 for int16/float32, float64 otherwise). ``compress`` rice or gzip writes a tiled
-    compressed image HDU (lossless for integers; floats are stored uncompressed unless gzip)."""
+    back (float32 for int16/float32, float64 otherwise). ``compress`` writes a tiled compressed
+    image HDU, always lossless: ``rice`` for integer types, ``gzip`` for any type."""
 
     name: str
     dtype: str = "float32"
@@ -179,6 +179,9 @@ class Segment:
             raise DrmsError(f"segment {self.name}: dtype {self.dtype!r}, expected one of {', '.join(SEGMENT_DTYPES)}")
         if self.compress not in COMPRESSIONS:
             raise DrmsError(f"segment {self.name}: compress {self.compress!r}, expected one of {', '.join(COMPRESSIONS)}")
+        if self.compress == "rice" and not self.dtype.startswith("int"):
+            raise DrmsError(f"segment {self.name}: rice compression is lossless only for integer dtypes; "
+                            f"use compress='gzip' for {self.dtype}")
         if self.dtype.startswith("int") and self.blank is None:
             object.__setattr__(self, "blank", -(2 ** (int(self.dtype[3:]) - 1)))
         if self.bscale == 0:
@@ -222,6 +225,11 @@ class SeriesDef:
 
     def __hash__(self) -> int:
         return hash(self.to_json())
+
+    @property
+    def keyword_names(self) -> tuple[str, ...]:
+        """Every keyword, prime keys included, in the catalog's stored order."""
+        return tuple(self._by_name)
 
     @property
     def prime_names(self) -> tuple[str, ...]:

@@ -92,8 +92,11 @@ def commit(store: "Store", stage: Path) -> int:
         if row is not None:  # committed before, the manifest rename did not happen (killed in between)
             (stage / MANIFEST).rename(stage / COMMITTED)
             return int(row[0])
-        for name, definition in manifest.get("series", {}).items():
-            store.ensure_series(SeriesDef.from_dict(definition))
+        try:
+            for name, definition in manifest.get("series", {}).items():
+                store.ensure_series(SeriesDef.from_dict(definition))
+        except DrmsError as exc:
+            raise DrmsError(f"stage {stage}: {exc}; nothing was committed") from None
         pending, replaces = [], []
         for entry in manifest["records"]:
             src = stage / entry["dir"]

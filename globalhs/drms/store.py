@@ -50,15 +50,26 @@ def open_store(path: str | os.PathLike | None = None) -> "Store":
     return Store(Path(path).expanduser() if path else default_store_path())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Record:
     """One record: its series, keywords (prime keys included; times as internal seconds), segments."""
 
     series: str
     recnum: int
     keywords: dict[str, Any]
-    dir: Path
-    defn: SeriesDef = field(repr=False)
+    root: Path = field(repr=False)
+    defn: SeriesDef = field(repr=False, compare=False)
+
+    def __eq__(self, other: object) -> bool:  # a record is its number in its store
+        return isinstance(other, Record) and (self.recnum, self.series, self.root) == (other.recnum, other.series, other.root)
+
+    def __hash__(self) -> int:
+        return hash((self.recnum, self.series))
+
+    @property
+    def dir(self) -> Path:
+        """The record's directory: ``<store>/data/<series>/<recnum>``."""
+        return self.root / "data" / self.series / str(self.recnum)
 
     @property
     def prime(self) -> dict[str, Any]:
@@ -106,6 +117,8 @@ class Store:
             for sub in ("data", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             self._con = connect(self.root / "catalog.sqlite")
+        except DrmsError:
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise DrmsError(f"cannot open the record store at {self.root}: {exc}") from None
         self._defs: dict[str, SeriesDef] = {}
@@ -166,28 +179,52 @@ class Store:
         comp = compile_recordset(rs, defn)
         order = ", ".join(PCOLS[: len(defn.prime)])
         where = " AND ".join(["series = ?"] + comp.where)
-        rows = self._con.execute(f"SELECT recnum, keywords, dir FROM records WHERE {where} ORDER BY {order}",
+        rows = self._con.execute(f"SELECT recnum, keywords FROM records WHERE {where} ORDER BY {order}",
                                  [defn.name] + comp.params)
+        names, root, name, loads = defn.keyword_names, self.root, defn.name, json.loads
         records = []
-        for recnum, kws, rdir in rows:
-            keywords = json.loads(kws)
+        for recnum, kws in rows:
+            keywords = dict(zip(names, loads(kws)))
             if comp.predicate is None or comp.predicate(keywords):
-                records.append(Record(defn.name, recnum, keywords, self.root / rdir, defn))
+                records.append(Record(name, recnum, keywords, root, defn))
         return records
 
     def records(self, recnums: Iterable[int]) -> list[Record]:
         """Records by record number (as a writer's ``recnums``), in the order given."""
         out = []
         for recnum in recnums:
-            row = self._con.execute("SELECT series, keywords, dir FROM records WHERE recnum=?", (recnum,)).fetchone()
+            row = self._con.execute("SELECT series, keywords FROM records WHERE recnum=?", (recnum,)).fetchone()
             if row is None:
                 raise DrmsError(f"no record number {recnum} in store {self.root} (superseded or never committed)")
-            out.append(Record(row[0], recnum, json.loads(row[1]), self.root / row[2], self.series(row[0])))
+            defn = self.series(row[0])
+            out.append(Record(row[0], recnum, dict(zip(defn.keyword_names, json.loads(row[1]))), self.root, defn))
         return out
 
     def count(self, recordset: str) -> int:
-        """Number of records in a record set."""
-        return len(self.query(recordset))
+        """Number of records in a record set (counted by the catalog unless a filter needs keywords)."""
+        rs = parse_recordset(recordset)
+        defn = self.series(rs.series)
+        comp = compile_recordset(rs, defn)
+        if comp.predicate is not None:
+            return len(self.query(recordset))
+        where = " AND ".join(["series = ?"] + comp.where)
+        return self._con.execute(f"SELECT COUNT(*) FROM records WHERE {where}", [defn.name] + comp.params).fetchone()[0]
+
+    def check(self, fix: bool = False, min_age: float = 3600.0) -> list[Path]:
+        """Directories left by processes killed while writing: entries of ``tmp/`` and record
+        directories that no catalog row owns, older than ``min_age`` seconds (younger ones may belong
+        to a writer still running). ``fix=True`` removes them. Returns what was found."""
+        cutoff = time.time() - min_age
+        owned = {(series, str(recnum)) for series, recnum in self._con.execute("SELECT series, recnum FROM records")}
+        found = [p for p in (self.root / "tmp").iterdir() if p.lstat().st_mtime < cutoff]
+        for series_dir in (self.root / "data").iterdir():
+            for rec_dir in series_dir.iterdir():
+                if (series_dir.name, rec_dir.name) not in owned and rec_dir.lstat().st_mtime < cutoff:
+                    found.append(rec_dir)
+        if fix:
+            for path in found:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return sorted(found)
 
     # --- writing ----------------------------------------------------------------------------
     def writer(self, replace: bool = False, stage: str | os.PathLike | bool | None = None) -> "Writer":
@@ -210,11 +247,11 @@ class Store:
         is restarted after a commit cannot duplicate records. A directory with nothing staged gives 0."""
         return _stage.commit(self, Path(stage_dir))
 
-    def _existing(self, con: sqlite3.Connection, series: str, pkey: tuple[int, ...]):
+    def _existing(self, con: sqlite3.Connection, series: str, pkey: tuple[int, ...]) -> int | None:
         cols = " AND ".join(f"{c} = ?" for c in PCOLS)
         padded = tuple(pkey) + (0,) * (len(PCOLS) - len(pkey))
-        return con.execute(f"SELECT recnum, dir FROM records WHERE series = ? AND {cols}",
-                           (series,) + padded).fetchone()
+        row = con.execute(f"SELECT recnum FROM records WHERE series = ? AND {cols}", (series,) + padded).fetchone()
+        return None if row is None else row[0]
 
     def _commit(self, pending: list[_Pending], replace: bool | list[bool],
                 stage_id: str | None = None, stage_path: str = "") -> list[int]:
@@ -226,6 +263,10 @@ class Store:
         moved: list[tuple[Path, Path]] = []
         obsolete: list[Path] = []
         recnums: list[int] = []
+        insert = (f"INSERT INTO records (series, {', '.join(PCOLS)}, keywords, created) "
+                  f"VALUES (?, {', '.join('?' * len(PCOLS))}, ?, ?)")
+        delete = f"DELETE FROM records WHERE series = ? AND {' AND '.join(f'{c} = ?' for c in PCOLS)} RETURNING recnum"
+        now = time.time()
         try:
             with transaction(self._con) as con:
                 if stage_id is not None:
@@ -235,36 +276,32 @@ class Store:
                 parents = set()
                 for p, rep in zip(pending, replaces):
                     defn = self.series(p.series)
-                    old = self._existing(con, p.series, p.pkey)
-                    if old is not None:
-                        if not rep:
-                            spec = Record(p.series, old[0], p.keywords, Path(), defn).spec()
-                            raise DrmsError(f"record {spec} already exists (record number {old[0]}); "
-                                            f"nothing was written")
-                        con.execute("DELETE FROM records WHERE recnum=?", (old[0],))
-                        obsolete.append(self.root / old[1])
-                    padded = tuple(p.pkey) + (0,) * (len(PCOLS) - len(p.pkey))
-                    cur = con.execute(
-                        f"INSERT INTO records (series, {', '.join(PCOLS)}, keywords, dir, created) "
-                        f"VALUES (?, {', '.join('?' * len(PCOLS))}, ?, '', ?)",
-                        (p.series,) + padded + (json.dumps(p.keywords), time.time()))
-                    recnum = cur.lastrowid
-                    rel = Path("data") / p.series / str(recnum)
-                    final = self.root / rel
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    if final.exists():  # left by a process killed inside an uncommitted transaction
-                        shutil.rmtree(final)
+                    key = (p.series,) + tuple(p.pkey) + (0,) * (len(PCOLS) - len(p.pkey))
+                    if rep:
+                        for (old,) in con.execute(delete, key).fetchall():
+                            obsolete.append(self.root / "data" / p.series / str(old))
+                    values = json.dumps([p.keywords[n] for n in defn.keyword_names])
+                    try:
+                        recnum = con.execute(insert, key + (values, now)).lastrowid
+                    except sqlite3.IntegrityError:
+                        spec = Record(p.series, 0, p.keywords, self.root, defn).spec()
+                        raise DrmsError(f"record {spec} already exists (record number "
+                                        f"{self._existing(con, p.series, p.pkey)}); nothing was written") from None
                     if p.src is not None:  # a record without segment files has no directory
+                        final = self.root / "data" / p.series / str(recnum)
+                        if final.parent not in parents:
+                            final.parent.mkdir(parents=True, exist_ok=True)
+                            parents.add(final.parent)
+                        if final.exists():  # left by a process killed inside an uncommitted transaction
+                            shutil.rmtree(final)
                         os.rename(p.src, final)
                         moved.append((final, p.src))
-                        parents.add(final.parent)
-                    con.execute("UPDATE records SET dir=? WHERE recnum=?", (str(rel), recnum))
                     recnums.append(recnum)
                 for parent in parents:
                     fsync_dir(parent)
                 if stage_id is not None:
                     con.execute("INSERT INTO stages (stage_id, path, nrecords, committed) VALUES (?, ?, ?, ?)",
-                                (stage_id, stage_path, len(pending), time.time()))
+                                (stage_id, stage_path, len(pending), now))
         except BaseException:
             for final, src in reversed(moved):
                 try:
@@ -314,8 +351,9 @@ class Writer:
         segments = segments or {}
         for name in segments:
             defn.segment(name)
+
         def spec() -> str:
-            return Record(series, 0, kws, Path(), defn).spec()
+            return Record(series, 0, kws, self.store.root, defn).spec()
 
         earlier = self._pending.get((series, pkey))
         if earlier is not None:

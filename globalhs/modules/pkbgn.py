@@ -1,0 +1,200 @@
+"""pkbgn: peakbagging of the power spectra of one l range (the original's doiter iterations).
+
+Reads the power spectra written by pow (rows l(l+1)/2 + m - LMIN(LMIN+1)/2, columns from -Nyquist,
+keywords FREQ0, DELTA_NU in Hz, MFLIPPED), the leakage records of the leakage step and a starting
+mode table (an earlier fit, e.g. ``hmi.6400.36``, or a Model S table with a surface offset), and fits
+every multiplet of the table with LMIN <= l <= LMAX (:mod:`globalhs.science.peakbag`).  With NITER > 1
+the fits replace the guesses (their own and their neighbours') and everything is fitted again.
+
+Output: the JSOC mode-table text (``outtable``; 12 + 2 NACOEFF columns) and, with writeflag=1, a
+record of ``out`` (prime keys T_START, LMIN, LMAX; segment ``modes`` = the same table as numbers).
+Multiplets that fail a quality test are listed with the reason in ``<outtable>.rejected`` and on
+stdout and are not written; if none can be fitted the module fails.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from globalhs.drms import DrmsError, Keyword, PrimeKey, Segment, SeriesDef, open_store
+from globalhs.modules.base import Arg, Module, ModuleError
+from globalhs.modules.leakage import block_from_record
+from globalhs.science import peakbag as pb
+from globalhs.science.modetable import ModeTable, ModeTableError, format_modetable, read_modetable, write_modetable
+from globalhs.time import MDI_EPOCH, format_time
+
+MODES_KEYWORDS = (
+    Keyword("NACOEFF", "int", description="a-coefficients per mode"),
+    Keyword("NMODES", "int", description="multiplets fitted"),
+    Keyword("NREJECT", "int", description="multiplets rejected by the quality tests"),
+    Keyword("NITER", "int", description="fit iterations (fit, update guesses, refit)"),
+    Keyword("SOURCE", "string", description="power spectra fitted"),
+    Keyword("LEAKAGE", "string", description="leakage records used"),
+    Keyword("GUESS", "string", description="starting mode table"),
+)
+
+
+def modes_series(name: str) -> SeriesDef:
+    """Mode-table series (``P_sht_modes``): one record per l range."""
+    return SeriesDef(
+        name,
+        (PrimeKey("T_START", "time", MDI_EPOCH, 86400.0, 0.0, "TAI", "start of the span analysed"),
+         PrimeKey("LMIN", "int", description="lowest degree fitted"),
+         PrimeKey("LMAX", "int", description="highest degree fitted")),
+        MODES_KEYWORDS,
+        (Segment("modes", "float64", description="mode table: rows (n,l), 12 + 2 NACOEFF columns as the text"),),
+        "peakbagging results in the JSOC mode-table layout",
+    )
+
+
+def _query(store, spec: str, what: str):
+    try:
+        recs = store.query(spec)
+    except DrmsError as exc:
+        raise ModuleError(f"argument {what}={spec!r}: {exc}") from None
+    if not recs:
+        raise ModuleError(f"argument {what}={spec!r}: no records")
+    return recs
+
+
+def _spectra_by_l(recs, lmin: int, lmax: int):
+    """{l: (record, first row)} for every wanted l held by the spectrum records."""
+    found = {}
+    for rec in recs:
+        lo, hi = int(rec.keywords["LMIN"]), int(rec.keywords["LMAX"])
+        for l in range(max(lo, lmin), min(hi, lmax) + 1):
+            found[l] = (rec, l * (l + 1) // 2 - lo * (lo + 1) // 2)
+    return found
+
+
+def main(args) -> None:
+    lmin, lmax = args["LMIN"], args["LMAX"]
+    if lmin < 0 or lmax < lmin:
+        raise ModuleError(f"LMIN={lmin} LMAX={lmax}: expected 0 <= LMIN <= LMAX")
+    try:
+        settings = pb.FitSettings(nacoeff=args["NACOEFF"], window_gammas=args["WINDOWGAMMAS"],
+                                  window_min=args["WINDOWMIN"], asymmetric=bool(args["ASYM"]),
+                                  neighbours=args["NEIGHBOURS"], max_iter=args["MAXITER"],
+                                  orbital_nhz=args["ORBITAL"])
+    except ValueError as exc:
+        raise ModuleError(str(exc)) from None
+    try:
+        guesses = read_modetable(args["guess"])
+    except ModeTableError as exc:
+        raise ModuleError(f"argument guess={args['guess']!r}: {exc}") from None
+    store = open_store()
+    spec_recs = _query(store, args["in"], "in")
+    leak_recs = _query(store, args["leakage"], "leakage")
+    spectra = _spectra_by_l(spec_recs, lmin, lmax)
+    wanted = sorted({int(l) for l in guesses.l if lmin <= l <= lmax})
+    if not wanted:
+        raise ModuleError(f"guess={args['guess']!r} has no multiplet with {lmin} <= l <= {lmax}")
+    missing = [l for l in wanted if l not in spectra]
+    if missing:
+        raise ModuleError(f"in={args['in']!r} holds no spectra for l = {_ranges(missing)} (needed by the guesses)")
+    blocks = {}
+    for rec in leak_recs:
+        blocks[(int(rec.keywords["LMIN"]), int(rec.keywords["LMAX"]))] = rec
+
+    def leakage_for(l):
+        for (lo, hi), rec in blocks.items():
+            if lo <= l <= hi:
+                if not isinstance(rec, pb.LeakageBlock):
+                    blocks[(lo, hi)] = rec = block_from_record(rec)
+                return rec
+        raise ModuleError(f"leakage={args['leakage']!r}: no record covers target l = {l}")
+
+    table = guesses
+    fits: list[pb.MultipletFit] = []
+    for iteration in range(args["NITER"]):
+        fits = []
+        for l in wanted:
+            spectrum = _spectrum(*spectra[l], l)
+            fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), settings))
+        table = pb.update_table(table, fits)
+    result = pb.fits_to_table(fits, settings.nacoeff)
+    rejected = [f for f in fits if not f.ok]
+    for f in rejected:
+        print(f"rejected n={f.n} l={f.l}: {f.reason}", flush=True)
+    if len(result) == 0:
+        raise ModuleError(f"no multiplet with {lmin} <= l <= {lmax} could be fitted ({len(rejected)} rejected; "
+                          f"first: n={rejected[0].n} l={rejected[0].l}: {rejected[0].reason})")
+    t_start = float(spec_recs[0].keywords["T_START"])
+    outtable = Path(args["outtable"] or f"{args['out']}.{format_time(t_start)}.{lmin}-{lmax}.txt")
+    write_modetable(outtable, result)
+    _write_rejected(Path(str(outtable) + ".rejected"), rejected)
+    print(f"pkbgn: {len(result)} multiplets fitted, {len(rejected)} rejected; table {outtable}", flush=True)
+    if args["writeflag"]:
+        try:
+            store.create_series(modes_series(args["out"]))
+        except DrmsError as exc:
+            raise ModuleError(f"argument out={args['out']!r}: {exc}") from None
+        keywords = {"T_START": t_start, "LMIN": lmin, "LMAX": lmax, "NACOEFF": settings.nacoeff,
+                    "NMODES": len(result), "NREJECT": len(rejected), "NITER": args["NITER"],
+                    "SOURCE": args["in"], "LEAKAGE": args["leakage"], "GUESS": str(args["guess"])}
+        with store.writer(replace=True) as w:
+            w.add(args["out"], keywords, {"modes": result.to_array()})
+
+
+def _spectrum(rec, first_row: int, l: int) -> pb.Spectrum:
+    kw = rec.keywords
+    try:
+        freq0, dnu = float(kw["FREQ0"]) * 1e6, float(kw["DELTA_NU"]) * 1e6
+    except KeyError as exc:
+        raise ModuleError(f"spectrum record {rec.spec()} lacks keyword {exc}; expected pow's FREQ0, DELTA_NU")
+    if not (math.isfinite(freq0) and math.isfinite(dnu) and dnu > 0):
+        raise ModuleError(f"spectrum record {rec.spec()}: FREQ0={kw['FREQ0']} DELTA_NU={kw['DELTA_NU']} are not a "
+                          f"frequency axis")
+    data = rec.read("data")
+    rows = data[first_row:first_row + l + 1]
+    if rows.shape[0] != l + 1:
+        raise ModuleError(f"spectrum record {rec.spec()} has {data.shape[0]} rows; l={l} needs rows up to "
+                          f"{first_row + l}")
+    try:
+        return pb.spectra_from_rows(l, rows, freq0, dnu, bool(kw.get("MFLIPPED", 0)))
+    except ValueError as exc:
+        raise ModuleError(f"spectrum record {rec.spec()}: {exc}") from None
+
+
+def _write_rejected(path: Path, rejected) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as fh:
+        fh.write("# l n reason (multiplets not written to the mode table)\n")
+        for f in rejected:
+            fh.write(f"{f.l:4d} {f.n:3d} {f.reason}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _ranges(values) -> str:
+    return ", ".join(str(v) for v in values[:10]) + (" ..." if len(values) > 10 else "")
+
+
+MODULE = Module(
+    "pkbgn",
+    "peakbagging: MLE fit of every multiplet's 2l+1 spectra with the leakage matrix",
+    (
+        Arg("in", str, help="power spectra record set (pow output, e.g. mdi.vw_V_sht_pow_72d[6400d])"),
+        Arg("leakage", str, help="leakage record set (e.g. mdi.vw_V_leakage[6400d])"),
+        Arg("guess", str, help="starting mode table (JSOC text format)"),
+        Arg("out", str, help="output series (e.g. mdi.vw_V_sht_modes)"),
+        Arg("outtable", str, "", "text mode table to write (default <out>.<T_START>.<LMIN>-<LMAX>.txt)"),
+        Arg("LMIN", int, 0, "lowest degree fitted by this job"),
+        Arg("LMAX", int, 300, "highest degree fitted by this job"),
+        Arg("NACOEFF", int, 36, "a-coefficients fitted (6, 18 or 36)"),
+        Arg("NITER", int, 2, "fit, update guesses, refit: number of passes"),
+        Arg("WINDOWGAMMAS", float, 6.0, "window half-width in linewidths"),
+        Arg("WINDOWMIN", float, 12.0, "smallest window half-width (uHz)"),
+        Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),
+        Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
+        Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
+        Arg("ORBITAL", float, pb.ORBITAL_NHZ, "nHz added to the synodic a1 to report it sidereal"),
+        Arg("writeflag", int, 1, "1: also write the record; 0: text table only", (0, 1)),
+    ),
+    main,
+)

@@ -1,0 +1,130 @@
+"""Peakbagging: likelihood derivatives, layouts, recovery of synthetic multiplets, rejections."""
+
+import numpy as np
+import pytest
+
+from globalhs.science import peakbag as pb
+from globalhs.science.leakage import MapGeometry, leakage_block
+from globalhs.science.modetable import ModeTable
+from globalhs.science.synthspec import synthetic_degree
+
+DNU = 1e6 / (72 * 86400)  # 72-day resolution, uHz
+COARSE = MapGeometry(MAPMMAX=180, SINBDIVS=60)
+
+
+def _table(l_values, nu_of, width=1.2, amp=1.0, a1=440.0, a3=20.0, nac=6):
+    rows = [(l, n) for l in l_values for n in (10, 14)]
+    t = ModeTable([r[0] for r in rows], [r[1] for r in rows], [nu_of(*r) for r in rows], [amp] * len(rows),
+                  [width] * len(rows), [0.0] * len(rows), [0.0] * len(rows), np.zeros((len(rows), 5)),
+                  np.zeros((len(rows), nac)), np.zeros((len(rows), nac)))
+    t.a[:, 0] = a1
+    t.a[:, 2] = a3
+    return t
+
+
+def _nu(l, n):
+    return 1000.0 + 135.0 * n + 4.0 * l  # well separated multiplets
+
+
+@pytest.fixture(scope="module")
+def setup():
+    l = 12
+    truth = _table(range(l - 2, l + 3), _nu)
+    leak = leakage_block(COARSE, l - 2, l + 2, 2, 6)
+    return l, truth, leak
+
+
+def _spectrum(truth, l, leak, seed, background=0.01):
+    power, nu0, _ = synthetic_degree(truth, l, leak, DNU, background, np.random.default_rng(seed), lambda r: 25.0)
+    return pb.Spectrum(l, power, nu0, DNU)
+
+
+def test_gradient_and_hessian_are_derivatives_of_the_likelihood(setup):
+    l, truth, leak = setup
+    spec = _spectrum(truth, l, leak, 0)
+    guess = pb.guess_of(truth, truth.find(14, l))
+    guess["bg"] = 0.01
+    prob = pb._Problem(spec, 14, guess, truth, leak, pb.FitSettings(nacoeff=6))
+    theta = pb._start(prob, guess, spec) + 0.003
+    grad, hess = prob.score_and_fisher(theta, observed=True)
+    numeric_grad = np.zeros_like(theta)
+    numeric_hess = np.zeros_like(hess)
+    for k in range(theta.size):
+        step = np.zeros_like(theta)
+        step[k] = 1e-5
+        numeric_grad[k] = (prob.objective(theta + step) - prob.objective(theta - step)) / 2e-5
+        numeric_hess[:, k] = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
+    assert np.allclose(grad, numeric_grad, rtol=1e-5, atol=1e-5 * np.abs(grad).max())
+    assert np.abs(hess - numeric_hess).max() < 1e-6 * np.abs(hess).max()
+    # the Fisher matrix is the expectation of the Hessian: same order, positive definite
+    _, fisher = prob.score_and_fisher(theta)
+    np.linalg.cholesky(fisher)
+
+
+def test_recovers_a_multiplet_within_its_errors(setup):
+    l, truth, leak = setup
+    pulls = []
+    for seed in range(12):
+        spec = _spectrum(truth, l, leak, seed)
+        guess = pb.guess_of(truth, truth.find(14, l))
+        guess["nu"] += 0.3
+        guess["a"][0] += 15.0
+        fit = pb.fit_multiplet(spec, 14, guess, truth, leak, pb.FitSettings(nacoeff=6))
+        assert fit.ok, fit.reason
+        pulls.append([(fit.nu - truth.nu[truth.find(14, l)]) / fit.err[0], (fit.a[0] - 440.0) / fit.a_err[0],
+                      (fit.a[2] - 20.0) / fit.a_err[2], (fit.width - 1.2) / fit.err[2]])
+        assert fit.err[4] == 1000.0  # asymmetry not fitted: flagged
+        assert np.all(fit.a[6:] == 0)
+    pulls = np.array(pulls)
+    assert np.all(np.abs(pulls) < 4)
+    assert np.all(np.abs(pulls.mean(axis=0)) < 1.0)
+    assert np.all((pulls.std(axis=0) > 0.5) & (pulls.std(axis=0) < 1.6))
+
+
+def test_asymmetric_profile_fit(setup):
+    l, truth, leak = setup
+    spec = _spectrum(truth, l, leak, 3)
+    guess = pb.guess_of(truth, truth.find(14, l))
+    fit = pb.fit_multiplet(spec, 14, guess, truth, leak, pb.FitSettings(nacoeff=6, asymmetric=True))
+    assert fit.ok, fit.reason
+    assert abs(fit.asym) < 4 * fit.err[4] and fit.err[4] < 0.1
+    assert abs(fit.nu - truth.nu[truth.find(14, l)]) < 4 * fit.err[0]
+
+
+def test_failed_fit_is_reported_not_invented(setup):
+    l, truth, leak = setup
+    spec = _spectrum(truth, l, leak, 4)
+    guess = pb.guess_of(truth, truth.find(14, l))
+    guess["nu"] += 60.0  # no mode there: pure background in the window
+    fit = pb.fit_multiplet(spec, 14, guess, truth, leak, pb.FitSettings(nacoeff=6))
+    assert not fit.ok and fit.reason
+    assert np.isnan(fit.nu)
+    assert len(pb.fits_to_table([fit], 6)) == 0
+
+
+def test_spectra_from_rows_maps_signs_of_m():
+    l, nfreq = 2, 11  # frequencies -5..5 bins
+    rows = np.zeros((l + 1, nfreq))
+    k0 = nfreq // 2
+    for m in range(l + 1):
+        rows[m, k0 + 1 + m] = 10 + m  # mode +m at positive frequency bin 1+m
+        rows[m, k0 - 1 - m] = 20 + m  # mode -m at negative frequency bin 1+m
+    spec = pb.spectra_from_rows(l, rows, -k0 * 0.5, 0.5)
+    assert spec.power.shape == (5, k0 + 1) and spec.nu0 == 0.0
+    for m in range(-l, l + 1):
+        assert spec.power[m + l, 1 + abs(m)] == (10 + m if m >= 0 else 20 - m)
+    flipped = pb.spectra_from_rows(l, rows, -k0 * 0.5, 0.5, mflipped=True)
+    assert np.array_equal(flipped.power, spec.power[::-1])
+    with pytest.raises(ValueError, match="l\\+1 = 3 rows"):
+        pb.spectra_from_rows(l, rows[:2], -k0 * 0.5, 0.5)
+
+
+def test_lorentzian_and_bad_inputs():
+    nu = np.linspace(-2000, 2000, 400001)
+    prof = pb.lorentzian(nu, 0.0, 2.0, 3.0)
+    assert np.trapezoid(prof, nu) == pytest.approx(3.0 * np.pi * 2.0 / 2, rel=1e-3)  # H pi Gamma / 2
+    assert pb.lorentzian(1.0, 0.0, 2.0, 3.0, asym=0.0) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="2l\\+1 = 5 rows"):
+        pb.Spectrum(2, np.zeros((4, 10)), 0.0, 0.1)
+    with pytest.raises(ValueError, match="neighbours"):
+        pb.FitSettings(neighbours="ignore")
