@@ -1,0 +1,49 @@
+"""FGONG reader: Model S layout, fixed-width fields, physical consistency, clear errors."""
+
+import numpy as np
+import pytest
+
+from globalhs.science.model import G_CGS, FgongError, parse_fgong
+
+pytestmark = pytest.mark.refdata
+
+
+@pytest.fixture(scope="module")
+def model_text():
+    from tests.conftest import refdata_path
+
+    return refdata_path("model_s", "fgong.l5bi.d.15c").read_text()
+
+
+def test_model_s_layout_and_globals(model_text):
+    m = parse_fgong(model_text)
+    assert m.var.shape == (2482, 25) and m.glob.shape == (15,)
+    assert m.M == pytest.approx(1.989e33) and m.R == pytest.approx(6.959894677e10)
+    # fixed 16-character fields: the two touching negative numbers on line 8
+    assert m.glob[10] == pytest.approx(-136.4769153) and m.glob[11] == pytest.approx(-163.5838805)
+    # centre -> surface, top point 80 points above the photosphere at 1.000713 R
+    assert m.r[0] < 1e-40 * m.R and m.x[-1] == pytest.approx(1.000713, abs=1e-6)
+    assert G_CGS * m.M == pytest.approx(1.3271244e26, rel=1e-7)
+
+
+def test_hydrostatic_equilibrium_and_sound_speed(model_text):
+    m = parse_fgong(model_text)
+    dpdr = np.gradient(m.p, m.r)
+    g = m.G * m.m / m.r**2
+    inner = slice(10, -10)
+    assert np.median(np.abs(dpdr[inner] / (-g[inner] * m.rho[inner]) - 1)) < 1e-4
+    assert np.sqrt(m.c2[0]) == pytest.approx(5.05e7, rel=0.01)  # 505 km/s at the centre
+    d = m.dimensionless()
+    assert d["U"][0] == pytest.approx(3.0, abs=1e-3)  # U -> 3 at the centre
+
+
+def test_bad_input_names_the_problem(model_text):
+    lines = model_text.splitlines()
+    with pytest.raises(FgongError, match="line 5"):
+        parse_fgong("\n".join(lines[:4] + ["not a header"] + lines[5:]))
+    with pytest.raises(FgongError, match="end early"):
+        parse_fgong("\n".join(lines[:200]))
+    bad = lines[:]
+    bad[10] = bad[10][:16] + "  x.xxxxxxxxE+00" + bad[10][32:]
+    with pytest.raises(FgongError, match="not a number"):
+        parse_fgong("\n".join(bad))
