@@ -83,3 +83,13 @@ def test_foreign_cancel(tmp_path):
     new.cancel([job_id])
     states = _wait(old, [job_id], timeout=5)
     assert states[job_id].state is JobState.FAILED and "SIGKILL" in states[job_id].reason
+
+
+def test_time_limit(tmp_path):
+    ex = LocalExecutor(slots=1)
+    spec = _spec(tmp_path, "slow", "sleep 30")
+    [job_id] = ex.submit([JobSpec(spec.name, spec.script, spec.workdir, time_limit_s=1)])
+    t0 = time.time()
+    states = _wait(ex, [job_id])
+    assert states[job_id].state is JobState.TIMEOUT and "time limit of 1 s" in states[job_id].reason
+    assert time.time() - t0 < 10

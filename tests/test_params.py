@@ -12,6 +12,7 @@ from globalhs.pipeline.params import (
     DOC_BEGIN,
     DOC_END,
     PARAMS,
+    docs_with_table,
     ParamError,
     markdown_table,
     parse_params,
@@ -168,11 +169,13 @@ def test_help_lists_every_parameter():
     assert "GLOBALHS_V2TJOBTHRESHOLD" in result.output
 
 
-def test_docs_table_is_the_generated_one():
+def test_docs_tables_are_the_generated_ones():
     text = (Path(__file__).resolve().parents[1] / "docs" / "run.md").read_text()
     region = text.split(DOC_BEGIN, 1)[1].split(DOC_END, 1)[0]
     assert region == "\n" + markdown_table(), \
         "docs/run.md is stale: run python -m globalhs.pipeline.params --update-docs docs/run.md"
+    assert docs_with_table(text) == text, "docs/run.md's step table is stale (same command)"
+    assert "| pow | pow | pow | blocks of `lchunk4` shared among at most `pownjobs` jobs |" in text
 
 
 def test_step_choices_are_the_step_table():

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from globalhs.cli import main
 from globalhs.pipeline.params import parse_params
 from globalhs.pipeline.plan import format_duration, make_plan
-from globalhs.pipeline.steps import DESCS, STEP_NAMES, STEPS
+from globalhs.pipeline.steps import DESCS, STEP_NAMES, STEPS_BY_NAME
 from globalhs.pipeline.templates import find_template
 
 USER = os.environ.get("USER") or getpass.getuser()
@@ -64,8 +64,8 @@ def test_seed_example_72_sht_jobs(tmp_path):
     script = second.script_text({})
     assert "GLOBALHS_STAGE=" in script and "> v2t.log.6401 2>&1" in script
     assert "jv2ts.exitstatus.6401" in script
-    # a step runs exactly when the label ships its template
-    assert all(sp.skipped == (find_template(sp.step.desc, "mdivw72d") is None) for sp in plan.steps)
+    for sp in plan.steps:          # a step runs exactly when its template exists for the label
+        assert sp.skipped == (find_template(sp.step.desc, "mdivw72d") is None)
 
 
 def test_dry_run_prints_the_plan():
@@ -76,9 +76,11 @@ def test_dry_run_prints_the_plan():
     assert "queue j.q, threshold 70 (subt* jobs)" in result.output
     assert "v2t.parms.{6400..6471}" in result.output
     assert "@v2t.parms.6400" in result.output
-    for step in STEPS[:STEP_NAMES.index("pkbgn") + 1]:   # laststep defaults to pkbgn
-        if find_template(step.desc, "mdivw72d") is None:
-            assert f"skipped: no template {step.desc}.parms.mdivw72d" in result.output
+    for step in STEP_NAMES[:STEP_NAMES.index("pkbgn") + 1]:
+        if find_template(STEPS_BY_NAME[step].desc, "mdivw72d") is None:
+            assert f"{step:<9} skipped: no template {STEPS_BY_NAME[step].desc}.parms.mdivw72d" in result.output
+        else:
+            assert f"{step:<9} " in result.output and f"{step:<9} skipped" not in result.output
     assert not Path(os.environ["GLOBALHS_TOPDIR"]).exists()   # a dry run writes nothing
 
 
@@ -123,7 +125,7 @@ def test_pkbgn_and_invert_variables(full_label):
     pkb = steps["pkbgn"].jobs
     assert [(j.lmin, j.lmax) for j in pkb] == [(0, 6), (7, 13), (14, 20)]
     assert _args(None, pkb[0])["writeflag"] == "0"
-    assert len(steps["invert"].jobs) == 1 and steps["invert"].jobs[0].name.startswith("subk.0.0.0-20")
+    assert len(steps["invert"].jobs) == 1 and steps["invert"].jobs[0].name.startswith("subki.0.0.0-20")
 
 
 def test_totaltime_not_divisible_by_timechunk(full_label):
@@ -152,3 +154,9 @@ def test_sub_day_chunks_are_named_by_fractional_day(full_label):
                                            (6220800, "72d"), (0.5, "0.5s")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_unknown_label_exits_2_naming_the_known_ones():
+    result = CliRunner().invoke(main, ["run", "starttime=6400d", "totaltime=72d", "label=mdivw27d", "--dry-run"])
+    assert result.exit_code == 2
+    assert "label 'mdivw27d' has no templates" in result.output and "mdivw72d" in result.output

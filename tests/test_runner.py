@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from globalhs.cli import main
-from globalhs.executors.base import BatchError, JobState, JobStatus
+from globalhs.executors.base import BatchError, JobSpec, JobState, JobStatus
 from globalhs.executors.local import LocalExecutor
 from globalhs.pipeline.ledger import Ledger
 from globalhs.pipeline.params import parse_params
@@ -258,6 +258,8 @@ def test_threshold_throttles_submission(site):
     code, out, rows, _ = _run("totaltime=5d", "v2tjobsthreshold=2", executor=executor)
     assert code == 0, out
     assert max(executor.after_submit) <= 2 and len(executor.after_submit) >= 3
+    # each job was seen running: the ledger splits queue wait from run time
+    assert all(r.submitted <= r.started <= r.finished for r in rows.values())
 
 
 def test_ctrl_c_cancels_all_jobs_in_one_call(site):
@@ -335,8 +337,14 @@ def test_cli_run_and_status(site):
     assert status.exit_code == 0, status.output
     line = next(x for x in status.output.splitlines() if x.startswith("shtcheck"))
     assert line.split()[:4] == ["shtcheck", "done", "2", "2"]
+    assert "driver running" not in status.output
+    with DriverLock(make_plan(parse_params(args)).workdir):
+        busy = CliRunner().invoke(main, ["status", *args])
+    assert f"driver running: pid {os.getpid()}" in busy.output
     missing = CliRunner().invoke(main, ["status", "starttime=6400d", "totaltime=9d", "label=t"])
     assert missing.exit_code == 1 and "no run recorded" in missing.output
+    nothing = CliRunner().invoke(main, ["cancel", "starttime=6400d", "totaltime=9d", "label=t"])
+    assert nothing.exit_code == 1 and "no run recorded" in nothing.output
 
 
 def _start_cli_driver(args):
@@ -431,3 +439,110 @@ def test_unknown_module_in_template_exits_2(site):
     site[0].joinpath("v2t.parms.t").write_text("##module=nosuch\na=1\n")
     result = CliRunner().invoke(main, ["run", "starttime=6400d", "totaltime=1d", "label=t", "--dry-run"])
     assert result.exit_code == 2 and "##module=nosuch is not a module" in result.output
+
+
+class Sluggish(Forgetful):
+    """Jobs stay running for 8 polls, then are forgotten."""
+
+    poll_interval, poll_interval_max = 0.01, 0.05
+
+    def poll(self, job_ids):
+        self.polls += 1
+        state = JobState.RUNNING if self.polls <= 8 else JobState.UNKNOWN
+        return {j: JobStatus(state) for j in job_ids}
+
+
+def test_poll_interval_grows_while_nothing_changes(site, monkeypatch):
+    _template(site, "v2t")
+    plan = make_plan(parse_params(["starttime=6400d", "totaltime=1d", "label=t", "laststep=sht"]))
+    pauses: list[float] = []
+    monkeypatch.setattr("globalhs.pipeline.runner.time.sleep", pauses.append)
+    with Ledger(plan.workdir) as ledger:
+        code = Runner(plan, Sluggish(), ledger, Reporter(stream=io.StringIO()), retries=0,
+                      commit=Commits()).run()
+    assert code == 1
+    # first poll after the submission; then x1.5 per unchanged poll up to poll_interval_max
+    assert pauses[:6] == pytest.approx([0.01, 0.01, 0.015, 0.0225, 0.03375, 0.05])
+    assert max(pauses) == 0.05
+
+
+def test_real_store_commit_only_verified_attempts(site):
+    """Through the CLI and the real store: a failed attempt's staged record never reaches the store."""
+    from globalhs.drms import open_store
+
+    _template(site, "v2t", 'series=test.jobs chunk={{index}} {% if index == "6401" %}fail=1{% endif %}')
+    args = ["starttime=6400d", "totaltime=3d", "label=t", "laststep=sht"]
+    result = CliRunner().invoke(main, ["run", *args, "-q"])
+    assert result.exit_code == 0, result.output
+    store = open_store()
+    try:
+        records = store.query("test.jobs[6400-6402]")
+        assert [(r.keywords["CHUNK"], r.keywords["ATTEMPT"]) for r in records] == [(6400, 1), (6401, 2), (6402, 1)]
+        assert records[1].read("data").tolist() == [6401.0, 6402.0, 6403.0, 6404.0]
+        assert records[0].keywords["TAG"] == "2010.07.11_00:00:00_TAI/1d"
+    finally:
+        store.close()
+    # a rerun skips every chunk: nothing is staged or committed twice
+    again = CliRunner().invoke(main, ["run", *args, "-q"])
+    assert again.exit_code == 0 and "3 chunk(s) already verified, skipped" in again.output
+    assert [_count(site, "sht", d) for d in (6400, 6401, 6402)] == [1, 2, 1]
+
+
+def test_a_stage_without_records_fails_a_writing_step(site):
+    _template(site, "v2t")                    # testjob stages a plain file, not a record
+    result = CliRunner().invoke(main, ["run", "starttime=6400d", "totaltime=1d", "label=t", "laststep=sht",
+                                       "-q", "--retries=0"])
+    assert result.exit_code == 1
+    assert "stage.6400 held no records to commit" in result.output
+
+
+def test_ledger_written_before_start_times_is_upgraded(tmp_path):
+    db = sqlite3.connect(tmp_path / "ledger.sqlite")
+    db.execute("CREATE TABLE jobs (step TEXT NOT NULL, chunk TEXT NOT NULL, parms_hash TEXT NOT NULL, "
+               "attempt INTEGER NOT NULL DEFAULT 0, executor TEXT, job_id TEXT, name TEXT, state TEXT NOT NULL, "
+               "exit_status INTEGER, reason TEXT NOT NULL DEFAULT '', submitted REAL, finished REAL, "
+               "PRIMARY KEY (step, chunk))")
+    db.execute("INSERT INTO jobs VALUES ('sht','6400','h',1,'local','x','n','done',0,'',1.0,2.0)")
+    db.commit()
+    db.close()
+    with Ledger(tmp_path) as ledger:
+        [row] = ledger.rows()
+        assert (row.state, row.submitted, row.finished, row.started) == ("done", 1.0, 2.0, None)
+        ledger.submitted("sht", "6401", "h", "local", "y", "m")
+        ledger.started([("sht", "6401")], 5.0)
+        assert ledger.get("sht", "6401").started == 5.0
+
+
+def test_module_arguments_checked_before_anything_runs(site):
+    _template(site, "v2t", "bogus=1 fail=often")
+    args = ["run", "starttime=6400d", "totaltime=2d", "label=t", "laststep=sht"]
+    result = CliRunner().invoke(main, [*args, "-q"])
+    assert result.exit_code == 2, result.output
+    assert "nothing started" in result.output
+    assert "step sht, v2t.parms.6400" in result.output and "unknown argument 'bogus'" in result.output
+    assert "argument fail='often': expected int" in result.output
+    assert "v2t.parms.6401" not in result.output                      # the same problem once per step
+    assert _count(site, "sht", 6400) == 0
+    dry = CliRunner().invoke(main, [*args, "--dry-run"])
+    assert dry.exit_code == 0 and "warning: step sht, v2t.parms.6400" in dry.output
+
+
+def test_force_cancels_jobs_an_earlier_driver_left_running(site, tmp_path):
+    _template(site, "v2t", f"sleep=30 pidfile={site[1]}/pid.{{{{index}}}}")
+    plan = make_plan(parse_params(["starttime=6400d", "totaltime=1d", "label=t", "laststep=sht"]))
+    old = LocalExecutor()
+    job = plan.steps[0].jobs[0]
+    plan.steps[0].stepdir.mkdir(parents=True)
+    job.parms.write_text(job.rendered.parms_text())
+    job.script.write_text(job.script_text({}))
+    [old_id] = old.submit([JobSpec(job.name, job.script, job.stepdir)])
+    with Ledger(plan.workdir) as ledger:
+        from globalhs.pipeline.runner import parms_hash
+        ledger.submitted("sht", job.index, parms_hash(job), "local", old_id, job.name)
+    _wait_for_running(site, plan.workdir, 1)
+    _template(site, "v2t")                                           # now a quick job
+    code, out, rows, _ = _run("totaltime=1d", force=True)
+    assert code == 0, out
+    assert "cancelling 1 job(s) of an earlier run" in out
+    assert old.poll([old_id])[old_id].state is JobState.FAILED      # killed by the new driver
+    assert _count(site, "sht", 6400) == 2

@@ -102,4 +102,4 @@ def test_site_directory_adds_and_overrides(tmp_path, monkeypatch):
     assert steps_of_label("mysite") == ["pow"]
     result = CliRunner().invoke(main, ["labels"])
     assert result.exit_code == 0 and "mysite: steps pow" in result.output
-    assert "mdivw72d: steps sht, shtcheck" in result.output
+    assert "mdivw72d: steps sht, shtcheck" in result.output      # v2t: the shipped seed template

@@ -63,19 +63,28 @@ def _raise_interrupt(signum, frame):
 def run(args, dry_run, executor_name, force, retries, quiet):
     """Run the pipeline (doglobalhs): starttime=... totaltime=... label=... [name=value ...]"""
     from globalhs.pipeline.ledger import Ledger
-    from globalhs.pipeline.plan import describe
+    from globalhs.pipeline.plan import check_arguments, describe
     from globalhs.pipeline.progress import make_reporter
     from globalhs.pipeline.runner import Runner
     from globalhs.pipeline.workdir import DriverLock, LockError
 
     p = _params(args, "run")
     plan = _plan(p)
+    problems = check_arguments(plan)
     if dry_run:
         click.echo(describe(plan))
+        for problem in problems:
+            click.echo(f"warning: {problem}")
         return
+    if problems:
+        click.echo(f"globalhs run: {len(problems)} problem(s) with the steps' module arguments, nothing "
+                   f"started:", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
     try:
         executor = executor_class(executor_name)()
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, BatchError, ValueError, OSError) as exc:
         click.echo(f"globalhs run: executor {executor_name!r} is not available here ({exc})", err=True)
         sys.exit(2)
     lock = DriverLock(plan.workdir)
@@ -96,7 +105,7 @@ def run(args, dry_run, executor_name, force, retries, quiet):
                            f"running; rerun the same command to adopt them and go on.", err=True)
                 code = 1
             except KeyboardInterrupt:
-                first = next((sp.step.name for sp in plan.steps if not sp.skipped), p["firststep"])
+                first = runner.current_step or p["firststep"]
                 click.echo(f"globalhs run: interrupted; the run's jobs were cancelled. Resume with: "
                            f"{plan.resume_command(first)}", err=True)
                 sys.exit(130)

@@ -2,14 +2,15 @@
 
 Each job script runs as ``/bin/sh script`` in its own session (so its own process group): Ctrl-C in
 the driver's terminal does not reach it, and cancelling kills the whole group (the shell and the
-module under it). At most ``slots`` jobs run at once (default: the machine's CPU count); the rest
-wait in submission order. The pool advances whenever the runner calls :meth:`poll`,
+module under it). At most ``slots`` jobs run at once (default: the CPUs this process may use); the
+rest wait in submission order. The pool advances whenever the runner calls :meth:`poll`,
 :meth:`submit` or :meth:`count_queued`: no thread.
 
 A started job leaves ``<script>.pid`` (job id, pid, process start time) beside its script, so a
 driver started after a killed one can still see that job run (and cancel it) until it exits; the
 runner then resolves it from its exit-status file like any job the batch system has forgotten.
-Job ids are ``<script path>#<driver pid>.<n>``: unique per submission.
+Job ids are ``<script path>#<driver pid>.<n>``: unique per submission. A job with a
+``time_limit_s`` is killed (state TIMEOUT) when it runs longer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,14 @@ def _proc_start(pid: int) -> str | None:
     return fields[19]                  # field 22 of stat: start time in clock ticks
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container or ``taskset`` may allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -51,6 +61,7 @@ class _Entry:
     cap: int
     process: subprocess.Popen | None = None
     status: JobStatus | None = None
+    started: float = 0.0
 
 
 class LocalExecutor:
@@ -60,7 +71,7 @@ class LocalExecutor:
     poll_interval = 0.2
 
     def __init__(self, slots: int | None = None):
-        self.slots = max(1, slots or os.cpu_count() or 1)
+        self.slots = max(1, slots or _usable_cpus())
         self._jobs: dict[str, _Entry] = {}
         self._waiting: deque[str] = deque()
         self._serial = 0
@@ -125,10 +136,16 @@ class LocalExecutor:
         return [e for e in self._jobs.values() if e.process is not None and e.status is None]
 
     def _advance(self) -> None:
+        now = time.monotonic()
         for entry in self._running():
             code = entry.process.poll()
             if code is not None:
                 entry.status = self._status(code)
+            elif entry.spec.time_limit_s and now - entry.started > entry.spec.time_limit_s:
+                self._kill_group(entry.process.pid)
+                entry.process.wait()
+                entry.status = JobStatus(JobState.TIMEOUT, None,
+                                         f"killed after its time limit of {entry.spec.time_limit_s} s")
         running = self._running()
         for job_id in list(self._waiting):
             if len(running) >= self.slots:
@@ -161,6 +178,7 @@ class LocalExecutor:
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()
+        entry.started = time.monotonic()
         pid = entry.process.pid
         record = {"id": job_id, "pid": pid, "start": _proc_start(pid)}
         pidfile = Path(f"{spec.script}.pid")

@@ -7,6 +7,10 @@ Each run increments the integer in ``counter`` (a file; the attempt number), the
   so the job script dies too and writes no exit status, as a node crash or ``kill -9`` of the job);
 - fails with an error on the first ``fail`` attempts;
 - otherwise succeeds, leaving a small file in its staging directory (GLOBALHS_STAGE) when ``stage=1``.
+
+With ``series=NAME`` it first writes one record through the record store (prime key CHUNK=``chunk``,
+keywords ATTEMPT and TAG, a small ``data`` segment) — before any injected failure, so tests can show
+that a failed attempt's staged record never reaches the store.
 """
 
 from __future__ import annotations
@@ -34,8 +38,31 @@ def _bump(counter: Path) -> int:
     return count
 
 
+def series_definition(name: str):
+    """The test series testjob writes to: one record per chunk."""
+    from globalhs.drms import Keyword, PrimeKey, Segment, SeriesDef
+
+    return SeriesDef(name, prime=(PrimeKey("CHUNK", "int"),),
+                     keywords=(Keyword("ATTEMPT", "int", 0), Keyword("TAG", "string", "")),
+                     segments=(Segment("data", "float64"),), description="testjob output (driver tests)")
+
+
+def _write_record(name: str, chunk: int, attempt: int, tag: str) -> None:
+    import numpy as np
+
+    from globalhs.drms import open_store
+
+    store = open_store()
+    store.create_series(series_definition(name))
+    with store.writer(replace=True) as writer:
+        writer.add(name, {"CHUNK": chunk, "ATTEMPT": attempt, "TAG": tag},
+                   {"data": np.arange(4, dtype=np.float64) + chunk})
+
+
 def main(args: dict[str, Any]) -> None:
     attempt = _bump(Path(args["counter"]))
+    if args["series"]:
+        _write_record(args["series"], args["chunk"], attempt, args["tag"])
     if args["pidfile"]:
         Path(args["pidfile"]).write_text(f"{os.getpid()}\n")
     if args["sleep"] > 0:
@@ -66,7 +93,9 @@ MODULE = Module(
         Arg("sleep", float, 0.0, "seconds to sleep before anything else"),
         Arg("pidfile", str, "", "write the module's pid here before sleeping"),
         Arg("stage", int, 1, "1: write a file into GLOBALHS_STAGE on success", choices=(0, 1)),
-        Arg("tag", str, "", "free text copied into the staged file"),
+        Arg("tag", str, "", "free text copied into the staged file and the TAG keyword"),
+        Arg("series", str, "", "write one record to this series (created if absent) via the store"),
+        Arg("chunk", int, 0, "prime key CHUNK of that record"),
     ),
     main=main,
 )

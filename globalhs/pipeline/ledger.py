@@ -2,7 +2,8 @@
 
 A row records the step, the chunk (job index), the hash of the job's parameter file (a changed
 template or parameter means the chunk is redone), the attempt number, the executor and job id, the
-state, the exit status, the reason of the last failure and the times. States:
+state, the exit status, the reason of the last failure and the times (submitted, first seen running,
+finished). States:
 
 ``submitted``  handed to the executor (job id known); a rerun adopts it if it still runs
 ``done``       verified and its staged records committed: a rerun skips it
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     reason TEXT NOT NULL DEFAULT '',
     submitted REAL,
     finished REAL,
+    started REAL,
     PRIMARY KEY (step, chunk)
 );
 CREATE TABLE IF NOT EXISTS steps (
@@ -63,6 +65,7 @@ class Row:
     reason: str
     submitted: float | None
     finished: float | None
+    started: float | None = None      # first poll that saw it running (None: never seen running)
 
 
 class Ledger:
@@ -75,6 +78,9 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "started" not in columns:          # a ledger written before jobs had a start time
+            self._db.execute("ALTER TABLE jobs ADD COLUMN started REAL")
 
     @classmethod
     def open_existing(cls, workdir: Path) -> "Ledger | None":
@@ -102,9 +108,16 @@ class Ledger:
             old = self.get(step, chunk)
             attempt = old.attempt + 1 if old and old.parms_hash == parms_hash else 1
             self._db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (step, chunk, parms_hash, attempt, executor, job_id, name, "submitted", None, "",
-                 time.time(), None))
+                 time.time(), None, None))
+
+    def started(self, step_chunks: Iterable[tuple[str, str]], when: float) -> None:
+        """Record that these jobs were seen running (kept if already set)."""
+        with self._db:
+            self._db.executemany(
+                "UPDATE jobs SET started=? WHERE step=? AND chunk=? AND started IS NULL",
+                [(when, step, chunk) for step, chunk in step_chunks])
 
     def finished(self, step: str, chunk: str, state: str, exit_status: int | None = None,
                  reason: str = "") -> None:

@@ -7,6 +7,7 @@ l-cut job by its first l (``pow.parms.40``), a single job by the run's lmin.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shlex
@@ -19,7 +20,7 @@ import globalhs
 from globalhs.modules import MODULES
 from globalhs.pipeline.params import RunParams
 from globalhs.pipeline.steps import Step, step_range
-from globalhs.pipeline.templates import Rendered, Template, TemplateError, find_template
+from globalhs.pipeline.templates import Rendered, Template, TemplateError, find_template, labels, template_dirs
 from globalhs.pipeline.workdir import run_dir
 from globalhs.time import DAY, format_time, time_to_day
 
@@ -34,6 +35,12 @@ def format_duration(seconds: float) -> str:
         if abs(count - round(count)) < 1e-9 and round(count) > 0:
             return f"{round(count)}{unit}"
     return f"{seconds:g}s"
+
+
+@functools.lru_cache(maxsize=4096)
+def _tai(t: float) -> str:
+    """JSOC TAI string of ``t``, memoised: steps of a run share their chunk starts (astropy is slow)."""
+    return format_time(t, "TAI")
 
 
 def _day_index(t: float) -> str:
@@ -189,7 +196,7 @@ def plan_step(step: Step, p: RunParams, workdir: Path) -> StepPlan:
             ttotal = p["timechunk1"]
         if step.cut == "time2" and abs(span - p.seconds("timechunk2")) < _EPS:
             ttotal = p["timechunk2"]
-        tstart = format_time(t, "TAI")
+        tstart = _tai(t)
         variables = {
             "label": p["label"], "lmin": lo, "lmax": hi, "lchunk": p[step.lchunk],
             "tstart": tstart, "tstart_day": int(math.floor(time_to_day(t) + _EPS)),
@@ -204,16 +211,45 @@ def plan_step(step: Step, p: RunParams, workdir: Path) -> StepPlan:
         if module not in MODULES:
             raise TemplateError(f"{template_path}: ##module={module} is not a module "
                                 f"(known: {', '.join(sorted(MODULES))})")
-        name = f"{step.prefix}.{first_index}.{index}.{p['lmin']}-{p['lmax']}{p['label']}"
+        name = f"{step.tag}.{first_index}.{index}.{p['lmin']}-{p['lmax']}{p['label']}"
         sp.jobs.append(Job(step, index, lo, hi, t, ttotal, module, rendered, stepdir, name, step.desc))
     return sp
 
 
 def make_plan(p: RunParams) -> RunPlan:
     """The plan of a run: every step from firststep to laststep, skipped ones included."""
+    known = labels()
+    if p["label"] not in known:
+        raise TemplateError(
+            f"label {p['label']!r} has no templates in {', '.join(str(d) for d in template_dirs())} "
+            f"(known labels: {', '.join(known) or 'none'}; a site adds labels with GLOBALHS_TEMPLATES)")
     workdir = run_dir(p["topdir"], p["label"], p["starttime"], p["totaltime"], p["lmin"], p["lmax"])
     steps = [plan_step(s, p, workdir) for s in step_range(p["firststep"], p["laststep"])]
     return RunPlan(p, workdir, steps)
+
+
+def check_arguments(plan: RunPlan) -> list[str]:
+    """Every job's rendered arguments checked against its module's argument table, before anything
+    runs: a template typo is one clear error now rather than a failed job per chunk later."""
+    from globalhs.modules import get_module
+    from globalhs.modules.base import ModuleError
+
+    problems: list[str] = []
+    for sp in plan.steps:
+        seen: set[str] = set()
+        for job in sp.jobs:
+            try:
+                module = get_module(job.module)
+            except ImportError as exc:
+                problems.append(f"step {sp.step.name}: module {job.module} is not available ({exc})")
+                break
+            try:
+                module.parse(job.rendered.arguments)
+            except ModuleError as exc:
+                if str(exc) not in seen:
+                    seen.add(str(exc))
+                    problems.append(f"step {sp.step.name}, {job.parms.name} (from {sp.template}): {exc}")
+    return problems
 
 
 def job_environment() -> dict[str, str]:
@@ -248,4 +284,5 @@ def describe(plan: RunPlan) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Job", "StepPlan", "RunPlan", "make_plan", "describe", "format_duration", "job_environment"]
+__all__ = ["Job", "StepPlan", "RunPlan", "make_plan", "describe", "check_arguments", "format_duration",
+           "job_environment"]

@@ -40,11 +40,16 @@ LOST_POLLS = 3
 BATCH_ERRORS_TOLERATED = 10     # consecutive transient batch-system errors before the run stops
 
 
-def commit_stage(stage_dir: Path) -> None:
-    """Commit a verified job's staged records to the store (the only place the driver commits)."""
+def commit_stage(stage_dir: Path) -> int:
+    """Commit a verified job's staged records to the store (the only place the driver commits);
+    returns how many records the stage held (a second commit of a stage does nothing)."""
     from globalhs.drms import open_store
 
-    open_store().commit_stage(stage_dir)
+    store = open_store()
+    try:
+        return store.commit_stage(stage_dir)
+    finally:
+        store.close()
 
 
 def parms_hash(job: Job) -> str:
@@ -103,14 +108,20 @@ class Runner:
 
     def __init__(self, plan: RunPlan, executor, ledger: Ledger, reporter: Reporter, *,
                  retries: int = 1, force: bool = False,
-                 commit: Callable[[Path], None] = commit_stage, poll_interval: float | None = None):
+                 commit: Callable[[Path], int | None] = commit_stage, poll_interval: float | None = None):
         self.plan, self.executor, self.ledger, self.reporter = plan, executor, ledger, reporter
         self.retries, self.force, self.commit = retries, force, commit
-        self.poll_interval = poll_interval if poll_interval is not None else \
-            getattr(executor, "poll_interval", 5.0)
+        # a fixed pause if given; else the executor's, growing x1.5 up to its poll_interval_max while
+        # polls see no change (a batch controller is not polled every few seconds for hours)
+        first = poll_interval if poll_interval is not None else getattr(executor, "poll_interval", 5.0)
+        self.poll_interval = first
+        self._pause_first = first
+        self._pause_max = first if poll_interval is not None else \
+            max(first, getattr(executor, "poll_interval_max", first))
         self.active: dict[str, _Active] = {}
         self._states: dict[str, JobState] = {}
         self._batch_errors = 0
+        self.current_step: str | None = None     # the step running (for the resume command)
         env = job_environment()
         env[LABEL_ENV] = plan.params["label"]
         self.environment = env
@@ -131,6 +142,7 @@ class Runner:
                                           f"{sp.step.desc}.parms.{self.plan.params['label']}")
                     self.ledger.set_step(sp.step.name, "skipped", 0)
                     continue
+                self.current_step = sp.step.name
                 try:
                     self.run_step(sp, counts)
                 except StepFailed as exc:
@@ -174,28 +186,42 @@ class Runner:
                               f"in {sp.stepdir}")
         pending: list[Job] = []
         hashes: dict[str, str] = {}
+        stale: list[str] = []            # jobs of an earlier driver that must not go on
         for job in sp.jobs:
             hashes[job.index] = h = parms_hash(job)
             row = self.ledger.get(step.name, job.index)
+            ours = row is not None and row.state == "submitted" and row.executor == self.executor.name \
+                and bool(row.job_id)
             if row and row.parms_hash == h and not self.force:
                 if row.state == "done":
                     counts.skipped += 1
                     continue
-                if row.state == "submitted" and row.executor == self.executor.name and row.job_id:
+                if ours:
                     self.active[row.job_id] = _Active(job)      # left running by a killed driver
                     continue
+            if ours:
+                stale.append(row.job_id)                        # changed parameters or --force
             atomic_write(job.parms, job.rendered.parms_text())
             pending.append(job)
+        if stale:
+            self.reporter.message(f"step {step.name}: cancelling {len(stale)} job(s) of an earlier run "
+                                  f"whose parameters changed (or --force)")
+            self.executor.cancel(stale)
         if counts.skipped:
             self.reporter.message(f"step {step.name}: {counts.skipped} chunk(s) already verified, skipped")
         attempts: dict[str, int] = {}
         final_failures: list[tuple[Job, str]] = []
+        pause = self._pause_first
         while pending or self.active:
+            before = (len(pending), dict(self._states))
             if pending:
                 pending = self._submit_some(sp, pending, hashes, attempts)
             self._refresh(counts, pending)
-            time.sleep(self.poll_interval)
-            for job, reason in self._collect():
+            time.sleep(pause)
+            finished = self._collect()
+            changed = bool(finished) or before != (len(pending), self._states)
+            pause = self._pause_first if changed else min(pause * 1.5, self._pause_max)
+            for job, reason in finished:
                 if reason is None:
                     counts.done += 1
                     continue
@@ -230,6 +256,9 @@ class Runner:
             ids = self._batch_call(self.executor.submit, [self._spec(sp, job) for job in batch])
         except _Transient:
             return pending
+        if len(ids) != len(batch):
+            raise BatchError(f"executor {self.executor.name} returned {len(ids)} job id(s) for "
+                             f"{len(batch)} submitted job(s)")
         for job, job_id in zip(batch, ids):
             self.active[job_id] = _Active(job)
             attempts[job.index] = attempts.get(job.index, 0) + 1
@@ -272,6 +301,11 @@ class Runner:
             statuses = self._batch_call(self.executor.poll, list(self.active))
         except _Transient:
             return []
+        newly_running = [(self.active[j].job.step.name, self.active[j].job.index) for j, st in statuses.items()
+                         if st.state is JobState.RUNNING and self._states.get(j) is not JobState.RUNNING
+                         and j in self.active]
+        if newly_running:
+            self.ledger.started(newly_running, time.time())
         self._states = {job_id: status.state for job_id, status in statuses.items()}
         finished = []
         for job_id, entry in list(self.active.items()):
@@ -308,9 +342,11 @@ class Runner:
         if not job.stage.is_dir() or not any(job.stage.iterdir()):
             return None
         try:
-            self.commit(job.stage)
+            count = self.commit(job.stage)
         except Exception as exc:      # noqa: BLE001 - any store error fails the job, with its words
             return f"commit of {job.stage.name} failed: {exc}"
+        if job.step.writes and count == 0:
+            return f"{job.stage.name} held no records to commit: the module staged nothing complete"
         return None
 
     def _faillog(self, sp: StepPlan, job: Job, attempt: int, reason: str) -> None:

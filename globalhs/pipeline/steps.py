@@ -31,7 +31,8 @@ class Kind:
     name: str
     queue_param: str
     threshold_param: str
-    prefix: str        # job-name prefix counted by the threshold throttle (dosht: ``subt``)
+    prefix: str        # job-name prefix counted by the threshold throttle (dosht: ``subt``); every
+                       # step's job names start with its kind's prefix
 
 
 KINDS: dict[str, Kind] = {
@@ -56,6 +57,12 @@ class Step:
     njobs: str | None   # parameter bounding the job count of an ``lgroups`` cut
     writes: bool        # whether a successful job must leave staged records to commit
     summary: str
+    tag: str            # job-name prefix: the kind's prefix plus a step letter, unique per step
+
+    def __post_init__(self) -> None:
+        if not self.tag.startswith(KINDS[self.kind].prefix):
+            raise ValueError(f"step {self.name}: job-name tag {self.tag!r} must start with "
+                             f"{KINDS[self.kind].prefix!r} so the threshold counts it")
 
     @property
     def queue_param(self) -> str:
@@ -73,33 +80,33 @@ class Step:
 # DO NOT REORDER: the order is the pipeline's; firststep/laststep select a slice of it.
 STEPS: tuple[Step, ...] = (
     Step("sht", "v2t", "jv2ts", "v2t", "time1", "lchunk1", None, True,
-         "remap and spherical harmonic transform, one job per time chunk"),
+         "remap and spherical harmonic transform, one job per time chunk", "subt"),
     Step("shtcheck", "v2t", "shtcheck", "v2t", "time1", "lchunk1", None, False,
-         "check the transforms of each time chunk"),
+         "check the transforms of each time chunk", "subtc"),
     Step("retilen", "retn", "retile", "ret", "time2", "lchunk1", None, True,
-         "retile short time series into timechunk2 pieces"),
+         "retile short time series into timechunk2 pieces", "subr"),
     Step("dscopyn", "ret", "dscopy", "ret", "time2", "lchunk2", None, True,
-         "optional copy of the retiled pieces"),
+         "optional copy of the retiled pieces", "subrd"),
     Step("retile1", "ret1", "retile", "ret", "lgroups", "lchunk2", "retnjobs", True,
-         "retile into one time series of the total time"),
+         "retile into one time series of the total time", "subr1"),
     Step("dscopy1", "ret", "dscopy", "ret", "lgroups", "lchunk3", "retnjobs", True,
-         "optional copy of the total-time series"),
+         "optional copy of the total-time series", "subrd1"),
     Step("mkgaps", "tsf", "mkgaps", "tsf", "single", "lchunk4", None, True,
-         "determine the window (gaps) of the time series"),
+         "determine the window (gaps) of the time series", "subgm"),
     Step("gapfill", "tsf", "gapfill", "tsf", "lgroups", "lchunk4", "tsfnjobs", True,
-         "detrend and gap-fill"),
+         "detrend and gap-fill", "subg"),
     Step("gfgaps", "tsf", "mkgaps", "tsf", "lgroups", "lchunk4", "tsfnjobs", True,
-         "determine the window of the gap-filled series"),
+         "determine the window of the gap-filled series", "subgf"),
     Step("pow", "pow", "pow", "pow", "lgroups", "lchunk4", "pownjobs", True,
-         "power spectra"),
+         "power spectra", "subp"),
     Step("slice", "slc", "slice", "pow", "lgroups", "lchunk5", "pownjobs", True,
-         "power spectra of slices of the time series"),
+         "power spectra of slices of the time series", "subps"),
     Step("leakage", "lkg", "leakage", "pkb", "lgroups", "lchunk4", "pkbnjobs", True,
-         "leakage matrix (our extension: the leakage branch)"),
+         "leakage matrix (our extension: the leakage branch)", "subkl"),
     Step("pkbgn", "pkb", "pkbgn", "pkb", "lgroups", "lchunk3", "pkbnjobs", True,
-         "peakbagging"),
+         "peakbagging", "subk"),
     Step("invert", "inv", "invert", "pkb", "single", "lchunk3", None, True,
-         "two-dimensional RLS rotation inversion"),
+         "two-dimensional RLS rotation inversion", "subki"),
 )
 
 STEP_NAMES: tuple[str, ...] = tuple(s.name for s in STEPS)
@@ -111,3 +118,22 @@ def step_range(first: str, last: str) -> tuple[Step, ...]:
     """The steps from ``first`` to ``last`` inclusive, in pipeline order."""
     i, j = STEP_NAMES.index(first), STEP_NAMES.index(last)
     return STEPS[i:j + 1]
+
+
+_CUT_WORDS = {
+    "time1": "one per `timechunk1` (+1 for a remainder), the whole l range",
+    "time2": "one per `timechunk2` (+1 for a remainder), the whole l range",
+    "lgroups": "blocks of `{lchunk}` shared among at most `{njobs}` jobs",
+    "single": "one job",
+}
+
+
+def markdown_table() -> str:
+    """The step table in Markdown (docs/run.md embeds exactly this text)."""
+    lines = ["| step | desc | module | jobs | `lchunk` variable | kind (queue, threshold) | job names |",
+             "|---|---|---|---|---|---|---|"]
+    for s in STEPS:
+        jobs = _CUT_WORDS[s.cut].format(lchunk=s.lchunk, njobs=s.njobs)
+        lines.append(f"| {s.name} | {s.desc} | {s.module} | {jobs} | {s.lchunk} | {s.kind} "
+                     f"(`{s.queue_param}`, `{s.threshold_param}`) | `{s.tag}.*` |")
+    return "\n".join(lines) + "\n"

@@ -132,22 +132,23 @@ class Template:
             self.text = self.path.read_text()
         except OSError as exc:
             raise TemplateError(f"cannot read template {self.path}: {exc.strerror}") from None
-        try:
-            self._jinja = _JINJA.from_string(self.text)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{self.path} line {exc.lineno}: jinja2 syntax error: {exc.message}") from None
         for number, line in enumerate(self.text.splitlines(), 1):
             for match in _LEGACY_RE.finditer(line):
                 if match.group(0) not in LEGACY:
                     raise TemplateError(
                         f"{self.path} line {number}: unknown placeholder {match.group(0)!r}; "
                         f"known: {', '.join(LEGACY)}")
+        # legacy placeholders become jinja2 expressions, so the template is compiled once
+        source = _LEGACY_RE.sub(lambda m: "{{ _legacy." + m.group(0) + " }}", self.text)
+        try:
+            self._jinja = _JINJA.from_string(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{self.path} line {exc.lineno}: jinja2 syntax error: {exc.message}") from None
 
     def render(self, legacy: Mapping[str, str], variables: Mapping[str, Any]) -> Rendered:
         """Replace legacy placeholders, then jinja2 variables; check the no-spaces rule."""
-        text = _LEGACY_RE.sub(lambda m: str(legacy[m.group(0)]), self.text)
         try:
-            text = self._jinja.environment.from_string(text).render(**variables)
+            text = self._jinja.render(**variables, _legacy=dict(legacy))
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"{self.path}: {exc.message}; variables available: "
                                 f"{', '.join(sorted(variables))}") from None
