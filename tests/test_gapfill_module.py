@@ -116,7 +116,7 @@ def test_window_gapfill_gfgaps_pow(dataset, tmp_path):
     assert rec.keywords["DUTYCYC"] == pytest.approx(np.mean(np.any(out[1:3, 720:2160] != 0, axis=0)))
 
     SLICE.call(in_="synth.V_sht_gf_2d[6400d]", out="synth.V_sht_slice_2d", LMIN=0, LMAX=0, TTOTALOUT="1d",
-               SLICESTEP="6h", SLOT="6h")
+               SLICESTEP="6h")
     slices = open_store().query("synth.V_sht_slice_2d[6400d/2d]")
     assert [round((r.keywords["T_START"] - T0) / 3600) for r in slices] == [0, 6, 12, 18, 24]
     np.testing.assert_allclose(slices[2].read("data"), spectra.power(out[0:1, 720:2160]), rtol=1e-5)

@@ -34,7 +34,7 @@ def test_two_stage_retile_round_trip_bit_for_bit():
     for piece in range(2):  # retilen: two 12 h pieces, lchunkout 4
         t = format_time(T0 + piece * 43200, "TAI")
         RETILE.call(in_=f"synth.V_sht[{t}/12h]", out="synth.V_sht_12h", TSTART=t, TTOTAL="12h",
-                    LMIN=0, LMAX=LMAX, LCHUNK=4, SLOT="6h")
+                    LMIN=0, LMAX=LMAX, LCHUNK=4)
     pieces = open_store().query("synth.V_sht_12h[6400d/1d]")
     assert [(r.keywords["LMIN"], r.keywords["LMAX"], r.keywords["NDT"]) for r in pieces] == \
         [(0, 3, 720), (4, 6, 720), (0, 3, 720), (4, 6, 720)]
@@ -64,11 +64,11 @@ def test_missing_input_record_is_an_error_and_nothing_is_written():
     write_sht("synth.V_sht", _truth(720, rng), lchunk=3, tchunk=360, skip={(3, 1)})
     with pytest.raises(ModuleError, match=r"does not tile l=3: samples 360\.\.719 are missing"):
         RETILE.call(in_="synth.V_sht[6400d/12h]", out="synth.V_sht_12h", TSTART="6400d", TTOTAL="12h",
-                    LMIN=0, LMAX=LMAX, LCHUNK=4, SLOT="6h")
+                    LMIN=0, LMAX=LMAX, LCHUNK=4)
     assert _records("synth.V_sht_12h") == []
     # the l range that is complete retiles fine
     RETILE.call(in_="synth.V_sht[6400d/12h]", out="synth.V_sht_12h", TSTART="6400d", TTOTAL="12h",
-                LMIN=0, LMAX=2, LCHUNK=4, SLOT="6h")
+                LMIN=0, LMAX=2, LCHUNK=4)
     assert len(_records("synth.V_sht_12h")) == 1
 
 
@@ -79,7 +79,7 @@ def test_corrupt_segment_is_an_error_naming_the_record_and_nothing_is_written():
     victim.segment_path("data").write_bytes(b"not a FITS file" * 100)
     with pytest.raises(ModuleError, match=r"record synth\.V_sht\[.*cannot read segment data"):
         RETILE.call(in_="synth.V_sht[6400d/12h]", out="synth.V_sht_12h", TSTART="6400d", TTOTAL="12h",
-                    LMIN=0, LMAX=LMAX, LCHUNK=4, SLOT="6h")
+                    LMIN=0, LMAX=LMAX, LCHUNK=4)
     assert _records("synth.V_sht_12h") == []
 
 

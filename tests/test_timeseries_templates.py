@@ -1,14 +1,14 @@
-"""The shipped templates of the time-series steps render for every step that uses them, and every
-rendered argument is one the step's module declares (names and values parse)."""
+"""The shipped templates of the time-series steps render (with the driver's renderer) for every step
+that uses them, and every rendered argument is one the step's module declares (names and values parse)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from globalhs.modules import get_module
+from globalhs.pipeline.templates import Template
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "parmtemplates"
 LABELS = ("mdivw72d", "mdifd72d", "hmi72d", "synth")
@@ -31,18 +31,8 @@ def test_template_renders_to_module_arguments(label, step):
     if not path.exists():
         assert desc == "ret" and label != "synth"  # optional copies: only the synthetic label ships them
         return
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    text = env.from_string(path.read_text()).render(step=step, module=module, **VARIABLES)
-    tokens, driver = [], {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("##"):
-            name, value = line[2:].split("=", 1)
-            driver[name] = value
-        elif line and not line.startswith("#"):
-            assert " " not in line, f"{path.name}: {line!r} has a space"
-            tokens.append(line)
-    args = get_module(driver.get("module", module)).parse(tokens)
+    rendered = Template(path).render({}, {"step": step, "module": module, **VARIABLES})
+    args = get_module(rendered.driver.get("module", module)).parse(rendered.arguments)
     if step == "gfgaps":
         assert args["gapfilled"] == 1
     prefix = {"mdivw72d": "mdi.vw_V", "mdifd72d": "mdi.fd_V", "hmi72d": "hmi.V", "synth": "synth.V"}[label]

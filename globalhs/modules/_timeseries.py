@@ -175,3 +175,26 @@ def chunks(lmin: int, lmax: int, lchunk: int) -> Iterator[tuple[int, int]]:
         raise ModuleError(f"argument LCHUNK={lchunk}: expected at least 1 degree per record")
     for lo in range(lmin, lmax + 1, lchunk):
         yield lo, min(lo + lchunk - 1, lmax)
+
+
+def ensure_output(name: str, factory, slot_arg: str, shortest: float):
+    """Create the output series with ``factory(name, slot)`` unless it exists; returns the slot step.
+
+    ``slot_arg`` "auto" picks 1 day when every piece written is at least a day apart (``shortest``
+    seconds), else 1 hour; an existing series keeps its own slot. A slot longer than ``shortest``
+    would make two records share a prime key, which is an error."""
+    store = open_store()
+    try:
+        if store.has_series(name):
+            step = store.series(name).prime[0].step
+        else:
+            if slot_arg == "auto":
+                slot_arg = "1d" if shortest >= 86400 else "1h"
+            step = seconds(slot_arg, "SLOT")
+            store.ensure_series(factory(name, slot_arg))
+    except DrmsError as exc:
+        raise ModuleError(f"argument out={name}: {exc}") from None
+    if step > shortest + 1e-6:
+        raise ModuleError(f"series {name} has T_START slots of {step:g} s, longer than the {shortest:g} s between "
+                          "the records this job writes: they would share a slot; use another output series")
+    return step

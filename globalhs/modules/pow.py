@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from globalhs.drms import DrmsError, Keyword, Segment, open_store
+from globalhs.drms import Keyword, Segment, open_store
 from globalhs.drms.builtin import timeseries_series
 from globalhs.modules import _timeseries as ts
 from globalhs.modules.base import Arg, Module, ModuleError
@@ -34,7 +34,7 @@ def spectrum_series(name: str, slot: str = "1d"):
     )
 
 
-def write_spectra(args: dict[str, Any], piece_starts: list[int], nout: int) -> None:
+def write_spectra(args: dict[str, Any], piece_starts: list[int], nout: int, spacing: float = 86400.0) -> None:
     """Spectra of the pieces [s, s + nout) of every record of ``in`` holding LMIN..LMAX."""
     lmin, lmax = args["LMIN"], args["LMAX"]
     recs = [r for r in ts.query(args["in"]) if not (ts.lrange_of(r)[1] < lmin or ts.lrange_of(r)[0] > lmax)]
@@ -50,11 +50,8 @@ def write_spectra(args: dict[str, Any], piece_starts: list[int], nout: int) -> N
             raise ModuleError(f"record {rec.spec()}: the piece from sample {piece_starts[-1]} of {nout} samples "
                               f"does not fit in its {ndt} samples (STARTOFFSET/TTOTALOUT)")
         ts.check_shape(rec, (ts.nrows(lo, hi), 2 * ndt))
+    ts.ensure_output(args["out"], spectrum_series, args["SLOT"], spacing)
     store = open_store()
-    try:
-        store.ensure_series(spectrum_series(args["out"], args["SLOT"]))
-    except DrmsError as exc:
-        raise ModuleError(f"argument out={args['out']}: {exc}") from None
     axis = spectra.spectrum_keywords(nout, dt)
     with store.writer(replace=True) as writer:
         for rec in recs:
@@ -108,7 +105,7 @@ COMMON_ARGS = (
     Arg("TTOTALOUT", str, "", "length of each piece transformed (powtotaltime; empty: to the end)"),
     Arg("STARTOFFSET", str, "0d", "start of the (first) piece after the series' start (powstartoffset)"),
     Arg("BATCH", int, 256, "series transformed together"),
-    Arg("SLOT", str, "1d", "T_START slot step of a new output series (at most SLICESTEP)"),
+    Arg("SLOT", str, "auto", "T_START slot step of a new output series (auto: 1d, or 1h for slices < 1d apart)"),
 )
 
 MODULE = Module(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from globalhs.drms import DrmsError, open_store
+from globalhs.drms import open_store
 from globalhs.drms.builtin import timeseries_series
 from globalhs.modules import _timeseries as ts
 from globalhs.modules.base import Arg, Module, ModuleError
@@ -69,16 +69,10 @@ def main(args: dict[str, Any]) -> None:
     ndt_out = int(round(span / dt))
     if abs(ndt_out * dt - span) > 1e-6 * dt:
         raise ModuleError(f"TTOTAL={args['TTOTAL']} is not a whole number of samples of {dt:g} s")
-    slot = ts.seconds(args["SLOT"], "SLOT")
-    if slot > span:
-        raise ModuleError(f"SLOT={args['SLOT']} exceeds TTOTAL={args['TTOTAL']}: two pieces would share a slot")
     pieces = plan_pieces(recs, t0, ndt_out, dt, lmin, lmax)
     common = ts.inherited(recs, args["in"])
+    ts.ensure_output(args["out"], lambda name, slot: timeseries_series(name, tstep_slot=slot), args["SLOT"], span)
     store = open_store()
-    try:
-        store.ensure_series(timeseries_series(args["out"], tstep_slot=args["SLOT"]))
-    except DrmsError as exc:
-        raise ModuleError(f"argument out={args['out']}: {exc}") from None
     scratch = ts.scratch_dir()
     with store.writer(replace=True) as writer:
         for lo, hi in ts.chunks(lmin, lmax, args["LCHUNK"]):
@@ -116,7 +110,7 @@ MODULE = Module(
         Arg("LMIN", int, 0, "lowest degree to retile"),
         Arg("LMAX", int, 300, "highest degree to retile"),
         Arg("LCHUNK", int, 1, "degrees per output record (lchunkout)"),
-        Arg("SLOT", str, "1d", "T_START slot step of a new output series (at most TTOTAL)"),
+        Arg("SLOT", str, "auto", "T_START slot step of a new output series (auto: 1d, or 1h for pieces < 1d)"),
         Arg("VERSION", str, "", "VERSION keyword of the output"),
     ),
     main=main,

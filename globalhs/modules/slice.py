@@ -20,16 +20,13 @@ def main(args: dict[str, Any]) -> None:
     if not args["TTOTALOUT"]:
         raise ModuleError("argument TTOTALOUT is required for slices: expected the length of each slice, e.g. 24d")
     step_s = ts.seconds(args["SLICESTEP"], "SLICESTEP")
-    if step_s < ts.seconds(args["SLOT"], "SLOT"):
-        raise ModuleError(f"SLICESTEP={args['SLICESTEP']} is shorter than SLOT={args['SLOT']}: two slices "
-                          "would share a T_START slot; expected SLOT <= SLICESTEP")
     step = int(round(step_s / dt))
     ndt = min(int(r.keywords["NDT"]) for r in ts.query(args["in"]))
     try:
         starts = slice_starts(ndt, nout, step, start)
     except ValueError as exc:
         raise ModuleError(f"STARTOFFSET/TTOTALOUT/SLICESTEP: {exc}") from None
-    write_spectra(args, [int(s) for s in starts], nout)
+    write_spectra(args, [int(s) for s in starts], nout, step_s)
 
 
 MODULE = Module(

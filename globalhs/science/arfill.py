@@ -83,32 +83,53 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
     Returns ``(a, power)``: ``a`` (..., order+1) with a[..., 0] = 1 such that the forward error is
     f_t = sum_k a_k x_{t-k} (MATLAB ``arburg`` convention), and the prediction-error power. Sums run
     inside each good segment only; the reflection coefficients have modulus < 1 (minimum phase).
+
+    The error sequences are kept in the input's precision (single precision halves the memory
+    traffic that bounds this O(order x n) loop); the sums are accumulated in double precision.
+    Each stage sums over every sample and subtracts the few pairs that straddle a segment boundary
+    (kept at zero or at valid values), which is cheaper than gathering the valid pairs.
     """
     x = np.asarray(x)
     single = x.ndim == 1
     x2 = np.atleast_2d(x)
     nser, n = x2.shape
     pos = _position_in_segment(good)
-    dtype = np.result_type(x2.dtype, np.float64)
-    a = np.zeros((nser, order + 1), dtype=dtype)
+    work = np.result_type(x2.dtype, np.float32)
+    wide = np.result_type(work, np.float64)
+    a = np.zeros((nser, order + 1), dtype=wide)
     a[:, 0] = 1
     g = pos >= 0
-    power = np.mean(np.abs(x2[:, g]) ** 2, axis=1) if g.any() else np.zeros(nser)
-    f = np.where(g, x2, 0).astype(dtype)
+    power = np.mean(np.abs(x2[:, g].astype(wide)) ** 2, axis=1) if g.any() else np.zeros(nser)
+    f = np.where(g, x2, 0).astype(work)
     b = f.copy()
+    f_next = np.empty_like(f)
+    b_next = np.empty_like(b)
     for k in range(1, order + 1):
-        mask = pos[k:] >= k  # pairs (f_{k-1}(t), b_{k-1}(t-1)) inside one segment
-        ff = f[:, 1:]
-        bb = b[:, :-1]
-        if not mask.any():
+        m = n - k  # pairs (f_{k-1}(t), b_{k-1}(t-1)) for t = k..n-1
+        ff = f[:, 1 : m + 1]
+        bb = b[:, :m]
+        straddle = np.flatnonzero(pos[k:] < k)  # pairs not inside one segment
+        if len(straddle) == m:
             raise ValueError(f"no good segment is longer than {k} samples; cannot fit AR order {order}")
-        fm = ff[:, mask]
-        bm = bb[:, mask]
-        num = -2.0 * np.sum(np.conj(bm) * fm, axis=1)
-        den = np.sum(np.abs(fm) ** 2 + np.abs(bm) ** 2, axis=1)
-        kappa = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-        f = ff + kappa[:, None] * bb
-        b = bb + np.conj(kappa)[:, None] * ff
+        num = np.sum(np.conj(bb) * ff, axis=1, dtype=wide)
+        den = np.sum(np.abs(ff) ** 2 + np.abs(bb) ** 2, axis=1, dtype=np.float64)
+        if len(straddle):
+            fs = ff[:, straddle].astype(wide)
+            bs = bb[:, straddle].astype(wide)
+            num -= np.sum(np.conj(bs) * fs, axis=1)
+            den -= np.sum(np.abs(fs) ** 2 + np.abs(bs) ** 2, axis=1)
+        kappa = np.divide(num, den, out=np.zeros_like(num), where=den > 0) * -2.0
+        kw = kappa.astype(work)[:, None]
+        np.multiply(bb, kw, out=f_next[:, :m])
+        f_next[:, :m] += ff
+        np.multiply(ff, np.conj(kw), out=b_next[:, :m])
+        b_next[:, :m] += bb
+        # errors that are not inside one segment would grow without bound: keep them zero, so the
+        # straddling pairs subtracted above are small and the subtraction loses no precision
+        f_next[:, straddle] = 0
+        b_next[:, straddle] = 0
+        f, f_next = f_next, f
+        b, b_next = b_next, b
         a[:, 1 : k + 1] = a[:, 1 : k + 1] + kappa[:, None] * np.conj(a[:, k - 1 :: -1][:, :k])
         power = power * (1 - np.abs(kappa) ** 2)
     if not np.iscomplexobj(x):
