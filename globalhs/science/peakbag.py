@@ -64,10 +64,13 @@ class FitSettings:
     gain: float = 1e-3  # or -ln(likelihood) improving by less than this for 3 steps
     max_shift: float = 0.5  # reject when nu_nl moves more than this many window half-widths
     orbital_nhz: float = ORBITAL_NHZ
+    errors: str = "hessian"  # formal errors from the observed Hessian, or "fisher" (its expectation)
 
     def __post_init__(self) -> None:
         if self.neighbours not in ("include", "mask"):
             raise ValueError(f"neighbours must be 'include' or 'mask', got {self.neighbours!r}")
+        if self.errors not in ("hessian", "fisher"):
+            raise ValueError(f"errors must be 'hessian' or 'fisher', got {self.errors!r}")
         if self.nacoeff < 0:
             raise ValueError(f"nacoeff must be >= 0, got {self.nacoeff}")
 
@@ -109,6 +112,7 @@ class MultipletFit:
     iterations: int = 0
     nbins: int = 0
     loglike: float = np.nan
+    kernel_elements: int = 0  # profile values computed (sources x bins x model evaluations): for benchmarks
 
 
 def lorentzian(nu, centre, width, height, asym=0.0):
@@ -176,6 +180,7 @@ class _Problem:
         self.neighbour = np.zeros_like(self.nu)
         self._neighbours(spec, n, table, leak, settings)
         self.nbins = int(self.valid.sum())
+        self.evaluations = 0
 
     def _synodic(self, a_nhz: np.ndarray) -> np.ndarray:
         a = np.zeros(max(self.nfree_a, 1))
@@ -263,6 +268,7 @@ class _Problem:
         return model, source, np.array(rows)
 
     def objective(self, theta):
+        self.evaluations += 1
         model, _, _ = self.model(theta)
         if not np.all(model[self.valid] > 0):
             return np.inf
@@ -275,6 +281,7 @@ class _Problem:
         nu_nl + sum_i a_i P_i(m_s), so their rows are reduced per source first (T = sum_j D D w^2),
         which keeps the cost independent of the number of a-coefficients.  The observed Hessian is
         sum (2P/M - 1)/M^2 dM dM + sum (1/M - P/M^2) d2M (symmetric profile only)."""
+        self.evaluations += 1
         model, source, rows = self.model(theta, derivatives=True)
         w = self.valid / model
         resid = w * (1.0 - self.data * w)  # (1/M - P/M^2) on valid bins
@@ -378,7 +385,7 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
             break
     if not converged:
         return fail(f"no convergence in {settings.max_iter} iterations", iterations=it)
-    grad, hessian = prob.score_and_fisher(theta, observed=newton)
+    grad, hessian = prob.score_and_fisher(theta, observed=newton and settings.errors == "hessian")
     try:
         np.linalg.cholesky(hessian)
         cov = np.linalg.inv(hessian)
@@ -405,7 +412,8 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
         a[0] += settings.orbital_nhz
     err = np.array([sig[0], height * sig[1 + na], gamma * sig[2 + na], bg * sig[3 + na],
                     sig[4 + na] if settings.asymmetric else ERROR_FLAG])
-    return MultipletFit(n, l, True, "", nu_nl, height, gamma, bg, asym, err, a, a_err, it, prob.nbins, -value)
+    return MultipletFit(n, l, True, "", nu_nl, height, gamma, bg, asym, err, a, a_err, it, prob.nbins, -value,
+                        prob.evaluations * prob.k2.size * prob.nu.shape[1])
 
 
 def _small(step, fisher, tolerance) -> bool:

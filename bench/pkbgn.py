@@ -1,0 +1,111 @@
+"""Benchmark of the peakbagging fit: a synthetic l <= 300 set (every STRIDE-th degree) at 72-day resolution.
+
+Builds the leakage (mdivw72d grid) and synthetic m-resolved spectra from the HMI table hmi.6400.36
+(all n of each chosen l, N = 36, high signal-to-noise background), fits every multiplet from guesses
+offset from the truth, and prints multiplets per second, the fit time, the extrapolation to the whole
+set (about 1800 multiplets) on the given number of parallel jobs, and the ratio of the fit's
+elementwise throughput to numpy's on the same array shapes (the machine limit for this kind of work).
+
+    PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--nacoeff 36] [--jobs 2]
+
+Timings on the shared 2-core machine are noisy (other processes); record the command with the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from globalhs.science import peakbag as pb
+from globalhs.science.leakage import MapGeometry, leakage_block
+from globalhs.science.modetable import read_modetable
+from globalhs.science.synthspec import synthetic_degree
+
+
+def _numpy_config() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg.get("Build Dependencies", {}).get("blas", {})
+        return f"numpy {np.__version__}, BLAS {blas.get('name')} {blas.get('version')}"
+    except Exception:  # pragma: no cover - older numpy
+        return f"numpy {np.__version__}"
+
+
+def _elementwise_rate(shape) -> float:
+    """numpy's rate (elements/s) for the fit's inner kernel shape: x, 1/(1+x^2), weighted sum."""
+    rng = np.random.default_rng(0)
+    nu = rng.random((shape[0], 1, shape[2]))
+    centre = rng.random((shape[0], shape[1], 1))
+    k2 = rng.random(shape[:2])
+    best = np.inf
+    for _ in range(5):
+        t = time.perf_counter()
+        x = 2.0 * (nu - centre) / 1.3
+        den = 1.0 / (1.0 + x * x)
+        np.einsum("msj,ms->mj", den, k2)
+        best = min(best, time.perf_counter() - t)
+    return np.prod(shape) / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", default=os.environ.get("GLOBALHS_REFDATA", "../shared/data") + "/hmi_modes/hmi.6400.36")
+    parser.add_argument("--stride", type=int, default=30, help="fit every STRIDE-th degree (1 = the whole set)")
+    parser.add_argument("--lmax", type=int, default=300)
+    parser.add_argument("--nacoeff", type=int, default=36)
+    parser.add_argument("--jobs", type=int, default=2, help="parallel pkbgn jobs assumed in the extrapolation")
+    opts = parser.parse_args()
+    print(_numpy_config())
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}")
+    truth = read_modetable(opts.table)
+    dnu = 1e6 / (72 * 86400)
+    settings = pb.FitSettings(nacoeff=opts.nacoeff)
+    degrees = [l for l in range(0, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
+    rng = np.random.default_rng(1)
+    t_leak = t_synth = t_fit = 0.0
+    nfit = nok = 0
+    iters = []
+    elements = 0
+    for l in degrees:
+        t = time.perf_counter()
+        leak = leakage_block(MapGeometry(), max(l - 6, 0), l + 6, 6, 15)
+        t_leak += time.perf_counter() - t
+        t = time.perf_counter()
+        power, nu0, _ = synthetic_degree(truth, l, leak, dnu, 0.002, np.random.default_rng(l),
+                                         lambda r: max(settings.window_gammas * truth.width[r], settings.window_min) + 10)
+        t_synth += time.perf_counter() - t
+        spec = pb.Spectrum(l, power, nu0, dnu)
+        guesses = truth.select(np.arange(len(truth)))
+        rows = np.flatnonzero(guesses.l == l)
+        guesses.nu[rows] += rng.normal(0, 0.3, rows.size) * guesses.width[rows]
+        guesses.a[rows, 0] += rng.normal(0, 10, rows.size)
+        guesses.bg[:] = 0.002
+        t = time.perf_counter()
+        fits = pb.fit_degree(spec, guesses, leak, settings, neighbours=truth)
+        dt = time.perf_counter() - t
+        t_fit += dt
+        nfit += len(fits)
+        nok += sum(f.ok for f in fits)
+        iters.extend(f.iterations for f in fits)
+        elements += sum(f.kernel_elements for f in fits)
+        print(f"l={l:3d}: {len(fits):2d} multiplets, {sum(f.ok for f in fits):2d} fitted, fit {dt:6.2f} s", flush=True)
+    total = len(truth.select(truth.l <= opts.lmax))
+    rate = nfit / t_fit
+    print(f"\nmultiplets fitted: {nfit} ({nok} accepted) over {len(degrees)} degrees (stride {opts.stride})")
+    print(f"fit time {t_fit:.1f} s -> {rate:.2f} multiplets/s on one core; median iterations {np.median(iters):.0f}")
+    print(f"leakage {t_leak:.1f} s, synthetic spectra {t_synth:.1f} s (not part of pkbgn)")
+    est = total / rate / opts.jobs
+    print(f"extrapolated whole set ({total} multiplets of l <= {opts.lmax}) on {opts.jobs} jobs: {est / 60:.1f} min "
+          f"(sampled degrees are spread evenly over 0..{opts.lmax}, so the mix of l is representative)")
+    achieved = elements / t_fit
+    limit = _elementwise_rate((201, 8, 150))
+    print(f"profile values per second in the fits: {achieved / 1e6:.1f} M/s; numpy's bare kernel (x, 1/(1+x^2), "
+          f"weighted sum) on a (201, 8, 150) array: {limit / 1e6:.1f} M/s; ratio {achieved / limit:.2f} "
+          f"(each fit evaluation also forms derivatives and the Hessian, so < 1 is expected)")
+
+
+if __name__ == "__main__":
+    main()
