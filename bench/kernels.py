@@ -36,23 +36,31 @@ def main() -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"degrees {lmin}-{lmax}: {len(ms)} modes in {wall:.1f} s wall, {cpu:.1f} s CPU "
           f"({len(ms) / wall:.2f} modes/s wall)")
-    # reference: a*x + y on the batch shape of the bracketing scan of one group (4, 2, 24, 226)
-    shape = (4, 2, lmax - lmin + 1, 226)
-    a, x, y = 1.0001, np.random.rand(*shape), np.random.rand(*shape)
-    n = 2000
-    t_op = best_of(lambda: [a * x + y for _ in range(n)]) / (2 * n)
-    print(f"numpy elementwise op on {shape}: {t_op * 1e6:.1f} us each")
-    # the scan does ~160 such ops per RK step; steps per group ~ 2500-4500 (printed by the solver mesh)
-    from globalhs.science.eigen import _Coefficients, _Mesh, _local_rate  # noqa: E402
+    # reference: a*x + y on the batch shape of the bracketing scan of one group: (4, 2, degrees, 226 frequencies)
+    from globalhs.science.eigen import _Coefficients, _Mesh, _System, _integrate, _local_rate  # noqa: E402
 
+    G = lmax - lmin + 1
+    shape = (4, 2, G, 226)
+    a, x, y = 1.0001, np.random.rand(*shape), np.random.rand(*shape)
+    n = 200
+    t_op = best_of(lambda: [a * x + y for _ in range(n)]) / (2 * n)
     co = _Coefficients(model)
-    rate = _local_rate(co, np.array([lmin, lmax]), [(2 * np.pi * f * 1e-6 / co.omega_scale) ** 2 for f in (1000, 5500)], 4)
+    to_w2 = lambda f: (2 * np.pi * f * 1e-6 / co.omega_scale) ** 2  # noqa: E731
+    rate = _local_rate(co, np.array([lmin, lmax]), [to_w2(1000.0), to_w2(5500.0)], 4)
     xt = co.turning_point(lmin, 2 * np.pi * 5500e-6)
     mesh = _Mesh(co, max(co.x[0], xt * min(0.5, 10 ** (-6.0 / lmin))), rate, 0.3)
-    scan_limit = 160 * len(mesh.h) * t_op
-    print(f"mesh steps: {len(mesh.h)}; one scan sweep at the numpy limit: {scan_limit:.2f} s")
-    print(f"whole block / one scan sweep at the limit = {wall / scan_limit:.1f} sweeps-equivalent "
-          "(scan + ~10 root-refinement sweeps on fewer trials + eigenfunction pass)")
+    w2 = np.broadcast_to(to_w2(np.linspace(1000, 5500, 226))[None, :], (G, 226)).copy()
+    system = _System(np.arange(lmin, lmax + 1), w2, 4, False)
+    t = time.perf_counter()
+    _integrate(mesh, system)
+    t_scan = time.perf_counter() - t
+    # one RK4 step = 4 right-hand sides (~25 ops on one component, a quarter of the batch) + ~12 whole-batch ops
+    limit = (4 * 25 / 4 + 12) * t_op * len(mesh.h)
+    print(f"numpy a*x+y on {shape}: {t_op * 1e6:.0f} us (per element {t_op / np.prod(shape) * 1e9:.2f} ns)")
+    print(f"one bracketing sweep ({G} degrees x 226 frequencies, {len(mesh.h)} RK4 steps): {t_scan:.2f} s; "
+          f"elementwise-op limit {limit:.2f} s; ratio {t_scan / limit:.2f}")
+    print(f"whole block = {wall / t_scan:.1f} bracketing sweeps (root refinement and eigenfunction pass work on "
+          "one trial per mode)")
 
 
 if __name__ == "__main__":

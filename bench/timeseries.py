@@ -135,13 +135,62 @@ def bench_size(lmax: int, days: int, maxorder: int) -> dict:
     return {"lmax": lmax, "days": days, "rows": rows, "ndt": ndt, "steps": res}
 
 
+def bench_full_record(l: int, maxorder: int) -> dict:
+    """One full-length record (degree l, 72 d at 60 s: (l+1) series x 103,680 samples): the memory of a
+    gapfill or pow job at full scale, and its time."""
+    tmp = tempfile.mkdtemp(prefix="globalhs-bench-")
+    env = {**os.environ, "GLOBALHS_STORE": str(Path(tmp) / "store"), "PYTHONPATH": str(ROOT),
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env.pop("GLOBALHS_STAGE", None)
+    os.environ.update(env)
+    from globalhs.drms import open_store
+    from globalhs.drms.builtin import timeseries_series
+    from globalhs.time import day_to_time
+
+    rng = np.random.default_rng(l)
+    good = np.ones(FULL_NDT, dtype=bool)
+    while good.mean() > 0.95:
+        length = int(rng.integers(1, 61))
+        start = int(rng.integers(0, FULL_NDT - length))
+        good[start : start + length] = False
+    z = (rng.standard_normal((l + 1, FULL_NDT)) + 1j * rng.standard_normal((l + 1, FULL_NDT))).astype(np.complex64)
+    z[:, ~good] = 0
+    store = open_store()
+    store.ensure_series(timeseries_series("bench.V_sht_72d"))
+    with store.writer() as w:
+        w.add("bench.V_sht_72d", {"T_START": day_to_time(6400), "LMIN": l, "LMAX": l, "NDT": FULL_NDT,
+                                  "T_STEP": 60.0}, {"data": z.view(np.float32)})
+    del z
+    res = {}
+    res["mkgaps"] = run("mkgaps", ["in=bench.V_sht_72d[6400d]", "out=bench.V_sht_gaps_72d", f"LMIN={l}",
+                                   f"LMAX={l}", f"POWLMIN={l}", f"POWLMAX={l}"], env)
+    res["gapfill"] = run("gapfill", ["in=bench.V_sht_72d[6400d]", "gaps=bench.V_sht_gaps_72d[6400d]",
+                                     "out=bench.V_sht_gf_72d", f"LMIN={l}", f"LMAX={l}", f"MAXORDER={maxorder}",
+                                     "DETRENDORDER=2", "DTWINDOW=1d", "DTOVERLAP=4h"], env)
+    res["pow"] = run("pow", ["in=bench.V_sht_gf_72d[6400d]", "out=bench.V_sht_pow_72d", f"LMIN={l}", f"LMAX={l}"], env)
+    res["fft"] = {"s": fft_pass_seconds(l + 1, FULL_NDT), "rss_mb": 0.0}
+    subprocess.run(["rm", "-rf", tmp])
+    return res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="20:4,30:8", help="LMAX:DAYS,... (days even)")
     parser.add_argument("--maxorder", type=int, default=100)
+    parser.add_argument("--full-record", type=int, default=None, metavar="L",
+                        help="instead: one full 72-day record of degree L (memory of a gapfill/pow job)")
     opts = parser.parse_args()
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, scipy {scipy.__version__}; {blas_summary()}")
     print(f"cpus: {os.cpu_count()} (shared); command: {' '.join(sys.argv)}")
+    if opts.full_record is not None:
+        l = opts.full_record
+        res = bench_full_record(l, opts.maxorder)
+        volume = (l + 1) * FULL_NDT
+        print(f"\none 72-day record, l={l}: {l + 1} series x {FULL_NDT} samples")
+        for name, st in res.items():
+            print(f"  {name:8} {st['s']:8.2f} s {1e9 * st['s'] / volume:10.1f} ns/sample "
+                  f"{st['s'] / res['fft']['s']:8.1f} x FFT  peak RSS {st['rss_mb']:8.0f} MB")
+        return
     for size in opts.sizes.split(","):
         lmax, days = map(int, size.split(":"))
         out = bench_size(lmax, days, opts.maxorder)

@@ -5,7 +5,7 @@ export GLOBALHS_CLUSTER_BASE
 
 # Daemons we start, by process name: a PID file is trusted only if its process has one of these names
 # (PID files go stale and the number may belong to something else by now).
-OUR_DAEMONS="sge_qmaster sge_execd slurmd slurmctld munged"
+OUR_DAEMONS="sge_qmaster sge_execd slurmd slurmctld slurmdbd mariadbd munged"
 
 # pid_alive FILE: print the PID in FILE and succeed if that process is one of our daemons.
 pid_alive() {

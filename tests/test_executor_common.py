@@ -37,21 +37,23 @@ def test_legal_name():
 # --- site config -----------------------------------------------------------------------------------
 
 SITE = """
-[default]
+[run]
+topdir = "/scratch/helio"          # the driver's table: ignored here
+[batch.default]
 time = "1h"
 memory = "2G"
 extra.slurm = ["--account=helio"]
-[step.sht]
+[batch.step.sht]
 queue = "j.q"
 time = "6h"
 extra.slurm = ["--constraint=ssd"]
 extra.sge = ["-l", "ssd=1"]
-[escalate]
+[batch.escalate]
 time_factor = 2
 memory_factor = 1.5
 max_time = "8h"
 max_memory = "4G"
-[limits]
+[batch.limits]
 submit_rate = 20
 max_array_size = 500
 max_resubmits = 3
@@ -64,7 +66,7 @@ poll_interval_max = 30
 def site(tmp_path, monkeypatch):
     path = tmp_path / "site.toml"
     path.write_text(SITE)
-    monkeypatch.setenv("GLOBALHS_SITE_CONFIG", str(path))
+    monkeypatch.setenv("GLOBALHS_CONFIG", str(path))
     return SiteConfig.load()
 
 
@@ -93,13 +95,13 @@ def test_site_escalation_up_to_the_maximum(site, tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[default]\ntime = 'soon'\n", "default.time = 'soon': expected a duration"),
-    ("[default]\nmemory = 'lots'\n", "default.memory = 'lots': expected a memory size"),
-    ("[step.sht]\nqueu = 'j.q'\n", "step.sht.queu = 'j.q': expected one of queue, time, memory, extra"),
-    ("[escalate]\ntime_factor = 0.5\n", "escalate.time_factor = 0.5: expected a factor > 1"),
-    ("[limits]\nmax_array_size = 0\n", "limits.max_array_size = 0: expected an integer >= 1"),
-    ("[defaults]\n", "defaults = {}: expected one of the tables"),
-    ("[default\n", "not valid TOML"),
+    ("[batch.default]\ntime = 'soon'\n", "batch.default.time = 'soon': expected a duration"),
+    ("[batch.default]\nmemory = 'lots'\n", "batch.default.memory = 'lots': expected a memory size"),
+    ("[batch.step.sht]\nqueu = 'j.q'\n", "batch.step.sht.queu = 'j.q': expected one of queue, time, memory, extra"),
+    ("[batch.escalate]\ntime_factor = 0.5\n", "batch.escalate.time_factor = 0.5: expected a factor > 1"),
+    ("[batch.limits]\nmax_array_size = 0\n", "batch.limits.max_array_size = 0: expected an integer >= 1"),
+    ("[batch.defaults]\n", "batch.defaults = {}: expected one of the tables"),
+    ("[batch.default\n", "not valid TOML"),
 ])
 def test_site_config_errors_name_the_key(tmp_path, text, message):
     path = tmp_path / "site.toml"
@@ -109,9 +111,13 @@ def test_site_config_errors_name_the_key(tmp_path, text, message):
     assert str(path) in str(exc.value)
 
 
-def test_site_config_missing_file(tmp_path):
+def test_site_config_missing_file(tmp_path, monkeypatch):
     with pytest.raises(SiteConfigError, match="cannot read"):
         SiteConfig.load(tmp_path / "nope.toml")
+    monkeypatch.setenv("GLOBALHS_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    if not Path("/etc/globalhs/config.toml").exists():
+        assert SiteConfig.load() == SiteConfig()                 # no file anywhere: the defaults
 
 
 def test_parse_memory():

@@ -69,22 +69,64 @@ def test_slurm_state_words(word, state):
     assert slurm.state_of(word) is state
 
 
+SACCT = """\
+155|subt.1.1.0-300lab|FAILED|3:0
+157|subt.c|CANCELLED by 0|0:0
+158|subt.t|TIMEOUT|0:0
+156_0|subt.6400.64~.0-300lab|COMPLETED|0:0
+156_3|subt.6400.64~.0-300lab|RUNNING|0:0
+156_[1-3%1]|subt.6400.64~.0-300lab|PENDING|0:0
+"""
+
+
 def test_parse_sacct_shapes():
-    # sacct -X -P -n -o JobID,JobName,State,ExitCode (format per sacct(1); the local Slurm has no slurmdbd)
-    text = ("123|subt.1.0-300lab|COMPLETED|0:0\n"
-            "124_3|subt.6400.64~.0-300lab|CANCELLED by 0|0:15\n"
-            "125|subp.x|OUT_OF_MEMORY|0:125\n"
-            "126|subp.y|FAILED|3:0\n"
-            "127_[4-9%2]|subt.arr|PENDING|0:0\n")
-    got = slurm.parse_sacct(text)
-    assert got["123"].state is JobState.COMPLETED and got["123"].exit_code == 0
-    assert got["124_3"].state is JobState.CANCELLED and got["124_3"].exit_code == 128 + 15
-    assert got["124_3"].reason == "CANCELLED by 0"
-    assert got["125"].state is JobState.OUT_OF_MEMORY
-    assert got["126"].exit_code == 3 and got["126"].name == "subp.y"
-    assert "127_[4-9%2]" not in got and len(got) == 4
+    # captured with GLOBALHS_SLURM_ACCOUNTING=1 scripts/slurm-up (slurmdbd + MariaDB)
+    got = slurm.parse_sacct(SACCT)
+    assert got["155"].state is JobState.FAILED and got["155"].exit_code == 3
+    assert got["157"].state is JobState.CANCELLED and got["157"].reason == "CANCELLED by 0"
+    assert got["158"].state is JobState.TIMEOUT and got["158"].name == "subt.t"
+    assert got["156_0"].state is JobState.COMPLETED and got["156_0"].exit_code == 0
+    assert got["156_3"].state is JobState.RUNNING and got["156_3"].exit_code is None
+    assert "156_[1-3%1]" not in got and len(got) == 5
+    assert slurm.parse_sacct("") == {}
+    # a signal in ExitCode (documented form code:signal) becomes 128 + signal
+    assert slurm.parse_sacct("9|x|CANCELLED by 0|0:15\n")["9"].exit_code == 128 + 15
     with pytest.raises(BatchError, match="unexpected sacct line"):
         slurm.parse_sacct("garbage\n")
+
+
+class CannedRunner:
+    """A CommandRunner stand-in answering each program with a captured output; records the calls."""
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers, self.calls = answers, []
+        from collections import Counter
+        self.counts = Counter()
+
+    def run(self, argv, *, input=None, accept=None):
+        self.calls.append(list(argv))
+        self.counts[argv[0]] += 1
+        return CommandResult(list(argv), 0, self.answers[argv[0]], "")
+
+
+def test_slurm_poll_asks_sacct_only_for_what_squeue_forgot():
+    runner = CannedRunner({
+        "scontrol": "AccountingStorageType   = accounting_storage/slurmdbd\nMaxArraySize = 1001\n",
+        "squeue": "156_3|subt.6400.64~.0-300lab|RUNNING|None|0|\n",
+        "sacct": SACCT})
+    ex = slurm.SlurmExecutor(runner=runner, user="root")
+    got = ex.poll(["156_3", "155", "158", "4242"])
+    assert got["156_3"].state is JobState.RUNNING                     # from squeue
+    assert got["155"].state is JobState.FAILED and got["158"].state is JobState.TIMEOUT   # from sacct
+    assert got["4242"].state is JobState.UNKNOWN
+    sacct_call = [c for c in runner.calls if c[0] == "sacct"]
+    assert len(sacct_call) == 1 and "--jobs=155,158,4242" in sacct_call[0]
+    assert runner.counts["squeue"] == 1
+    # without accounting: squeue only
+    runner = CannedRunner({"scontrol": "AccountingStorageType = accounting_storage/none\n",
+                           "squeue": "", "sacct": SACCT})
+    got = slurm.SlurmExecutor(runner=runner, user="root").poll(["155"])
+    assert got["155"].state is JobState.UNKNOWN and runner.counts["sacct"] == 0
 
 
 def test_parse_sbatch():
@@ -345,3 +387,9 @@ def test_qsub_and_qdel_commands(tmp_path):
     assert sge.qdel_command(["7", "12.3", "12.5"]) == ["qdel", "7", "12", "-t", "3-3", "12", "-t", "5-5"]
     res = CommandResult(["qdel"], 1, 'root has deleted job 7\ndenied: job "99999" does not exist\n', "")
     assert sge.qdel_accept(res)
+
+
+def test_scancel_folds_array_tasks_into_ranges():
+    ids = ["12_0", "12_1", "12_2", "12_7", "13", "14_5", "12_3", "13"]
+    assert slurm.scancel_command(ids) == ["scancel", "13", "12_[0-3,7]", "14_5"]
+    assert slurm.compress_ids([f"9_{k}" for k in range(10000)]) == ["9_[0-9999]"]

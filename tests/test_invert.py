@@ -24,6 +24,8 @@ def test_bad_arguments_are_named(tmp_path):
         MODULE.call(in_=str(table), out="x.rot2d", tstart="6400d", mur=-1)
     with pytest.raises(ModuleError, match="smax"):
         MODULE.call(in_=str(table), out="x.rot2d", tstart="6400d", smax=4)
+    with pytest.raises(ModuleError, match="aktargets"):
+        MODULE.call(in_=str(table), out="x.rot2d", tstart="6400d", aktargets="0.7-30")
     table.write_text("1 2 x\n")
     with pytest.raises(ModuleError, match="line 1: not a number"):
         MODULE.call(in_=str(table), out="x.rot2d", tstart="6400d")
@@ -116,3 +118,38 @@ def test_synthetic_inversion_recovers_input(real):
     bias = np.abs(resolved - truth)
     assert np.mean(np.abs(om - truth)[region] < 3 * err[region] + bias[region]) > 0.95
     assert np.mean(np.abs(om - resolved)[region] < 3 * err[region]) > 0.97
+
+
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_module_writes_rot2d_record_and_plot(real, tmp_path, monkeypatch, refdata):
+    """The pipeline program on the real HMI table: record in the rot2d layout, PNG, and agreement with HMI."""
+    from globalhs.drms import open_store
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GLOBALHS_MODEL", str(refdata("model_s", "fgong.l5bi.d.15c")))
+    assert MODULE([f"in={refdata('hmi_modes', 'hmi.6400.36')}", "out=hmi.V_rot2d", "tstart=6400d", "plot=map.png"]) == 0
+    assert (tmp_path / "map.png").stat().st_size > 10_000
+    (rec,) = open_store().query("hmi.V_rot2d[6400d]")
+    omega, err, radius, colat = (rec.read(k) for k in ("omega", "err", "radius", "colat"))
+    assert omega.shape == (len(radius), 49) and err.shape == omega.shape
+    assert np.allclose(colat, COLAT_DEG)
+    assert rec.keywords["NMODES"] > 1500
+    # averaging kernels at the default targets: peak near the target, unit integral over the sphere
+    ak, targets = rec.read("avgkern"), rec.read("aktarget")
+    assert ak.shape == (len(targets), len(radius), 49)
+    x = np.cos(np.radians(COLAT_DEG))
+    for k, (r0, lat0) in enumerate(targets):
+        total = 2 * np.sum(np.trapezoid(ak[k][:, ::-1], x[::-1], axis=1))
+        assert total == pytest.approx(1.0, abs=0.1), (r0, lat0, total)
+        i, j = np.unravel_index(np.argmax(ak[k]), ak[k].shape)
+        assert abs(radius[i] - r0) < 0.06 and abs((90 - COLAT_DEG[j]) - lat0) < 15, (r0, lat0, radius[i], COLAT_DEG[j])
+    # compare with the published HMI inversion on its radii: goal |diff| < 3 nHz in 0.6-0.98 R, latitude < 60
+    ours = np.stack([np.interp(real["rr"], radius, omega[:, j]) for j in range(49)], axis=1)
+    diff = ours - real["rot"]
+    region = ((real["rr"] >= 0.6) & (real["rr"] <= 0.98))[:, None] & (COLAT_DEG >= 30)[None, :]
+    assert np.median(np.abs(diff[region])) < 3.0
+    assert np.mean(np.abs(diff[region]) < 3.0) > 0.8
+    # same record again (resubmitted job) replaces it
+    assert MODULE([f"in={refdata('hmi_modes', 'hmi.6400.36')}", "out=hmi.V_rot2d", "tstart=6400d", "plot="]) == 0
+    assert len(open_store().query("hmi.V_rot2d[6400d]")) == 1

@@ -88,3 +88,25 @@ def test_sanity_checks_are_clear_errors(change, message, capsys):
     err = capsys.readouterr().err
     assert message in err
     assert not open_store().has_series("synth.V_sht") or not open_store().query("synth.V_sht[6400d/1d]")
+
+
+def test_shtcheck_accepts_a_good_job_and_names_gaps_and_absent_records(capsys):
+    from globalhs.modules.shtcheck import MODULE as SHTCHECK
+
+    ingest(60, absent={3}, flagged={10})
+    argv = ["in=synth.V[6400d/1h]", "tsout=synth.V_sht", "LMAX=20", "LCHUNK=10", "TCHUNK=30m", "TTOTAL=1h",
+            "TSTART=6400d", "FORCEOUTPUT=1"] + SMALL_MAP
+    assert MODULE(argv) == 0
+    assert SHTCHECK(argv) == 0
+    assert "6 records of synth.V_sht verified" in capsys.readouterr().out
+    store = open_store()
+    rec = store.query("synth.V_sht[6400d][10][19][30]")[0]
+    data = rec.read("data")
+    data[:, 40:42] = 0.0  # an image lost without a trace
+    with store.writer(replace=True) as w:
+        w.add("synth.V_sht", dict(rec.keywords), {"data": data})
+    assert SHTCHECK(argv) == 1
+    err = capsys.readouterr().err
+    assert "unexpected gaps at samples [20]" in err and "[10][19][30]" in err
+    assert SHTCHECK([a if not a.startswith("LCHUNK") else "LCHUNK=7" for a in argv]) == 1
+    assert "record absent (expected one with NDT=30)" in capsys.readouterr().err

@@ -18,8 +18,8 @@ def test_c_ls_published_values_and_closed_forms():
         assert c_ls(l, 3) == pytest.approx(-3 * (l - 1) / (2 * l + 3), rel=1e-11)
         assert c_ls(l, 5) == pytest.approx(7.5 * (l - 1) * (l - 2) / ((2 * l + 3) * (2 * l + 5)), rel=1e-10)
     # l -> infinity: c(l, s) -> P_s'(0) = -3/2, 15/8, ...; no a_s beyond 2l
-    assert c_ls(100000, 3) == pytest.approx(-1.5, rel=1e-4)
-    assert c_ls(100000, 5) == pytest.approx(15 / 8, rel=1e-4)
+    assert c_ls(20000, 3) == pytest.approx(-1.5, rel=1e-3)
+    assert c_ls(20000, 5) == pytest.approx(15 / 8, rel=1e-3)
     assert c_ls(2, 5) == 0.0 and c_ls(17, 35) == 0.0 and c_ls(18, 35) != 0.0
 
 

@@ -128,3 +128,25 @@ def test_lorentzian_and_bad_inputs():
         pb.Spectrum(2, np.zeros((4, 10)), 0.0, 0.1)
     with pytest.raises(ValueError, match="neighbours"):
         pb.FitSettings(neighbours="ignore")
+
+
+@pytest.mark.refdata
+def test_model_s_guesses_are_close_to_observed(refdata):
+    from globalhs.science.modetable import read_modetable
+
+    hmi = read_modetable(refdata("hmi_modes", "hmi.6400.36"))
+    model = np.loadtxt(refdata("model_s", "modelS_adipls_frequencies.txt"))
+    guesses = pb.guesses_from_model(model[:, 0], model[:, 1], model[:, 2], hmi, 36)
+    offsets = []
+    for i in range(len(hmi)):
+        g = guesses.find(hmi.n[i], hmi.l[i])
+        if g is not None:
+            offsets.append((guesses.nu[g] - hmi.nu[i], hmi.width[i]))
+            assert 0.2 < guesses.width[g] / hmi.width[i] < 5
+    off = np.array(offsets)
+    assert len(off) > 1500
+    # guesses fall inside the fit windows (>= 12 uHz half-width): 95% within 4 uHz of the observed
+    assert np.percentile(np.abs(off[:, 0]), 95) < 4.0
+    bare = [abs(model[(model[:, 0] == hmi.n[i]) & (model[:, 1] == hmi.l[i]), 2] - hmi.nu[i]).min()
+            for i in range(0, len(hmi), 7) if np.any((model[:, 0] == hmi.n[i]) & (model[:, 1] == hmi.l[i]))]
+    assert np.median(np.abs(off[:, 0])) < 0.5 * np.median(bare)  # the offset helps

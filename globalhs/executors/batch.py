@@ -113,7 +113,9 @@ class BatchExecutor:
         self.runner = runner if runner is not None else CommandRunner()
         self.user = user or os.environ.get("USER") or getpass.getuser()
         self.rate = RateLimiter(self.site.submit_rate)
-        self.poll_interval = self.site.poll_interval     # the runner's first pause between polls
+        # the runner pauses poll_interval between polls while jobs change, growing to poll_interval_max
+        self.poll_interval = self.site.poll_interval
+        self.poll_interval_max = self.site.poll_interval_max
 
     # --- submit ---------------------------------------------------------------------------------
     def max_array_size(self) -> int:

@@ -1,31 +1,34 @@
-"""The site configuration: what a cluster's operator decides, read from one TOML file.
+"""The site configuration of the batch executors: the ``[batch]`` tables of the site config file.
 
-Found at ``$GLOBALHS_SITE_CONFIG`` (no file: built-in defaults). Example (docs/operators.md has all)::
+The file is the project's one site configuration (TOML), the first found of ``$GLOBALHS_CONFIG``,
+``~/.config/globalhs/config.toml`` (``$XDG_CONFIG_HOME``), ``/etc/globalhs/config.toml``; the driver
+reads its ``[run]`` table, the executors its ``[batch]`` tables. No file: built-in defaults.
+Example (docs/operators.md explains every key)::
 
-    [default]                 # every step
-    time = "2h"               # -> sbatch --time / qsub -l h_rt
-    memory = "4G"             # -> sbatch --mem / qsub -l h_vmem
+    [batch.default]                 # every step
+    time = "2h"                     # -> sbatch --time / qsub -l h_rt
+    memory = "4G"                   # -> sbatch --mem / qsub -l h_vmem
     extra.slurm = ["--account=helio"]
     extra.sge = ["-P", "helio"]
 
-    [step.sht]                # one step (the driver's step names); overrides [default]
-    queue = "j.q"             # Slurm partition / Grid Engine queue
+    [batch.step.sht]                # one step (the driver's step names); overrides [batch.default]
+    queue = "j.q"                   # Slurm partition / Grid Engine queue (a run's v2tqueue= wins)
     time = "6h"
     extra.slurm = ["--constraint=ssd"]
 
-    [escalate]                # a job that ran out of time or memory is resubmitted with more
-    time_factor = 2.0         # 0 or absent: never
+    [batch.escalate]                # a job out of time or memory is resubmitted with more
+    time_factor = 2.0               # 0 or absent: never
     memory_factor = 2.0
     max_time = "48h"
     max_memory = "64G"
 
-    [limits]
-    submit_rate = 20          # submit commands per second at most
-    max_array_size = 1000     # the site's MaxArraySize (Slurm) / max_aj_tasks (SGE)
-    max_resubmits = 200       # a run's resubmissions after NODE_FAIL / PREEMPTED / LOST
+    [batch.limits]
+    submit_rate = 20                # submit commands per second at most (0: no limit)
+    max_array_size = 1000           # at most this many tasks per array (Slurm: also < MaxArraySize)
+    max_resubmits = 200             # a run's resubmissions after NODE_FAIL / PREEMPTED / LOST / CANCELLED
     use_arrays = true
-    poll_interval = 5         # seconds between polls while jobs change state ...
-    poll_interval_max = 60    # ... rising to this while nothing changes
+    poll_interval = 5               # seconds between polls while jobs change state ...
+    poll_interval_max = 60          # ... rising to this while nothing changes
 
 Values are checked when the file is read; a bad one is an error naming the file, the key and what
 was expected.
@@ -45,7 +48,8 @@ from typing import Any
 from globalhs.executors.base import JobSpec, JobState
 from globalhs.time import TimeFormatError, parse_duration
 
-ENV_VAR = "GLOBALHS_SITE_CONFIG"
+CONFIG_ENV = "GLOBALHS_CONFIG"
+TABLE = "batch"
 _MEMORY_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
 
 
@@ -90,28 +94,33 @@ class SiteConfig:
     # --- reading -------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "SiteConfig":
-        """Read ``path``, else ``$GLOBALHS_SITE_CONFIG``, else return the defaults."""
-        path = path or os.environ.get(ENV_VAR)
-        if not path:
-            return cls()
+        """The ``[batch]`` tables of ``path``, else of the first site config file found, else defaults."""
+        if path is None:
+            path = next((p for p in config_files() if p.is_file()), None)
+            if path is None:
+                return cls()
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text())
         except OSError as exc:
-            raise SiteConfigError(f"site config {path} ({ENV_VAR}): cannot read: {exc.strerror}") from exc
+            raise SiteConfigError(f"site config {path}: cannot read: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise SiteConfigError(f"site config {path}: not valid TOML: {exc}") from exc
-        return cls.from_dict(data, source=str(path))
+        table = data.get(TABLE, {})
+        if not isinstance(table, dict):
+            raise SiteConfigError(f"site config {path}: {TABLE} must be a table ([{TABLE}.default] ...)")
+        return cls.from_dict(table, source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "(dict)") -> "SiteConfig":
         def bad(key, expected, value):
-            return SiteConfigError(f"site config {source}: {key} = {value!r}: expected {expected}")
+            return SiteConfigError(f"site config {source}: {TABLE}.{key} = {value!r}: expected {expected}")
 
         known = {"default", "step", "escalate", "limits"}
         for key in data:
             if key not in known:
-                raise bad(key, f"one of the tables [{'], ['.join(sorted(known))}]", data[key])
+                raise bad(key, f"one of the tables {', '.join(f'[{TABLE}.{k}]' for k in sorted(known))}",
+                          data[key])
 
         def section(table: dict, where: str) -> dict:
             out = {}
@@ -208,6 +217,13 @@ class SiteConfig:
                 new = min(new, self.max_memory_mb)
             return dataclasses.replace(job, memory_mb=new) if new > job.memory_mb else None
         return None
+
+
+def config_files() -> list[Path]:
+    """Site configuration files, in the order searched (the first that exists is read)."""
+    files = [Path(os.environ[CONFIG_ENV])] if os.environ.get(CONFIG_ENV) else []
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return files + [Path(xdg) / "globalhs" / "config.toml", Path("/etc/globalhs/config.toml")]
 
 
 def _duration(value, name, bad) -> int:

@@ -157,8 +157,34 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
     return out
 
 
+def compress_ids(job_ids: Sequence[str]) -> list[str]:
+    """Job ids with each array's tasks folded into Slurm's range form: ``12_0 12_1 12_2 12_7 13``
+    -> ``12_[0-2,7] 13`` (so cancelling 10,000 array tasks is one short command)."""
+    singles: list[str] = []
+    tasks: dict[str, list[int]] = {}
+    for job_id in job_ids:
+        base, sep, task = job_id.partition("_")
+        if sep and task.isdigit():
+            tasks.setdefault(base, []).append(int(task))
+        else:
+            singles.append(job_id)
+    out = list(dict.fromkeys(singles))
+    for base, numbers in tasks.items():
+        numbers = sorted(set(numbers))
+        ranges, start, prev = [], numbers[0], numbers[0]
+        for k in numbers[1:] + [None]:
+            if k is not None and k == prev + 1:
+                prev = k
+                continue
+            ranges.append(f"{start}-{prev}" if prev > start else str(start))
+            if k is not None:
+                start = prev = k
+        out.append(f"{base}_[{','.join(ranges)}]" if len(numbers) > 1 else f"{base}_{numbers[0]}")
+    return out
+
+
 def scancel_command(job_ids: Sequence[str]) -> list[str]:
-    return ["scancel", *job_ids]
+    return ["scancel", *compress_ids(job_ids)]
 
 
 def parse_config(text: str) -> dict[str, str]:

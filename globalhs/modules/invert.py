@@ -176,9 +176,25 @@ def rot2d_series(name: str):
             Segment("err", "float32", unit="nHz", description="1-sigma error of omega from the a-coefficient errors"),
             Segment("radius", "float64", description="r/R of the rows"),
             Segment("colat", "float64", unit="deg", description="colatitude of the columns"),
+            Segment("avgkern", "float32", description="averaging kernels (target, radius, colatitude) per unit cos(theta)"),
+            Segment("aktarget", "float64", description="averaging-kernel targets: rows (r/R, latitude deg)"),
         ),
         "2D RLS rotation inversion (rot2d layout)",
     )
+
+
+def parse_targets(text: str) -> np.ndarray:
+    """'0.7:0,0.95:60' -> [[0.7, 0], [0.95, 60]] (r/R : latitude in degrees)."""
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        try:
+            r, lat = (float(v) for v in item.split(":"))
+        except ValueError:
+            raise ModuleError(f"argument aktargets: {item!r} is not r:latitude (e.g. 0.7:30)") from None
+        if not (0 <= r <= 1.01 and 0 <= lat <= 90):
+            raise ModuleError(f"argument aktargets: {item!r} outside 0 <= r <= 1, 0 <= latitude <= 90")
+        out.append((r, lat))
+    return np.array(out, dtype=float).reshape(-1, 2)
 
 
 def _model_path(arg: str) -> Path:
@@ -234,7 +250,7 @@ def _read_input(spec: str, tstart_arg: str):
 
 def main(args: dict) -> None:
     from globalhs.kernelcache import KernelCacheError, kernel_set, load_config, read_model
-    from globalhs.science.rls import RLSError, rls_invert
+    from globalhs.science.rls import RLSError, averaging_kernels, rls_invert
 
     if args["mur"] < 0 or args["mut"] < 0:
         raise ModuleError(f"tradeoff parameters must be >= 0, got mur={args['mur']}, mut={args['mut']}")
@@ -242,6 +258,7 @@ def main(args: dict) -> None:
         raise ModuleError(f"argument nr={args['nr']}: expected at least 10 radii")
     if args["smax"] < 1 or args["smax"] % 2 == 0:
         raise ModuleError(f"argument smax={args['smax']}: expected an odd index >= 1 (35 uses a_1..a_35)")
+    targets = parse_targets(args["aktargets"])
     modes, tstart, source = _read_input(args["in"], args["tstart"])
     model_path = _model_path(args["model"])
     try:
@@ -261,6 +278,10 @@ def main(args: dict) -> None:
         raise ModuleError(str(exc)) from None
     omega = res.omega_map(COLAT_DEG)
     err = res.error_map(COLAT_DEG)
+    segments = {"omega": omega.astype(np.float32), "err": err.astype(np.float32), "radius": grid, "colat": COLAT_DEG.copy()}
+    if len(targets):
+        ak = averaging_kernels(res, [(r, 90.0 - lat) for r, lat in targets], COLAT_DEG)
+        segments.update(avgkern=ak.astype(np.float32), aktarget=targets)
     from globalhs.drms import open_store
 
     store = open_store()
@@ -270,8 +291,7 @@ def main(args: dict) -> None:
             "T_START": tstart, "MUR": float(args["mur"]), "MUT": float(args["mut"]),
             "NMODES": summary["modes_used"], "NDATA": res.ndata, "CHI2": res.chi2, "SMAX": args["smax"],
             "MODEL": str(model_path.name), "INPUT": source,
-        }, segments={"omega": omega.astype(np.float32), "err": err.astype(np.float32),
-                     "radius": grid, "colat": COLAT_DEG.copy()})
+        }, segments=segments)
     if args["plot"]:
         plot_map(Path(args["plot"]), grid, COLAT_DEG, omega, err,
                  f"{args['out']}  {summary['modes_used']} modes, chi2/N = {res.chi2 / res.ndata:.2f}")
@@ -286,12 +306,13 @@ MODULE = Module(
         Arg("out", str, help="output series, e.g. hmi.V_rot2d"),
         Arg("tstart", str, "", "span start (JSOC time or MDI day, e.g. 6400d) when in= is a file"),
         Arg("model", str, "", "FGONG model of the kernels (default $GLOBALHS_MODEL, else Model S in $GLOBALHS_REFDATA)"),
-        Arg("mur", float, 1e-5, "radial tradeoff parameter (second derivative in r)"),
-        Arg("mut", float, 1e-3, "latitudinal tradeoff parameter (second derivative in theta)"),
+        Arg("mur", float, 3e-7, "radial tradeoff parameter (second derivative in r)"),
+        Arg("mut", float, 3e-2, "latitudinal tradeoff parameter (second derivative in theta)"),
         Arg("nr", int, 101, "radii of the inversion grid (equally spaced in acoustic radius)"),
         Arg("smax", int, 35, "largest odd a-coefficient used"),
         Arg("lmin", int, 1, "smallest degree used"),
         Arg("lmax", int, 300, "largest degree used"),
+        Arg("aktargets", str, "0.7:0,0.7:60,0.95:0,0.95:60", "averaging-kernel targets r/R:latitude, comma separated ('' for none)"),
         Arg("plot", str, "rot2d.png", "PNG map written in the working directory ('' for none)"),
     ),
     main=main,

@@ -9,8 +9,9 @@ counted in NMISSING.
 
 Streaming: images are read, remapped and transformed BATCH at a time into the current time
 chunk's output, so memory is one time chunk of output (rows x 2*NDT float32) plus one batch of
-images and maps, whatever TTOTAL is. The remap plan (interpolation weights) is reused while the
-geometry moves by less than GEOMTOL pixels (0: a new plan for every new geometry).
+images and maps, whatever TTOTAL is. The remap plan (interpolation weights) is reused, with a
+first-order correction for each image's own geometry, while no source position moves by more than
+GEOMTOL pixels (0: an exact plan for every new geometry, as the original).
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ ARGS: tuple[Arg, ...] = (
     Arg("TILTFEFF", float, 12972.629, "effective focal length, full-disk pixels"),
     Arg("DATASIGN", int, 0, "multiply the data by this; 0 takes the DATASIGN keyword (1 if absent)", (-1, 0, 1)),
     Arg("MAXMISSVALS", int, 0, "if > 0, images with more missing pixels (MISSVALS) are treated as missing"),
-    Arg("GEOMTOL", float, 0.0, "reuse the remap plan while the geometry moves less than this (pixels)"),
-    Arg("BATCH", int, 240, "images remapped and transformed together (memory vs. GEMM efficiency)"),
+    Arg("GEOMTOL", float, 0.015, "reuse a remap plan, corrected to first order, while no source position "
+        "moves more than this (pixels; 0.015 keeps the map within 1e-4 of its rms, docs/sht.md); 0: exact plans"),
+    Arg("BATCH", int, 64, "images remapped and transformed together (memory vs. GEMM efficiency)"),
 )
 
 
@@ -230,10 +232,13 @@ def main(args: dict[str, Any]) -> None:
 
     for c in range(setup.ntchunks):
         out = np.zeros((sht.nlm, 2 * ndt), dtype=np.float32)
-        good = [i for i in range(ndt) if (r := by_slot.get(c * ndt + i)) is not None and _usable(r, args)]
-        for b in range(0, len(good), args["BATCH"]):
-            _transform_batch([by_slot[c * ndt + i] for i in good[b : b + args["BATCH"]]], good[b : b + args["BATCH"]],
-                             out, sht, remapper, args, segment, lon_weight)
+        usable = [by_slot.get(c * ndt + i) for i in range(ndt)]
+        usable = [r if r is not None and _usable(r, args) else None for r in usable]
+        for i0 in range(0, ndt, args["BATCH"]):
+            batch = usable[i0 : i0 + args["BATCH"]]
+            if any(r is not None for r in batch):
+                _transform_batch(batch, out[:, 2 * i0 : 2 * (i0 + len(batch))], sht, remapper, args, segment, lon_weight)
+        good = [r for r in usable if r is not None]
         t0 = setup.tstart + c * setup.tchunk
         nmissing = ndt - len(good)
         keywords = {
@@ -251,10 +256,12 @@ def main(args: dict[str, Any]) -> None:
               f"{nmissing} missing images, {remapper.plans_built} remap plans so far", flush=True)
 
 
-def _transform_batch(recs, columns, out, sht, remapper, args, segment, lon_weight) -> None:
-    """Remap and transform one batch of usable images into their columns of ``out``."""
+def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight) -> None:
+    """Remap and transform a contiguous run of time slots into ``out`` ([rows, 2*len(recs)] view);
+    slots whose record is None (absent or unusable) keep exact zeros."""
+    present = [i for i, r in enumerate(recs) if r is not None]
     images, geoms, obs_v, signs = [], [], [], []
-    for rec in recs:
+    for rec in (recs[i] for i in present):
         try:
             images.append(rec.read(segment))
         except (DrmsError, OSError) as exc:
@@ -267,28 +274,31 @@ def _transform_batch(recs, columns, out, sht, remapper, args, segment, lon_weigh
                               "expected X0, Y0, RSUN_PIX, B0 (store-normalised)") from None
         obs_v.append([float(kw.get(k) or 0.0) for k in ("OBS_VR", "OBS_VW", "OBS_VN")])
         signs.append(args["DATASIGN"] or int(kw.get("DATASIGN") or 1))
-    maps = np.empty((len(images),) + sht.grid.shape, dtype=np.float32)
+    maps = np.zeros((len(recs),) + sht.grid.shape, dtype=np.float32)
+    remapped = np.empty((len(images),) + sht.grid.shape, dtype=np.float32)
     # consecutive images sharing a plan are remapped together (one sparse x dense product)
     start = 0
     while start < len(images):
-        plan = remapper.plan_for(geoms[start], images[start].shape)
+        try:
+            plan = remapper.plan_for(geoms[start], images[start].shape)
+        except ValueError as exc:
+            raise ModuleError(f"input record {recs[present[start]].spec()}: {exc}") from None
         stop = start + 1
         while stop < len(images) and remapper.plan_for(geoms[stop], images[stop].shape) is plan:
             stop += 1
-        maps[start:stop] = plan.remap(np.stack(images[start:stop]), np.array(obs_v[start:stop]),
-                                      datasign=np.array(signs[start:stop], dtype=np.float32))
+        remapped[start:stop] = plan.remap(np.stack(images[start:stop]), np.array(obs_v[start:stop]),
+                                      datasign=np.array(signs[start:stop], dtype=np.float32),
+                                      geometries=geoms[start:stop])
         start = stop
-    bad = np.isnan(maps)
+    bad = np.isnan(remapped)
     if bad.any():
         if args["ZEROMISS"]:
-            maps[bad.any(axis=2)] = 0.0
-        maps[bad] = 0.0
+            remapped[bad.any(axis=2)] = 0.0
+        remapped[bad] = 0.0
     if lon_weight is not None:
-        maps *= lon_weight
-    coeffs = sht(maps)  # [nlm, 2 * batch]
-    cols = np.asarray(columns)
-    out[:, 2 * cols] = coeffs[:, 0::2]
-    out[:, 2 * cols + 1] = coeffs[:, 1::2]
+        remapped *= lon_weight
+    maps[present] = remapped
+    sht(maps, out=out)
 
 
 MODULE = Module(

@@ -82,10 +82,16 @@ def main(args) -> None:
                                   orbital_nhz=args["ORBITAL"])
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
+    guess_path = os.path.expanduser(os.path.expandvars(args["guess"]))
+    if "$" in guess_path:
+        raise ModuleError(f"argument guess={args['guess']!r}: an environment variable in it is not set "
+                          f"(e.g. GLOBALHS_REFDATA)")
     try:
-        guesses = read_modetable(args["guess"])
+        guesses = read_modetable(guess_path)
     except ModeTableError as exc:
         raise ModuleError(f"argument guess={args['guess']!r}: {exc}") from None
+    if args["guessmodel"]:
+        guesses = _model_guesses(args, guesses, settings.nacoeff)
     store = open_store()
     spec_recs = _query(store, args["in"], "in")
     leak_recs = _query(store, args["leakage"], "leakage")
@@ -140,6 +146,20 @@ def main(args) -> None:
             w.add(args["out"], keywords, {"modes": result.to_array()})
 
 
+def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
+    """Guesses from model frequencies (columns n, l, nu in uHz, e.g. the ADIPLS Model S table) with the
+    surface offset; ``guess`` then only supplies widths, amplitudes and backgrounds by frequency."""
+    path = os.path.expanduser(os.path.expandvars(args["guessmodel"]))
+    try:
+        model = np.loadtxt(path, comments="#", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ModuleError(f"argument guessmodel={args['guessmodel']!r}: cannot read n, l, nu columns ({exc})") from None
+    if model.shape[1] < 3:
+        raise ModuleError(f"argument guessmodel={args['guessmodel']!r}: expected columns n, l, nu (uHz)")
+    keep = (model[:, 1] >= args["LMIN"] - 6) & (model[:, 1] <= args["LMAX"] + 6) & (model[:, 2] > 900)
+    return pb.guesses_from_model(model[keep, 0], model[keep, 1], model[keep, 2], reference, nacoeff)
+
+
 def _spectrum(rec, first_row: int, l: int) -> pb.Spectrum:
     kw = rec.keywords
     try:
@@ -181,8 +201,9 @@ MODULE = Module(
     (
         Arg("in", str, help="power spectra record set (pow output, e.g. mdi.vw_V_sht_pow_72d[6400d])"),
         Arg("leakage", str, help="leakage record set (e.g. mdi.vw_V_leakage[6400d])"),
-        Arg("guess", str, help="starting mode table (JSOC text format)"),
+        Arg("guess", str, help="starting mode table (JSOC text format; $VARS and ~ expanded)"),
         Arg("out", str, help="output series (e.g. mdi.vw_V_sht_modes)"),
+        Arg("guessmodel", str, "", "model frequencies n, l, nu (e.g. Model S): guesses = model + surface offset"),
         Arg("outtable", str, "", "text mode table to write (default <out>.<T_START>.<LMIN>-<LMAX>.txt)"),
         Arg("LMIN", int, 0, "lowest degree fitted by this job"),
         Arg("LMAX", int, 300, "highest degree fitted by this job"),
@@ -194,7 +215,7 @@ MODULE = Module(
         Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
         Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
         Arg("ORBITAL", float, pb.ORBITAL_NHZ, "nHz added to the synodic a1 to report it sidereal"),
-        Arg("writeflag", int, 1, "1: also write the record; 0: text table only", (0, 1)),
+        Arg("writeflag", int, 1, "non-zero: also write the record; 0: text table only"),
     ),
     main,
 )

@@ -29,8 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, solveh_banded
-from scipy.signal import oaconvolve
+from scipy.linalg import LinAlgError, blas, solveh_banded
 
 __all__ = [
     "FillResult",
@@ -77,61 +76,81 @@ def _position_in_segment(good: np.ndarray) -> np.ndarray:
     return np.where(good, idx - seg_start, -1)
 
 
+def _blas(work: np.dtype):
+    """(dot with the first argument conjugated, axpy) of BLAS for the working precision."""
+    return {np.dtype(np.float32): (blas.sdot, blas.saxpy), np.dtype(np.float64): (blas.ddot, blas.daxpy),
+            np.dtype(np.complex64): (blas.cdotc, blas.caxpy),
+            np.dtype(np.complex128): (blas.zdotc, blas.zaxpy)}[np.dtype(work)]
+
+
+def _burg_series(x: np.ndarray, good: np.ndarray, order: int, starts: np.ndarray, stops: np.ndarray):
+    """Multi-segment Burg of one series: (a, power). See :func:`burg`.
+
+    Arrays hold f_{k}(t) and b_{k}(t) at index t - k. Invariant: errors not inside one segment
+    (position in segment < k) are zero, so the sums over all indices equal the sums over pairs inside
+    segments except for two kinds of pair per segment, subtracted explicitly: the segment head where
+    f_{k-1} is valid but its partner is not, and the sample after the segment's end. The loop is
+    BLAS dot/axpy on contiguous vectors, in place: its cost is a few passes over the series per order.
+    """
+    n = len(x)
+    work = np.result_type(x.dtype, np.float32)
+    wide = np.result_type(work, np.float64)
+    dot, axpy = _blas(work)
+    lengths = stops - starts
+    f = np.where(good, x, 0).astype(work)
+    b = f.copy()
+    spare = np.empty_like(f)
+    a = np.zeros(order + 1, dtype=wide)
+    a[0] = 1
+    power = float(np.mean(np.abs(x[good].astype(wide)) ** 2)) if good.any() else 0.0
+    for k in range(1, order + 1):
+        m = n - k
+        ff = f[1 : m + 1]  # f_{k-1}(t), t = k..n-1
+        bb = b[:m]  # b_{k-1}(t-1)
+        live = lengths >= k
+        if not live.any():
+            raise ValueError(f"no good segment is longer than {k - 1} samples; cannot fit AR order {order}")
+        heads = starts[live] - 1  # f_{k-1} at position k-1 of its segment: its pair is not inside
+        heads = heads[heads >= 0]
+        ends = stops[live] - k  # the sample after a segment: b_{k-1}(t-1) valid, f_{k-1}(t) zero
+        ends = ends[ends < m]
+        num = dot(bb, ff)
+        den = float(np.real(dot(ff, ff))) + float(np.real(dot(bb, bb)))
+        den -= float(np.sum(np.abs(ff[heads].astype(wide)) ** 2) + np.sum(np.abs(bb[ends].astype(wide)) ** 2))
+        kappa = -2.0 * num / den if den > 0 else 0.0 * num
+        f_new = spare[:m]
+        np.copyto(f_new, ff)
+        axpy(bb, f_new, a=kappa)  # f_k(t) = f_{k-1}(t) + kappa b_{k-1}(t-1)
+        axpy(ff, bb, a=np.conj(kappa))  # b_k(t) = b_{k-1}(t-1) + conj(kappa) f_{k-1}(t), in place
+        stale = np.concatenate((starts[live] + k - 1, stops[live])) - k  # garbage made at head and end
+        stale = stale[(stale >= 0) & (stale < m)]
+        f_new[stale] = 0
+        bb[stale] = 0
+        spare, f = f, spare
+        a[1 : k + 1] = a[1 : k + 1] + kappa * np.conj(a[k - 1 :: -1][:k])
+        power *= 1 - abs(kappa) ** 2
+    return a, power
+
+
 def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Multi-segment Burg estimate of the prediction-error filter (de Waele & Broersen 2000).
 
     Returns ``(a, power)``: ``a`` (..., order+1) with a[..., 0] = 1 such that the forward error is
     f_t = sum_k a_k x_{t-k} (MATLAB ``arburg`` convention), and the prediction-error power. Sums run
     inside each good segment only; the reflection coefficients have modulus < 1 (minimum phase).
-
-    The error sequences are kept in the input's precision (single precision halves the memory
-    traffic that bounds this O(order x n) loop); the sums are accumulated in double precision.
-    Each stage sums over every sample and subtracts the few pairs that straddle a segment boundary
-    (kept at zero or at valid values), which is cheaper than gathering the valid pairs.
+    The error sequences stay in the input's precision (single precision halves the memory traffic of
+    this O(order x n) loop); the coefficients are accumulated in double precision.
     """
     x = np.asarray(x)
     single = x.ndim == 1
     x2 = np.atleast_2d(x)
-    nser, n = x2.shape
-    pos = _position_in_segment(good)
-    work = np.result_type(x2.dtype, np.float32)
-    wide = np.result_type(work, np.float64)
-    a = np.zeros((nser, order + 1), dtype=wide)
-    a[:, 0] = 1
-    g = pos >= 0
-    power = np.mean(np.abs(x2[:, g].astype(wide)) ** 2, axis=1) if g.any() else np.zeros(nser)
-    f = np.where(g, x2, 0).astype(work)
-    b = f.copy()
-    f_next = np.empty_like(f)
-    b_next = np.empty_like(b)
-    for k in range(1, order + 1):
-        m = n - k  # pairs (f_{k-1}(t), b_{k-1}(t-1)) for t = k..n-1
-        ff = f[:, 1 : m + 1]
-        bb = b[:, :m]
-        straddle = np.flatnonzero(pos[k:] < k)  # pairs not inside one segment
-        if len(straddle) == m:
-            raise ValueError(f"no good segment is longer than {k} samples; cannot fit AR order {order}")
-        num = np.sum(np.conj(bb) * ff, axis=1, dtype=wide)
-        den = np.sum(np.abs(ff) ** 2 + np.abs(bb) ** 2, axis=1, dtype=np.float64)
-        if len(straddle):
-            fs = ff[:, straddle].astype(wide)
-            bs = bb[:, straddle].astype(wide)
-            num -= np.sum(np.conj(bs) * fs, axis=1)
-            den -= np.sum(np.abs(fs) ** 2 + np.abs(bs) ** 2, axis=1)
-        kappa = np.divide(num, den, out=np.zeros_like(num), where=den > 0) * -2.0
-        kw = kappa.astype(work)[:, None]
-        np.multiply(bb, kw, out=f_next[:, :m])
-        f_next[:, :m] += ff
-        np.multiply(ff, np.conj(kw), out=b_next[:, :m])
-        b_next[:, :m] += bb
-        # errors that are not inside one segment would grow without bound: keep them zero, so the
-        # straddling pairs subtracted above are small and the subtraction loses no precision
-        f_next[:, straddle] = 0
-        b_next[:, straddle] = 0
-        f, f_next = f_next, f
-        b, b_next = b_next, b
-        a[:, 1 : k + 1] = a[:, 1 : k + 1] + kappa[:, None] * np.conj(a[:, k - 1 :: -1][:, :k])
-        power = power * (1 - np.abs(kappa) ** 2)
+    good = np.asarray(good, dtype=bool)
+    starts, stops = runs(good)
+    wide = np.result_type(x2.dtype, np.float64)
+    a = np.zeros((x2.shape[0], order + 1), dtype=wide)
+    power = np.zeros(x2.shape[0])
+    for i in range(x2.shape[0]):
+        a[i], power[i] = _burg_series(np.ascontiguousarray(x2[i]), good, order, starts, stops)
     if not np.iscomplexobj(x):
         a = a.real
     return (a[0], power[0]) if single else (a, power)
@@ -272,12 +291,24 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     k = np.searchsorted(bar_idx, tu)
     block_start = np.where(k > 0, bar_idx[np.maximum(k - 1, 0)] + 1, 0) if len(bar_idx) else np.zeros_like(tu)
     block_stop = np.where(k < len(bar_idx), bar_idx[np.minimum(k, len(bar_idx) - 1)], n) if len(bar_idx) else np.full_like(tu, n)
-    # right-hand side for all series at once: -(F^H F + B^H B) applied to the data, at the unknowns
-    a_rev_conj = np.conj(a2[:, ::-1])
-    ef = oaconvolve(out, a2, axes=-1)[:, :n] * rows
-    eb = oaconvolve(out, a_rev_conj, axes=-1)[:, :n] * rows
-    grad = oaconvolve(ef, a_rev_conj, axes=-1)[:, p : p + n] + oaconvolve(eb, a2, axes=-1)[:, p : p + n]
-    rhs = -grad[:, tu]
+    # right-hand side -(F^H F + B^H B) d at the unknowns: only the prediction errors that involve an
+    # unknown matter (rows within p after one), computed by gathering the data they use
+    lags = np.arange(p + 1)
+    cum = np.concatenate(([0], np.cumsum(unknown)))
+    r = np.arange(n)
+    near = cum[r + 1] - cum[np.maximum(r - p, 0)] > 0
+    rows_used = np.flatnonzero(near & rows)
+    taps = rows_used[:, None] - lags[None, :]  # data x[r - k] of row r
+    at_unknown = tu[:, None] + lags[None, :]  # rows t + k that see the unknown t
+    rhs = np.empty((nser, len(tu)), dtype=dtype)
+    errors = np.zeros(n + p + 1, dtype=dtype)
+    for i in range(nser):
+        seen = out[i][taps]  # [rows, k] = x[r - k]
+        errors[rows_used] = seen @ a2[i]  # forward errors sum_k a_k x[r-k]
+        grad = errors[at_unknown] @ np.conj(a2[i])  # sum_k conj(a_k) f[t+k]
+        errors[rows_used] = seen @ np.conj(a2[i, ::-1])  # backward errors sum_k conj(a_k) x[r-p+k]
+        grad += errors[at_unknown] @ a2[i, ::-1]  # sum_k a_k b[t+p-k]
+        rhs[i] = -grad
     filled_mask = np.zeros(n, dtype=bool)
     solved = np.ones(len(tu), dtype=bool)
     for i in range(nser):

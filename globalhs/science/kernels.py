@@ -13,9 +13,12 @@ and ``B`` = xi_h^2 rho r^2/I, with K_nls = A - s(s+1)/2 B. Kernels here are per 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import lgamma
 
 import numpy as np
+
+from globalhs.science.apols import apols
 
 __all__ = ["kernel_parts", "ledoux", "c_ls", "apol_at_one", "hat_matrix", "project", "ODD_S"]
 
@@ -44,25 +47,18 @@ def ledoux(l, xi_r: np.ndarray, xi_h: np.ndarray, rho: np.ndarray, r: np.ndarray
     return num / den
 
 
-def apol_at_one(l: int, s: int) -> float:
-    """The a-coefficient polynomial P_s^(l)(m) at m = 1, normalised so P_s^(l)(l) = l (SCIENCE.md §4).
+@lru_cache(maxsize=1024)
+def _apols_at_one(l: int) -> tuple[float, ...]:
+    return tuple(apols(l, 36, np.array([1.0]))[:, 0].tolist())
 
-    Monic three-term recurrence of the discrete Chebyshev polynomials on m = -l..l, evaluated at m = 1
-    and m = l together and rescaled at every step (keeps the numbers O(1) for s <= 36, l <= 300).
-    """
+
+def apol_at_one(l: int, s: int) -> float:
+    """The a-coefficient polynomial P_s^(l)(m) at m = 1 (P_s(l) = l; :mod:`globalhs.science.apols`)."""
     if s > 2 * l:
         return 0.0
-    N2 = (2.0 * l + 1.0) ** 2
-    m = np.array([1.0, float(l)])
-    p_prev, p = np.ones(2), m.copy()
-    for k in range(1, s):
-        beta = k * k * (N2 - k * k) / (4.0 * (4.0 * k * k - 1.0))
-        p_prev, p = p, m * p - beta * p_prev
-        scale = p[1]
-        p_prev, p = p_prev / scale, p / scale
-    if s == 0:
-        p = np.ones(2)
-    return float(l * p[0] / p[1])
+    if s <= 36:
+        return _apols_at_one(int(l))[s]
+    return float(apols(l, s, np.array([1.0]))[s, 0])
 
 
 def c_ls(l: int, s: int) -> float:

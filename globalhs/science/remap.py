@@ -42,6 +42,7 @@ __all__ = [
     "Remapper",
     "apodization_weight",
     "keys_weights",
+    "keys_derivative",
     "MISSING_QUALITY_BIT",
     "CARRINGTON_SYNODIC_DEG_PER_DAY",
     "YEAR_DAYS",
@@ -154,16 +155,6 @@ class Geometry:
             frame = round(self.l0 / unit) * unit
         return (self.l0 - frame + 180.0) % 360.0 - 180.0
 
-    def displacement(self, other: "Geometry", shift: float = 0.0) -> float:
-        """Upper bound (pixels) on how far any on-disk source position moves between two geometries."""
-        rad = math.pi / 180.0
-        return (
-            math.hypot(self.x0 - other.x0, self.y0 - other.y0)
-            + abs(self.rsun_pix - other.rsun_pix)
-            + self.rsun_pix * rad * (abs(self.b0 - other.b0) + abs(self.p - other.p) + abs(shift))
-            + self.rsun_pix * abs(self.s_ratio - other.s_ratio)
-        )
-
 
 def keys_weights(t: np.ndarray, a: float = -0.5) -> np.ndarray:
     """Cubic-convolution weights of the taps at offsets -1, 0, 1, 2 for fractional position t in [0, 1)."""
@@ -205,72 +196,138 @@ def _mdi_distort(col: np.ndarray, row: np.ndarray, shape: tuple[int, int], param
     return cx + u2 / scale, cy + v2 / scale
 
 
-class RemapPlan:
-    """Interpolation matrix and correction maps for one geometry on one image shape.
+def keys_derivative(t: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """d/dt of :func:`keys_weights` (the taps' weights as the sample point moves by dt)."""
+    t = np.asarray(t)
+    d = np.stack([1 + t, t, 1 - t, 2 - t])
+    sign = np.array([1.0, 1.0, -1.0, -1.0])[:, None] * np.ones_like(t)  # d(distance)/dt per tap
+    near = (3 * (a + 2) * d - 2 * (a + 3)) * d
+    far = (3 * a * d - 10 * a) * d + 8 * a
+    return sign * np.where(d <= 1, near, far)
 
-    ``plan.remap(images, obs_v)`` -> maps ``[n, rows, cols]`` float32 for images ``[n, ny, nx]``;
-    ``obs_v`` ``[n, 3]`` are (OBS_VR, OBS_VW, OBS_VN) per image (only used with VCORLEV >= 1).
-    NaN pixels make the map points that use them NaN; callers zero them (ZEROMISS).
+
+def _project(params: RemapParams, v: np.ndarray, sin_b: np.ndarray, lon: np.ndarray, image_shape) -> dict:
+    """Image positions and disk quantities of heliographic points for geometry vector ``v``
+    (x0, y0, rsun_pix, b0, p, shift [deg], s_ratio), with B0/P already corrected."""
+    x0, y0, rsun, b0, p, shift, s_ratio = v
+    b0, p = math.radians(b0), math.radians(p)
+    cos_b = np.sqrt(1.0 - sin_b**2)
+    lon = lon + math.radians(shift)
+    cos_rho = math.sin(b0) * sin_b + math.cos(b0) * cos_b * np.cos(lon)
+    x = cos_b * np.sin(lon)
+    y = math.cos(b0) * sin_b - math.sin(b0) * cos_b * np.cos(lon)
+    sin_rho = np.sqrt(np.maximum(1.0 - cos_rho**2, 0.0))
+    if s_ratio > 0:
+        r_img = np.arctan2(sin_rho, 1.0 / s_ratio - cos_rho) / math.asin(s_ratio)
+    else:
+        r_img = sin_rho
+    scale = np.divide(r_img, sin_rho, out=np.ones_like(r_img), where=sin_rho > 0)
+    xs, ys = x * scale, y * scale
+    col = x0 + rsun * (xs * math.cos(p) - ys * math.sin(p))
+    row = y0 + rsun * (xs * math.sin(p) + ys * math.cos(p))
+    if params.distort:
+        col, row = _mdi_distort(col, row, image_shape, params)
+    if params.apodize == 2:  # as if B0 = 0
+        ax, ay = x * 0 + cos_b * np.sin(lon), sin_b + 0 * lon
+    else:
+        ax, ay = xs, ys
+    if params.apel:
+        ax, ay = ax / params.apx, ay / params.apy
+    return {"col": col, "row": row, "r_img": r_img, "cos_rho": cos_rho, "xs": xs, "ys": ys,
+            "r_apod": np.hypot(ax, ay), "lon": lon}
+
+
+class RemapPlan:
+    """Interpolation matrices and correction maps for one geometry on one image shape.
+
+    ``plan.remap(images, obs_v, datasign, geometries)`` -> maps ``[n, rows, cols]`` float32 for
+    images ``[n, ny, nx]``; ``obs_v`` ``[n, 3]`` are (OBS_VR, OBS_VW, OBS_VN) per image (VCORLEV >= 1).
+    With ``geometries`` (one :class:`Geometry` per image) the plan corrects to first order for each
+    image's own geometry: the source positions move by ``J dg`` (J the Jacobian of the positions in
+    the geometry, by finite differences) and the map value by the interpolation's derivative
+    matrices times that motion; the apodisation is re-evaluated at the moved radius. NaN pixels
+    make the map points that use them NaN; callers zero them (ZEROMISS).
     """
+
+    # finite-difference steps of the geometry vector (x0, y0, rsun_pix, b0, p, shift, s_ratio)
+    _STEPS = np.array([1e-3, 1e-3, 1e-3, 1e-5, 1e-5, 1e-5, 1e-7])
 
     def __init__(self, params: RemapParams, geometry: Geometry, image_shape: tuple[int, int]):
         self.params, self.image_shape = params, tuple(image_shape)
-        g = geometry.corrected(params)
         self.geometry = geometry
         self.shift = geometry.longitude_shift(params)
+        self.vector = self.geometry_vector(geometry)
         grid = params.grid
-        sin_b = grid.sin_lat[:, None]
-        cos_b = np.sqrt(1.0 - sin_b**2)
-        lon = grid.lon[None, :] + math.radians(self.shift)
-        b0, p = math.radians(g.b0), math.radians(g.p)
-        cos_rho = math.sin(b0) * sin_b + math.cos(b0) * cos_b * np.cos(lon)
-        x = cos_b * np.sin(lon) * np.ones_like(sin_b)
-        y = math.cos(b0) * sin_b - math.sin(b0) * cos_b * np.cos(lon)
-        sin_rho = np.sqrt(np.maximum(1.0 - cos_rho**2, 0.0))
-        if g.s_ratio > 0:
-            alpha = np.arctan2(sin_rho, 1.0 / g.s_ratio - cos_rho)
-            r_img = alpha / math.asin(g.s_ratio)
-        else:
-            r_img = sin_rho
-        scale = np.divide(r_img, sin_rho, out=np.ones_like(r_img), where=sin_rho > 0)
-        inside = (cos_rho > 0) & (r_img < params.maprmax)
-        weight = np.ones(grid.shape)
-        if params.apodize:
-            if params.apodize == 1:
-                ax, ay = x * scale, y * scale
-            else:  # as if B0 = 0
-                ax, ay = cos_b * np.sin(lon), sin_b * np.ones_like(lon)
-            if params.apel:
-                ax, ay = ax / params.apx, ay / params.apy
-            weight = apodization_weight(np.hypot(ax, ay), params.apinner, params.apwidth)
+        sin_b = np.repeat(grid.sin_lat, grid.cols)
+        lon = np.tile(grid.lon, grid.rows)
+        q = _project(params, self.vector, sin_b, lon, self.image_shape)
+        inside = (q["cos_rho"] > 0) & (q["r_img"] < params.maprmax)
+        weight = apodization_weight(q["r_apod"], params.apinner, params.apwidth) if params.apodize else np.ones(sin_b.size)
         keep = inside & (weight > 0)
         self.map_index = np.flatnonzero(keep)
-        X = (x * scale * math.cos(p) - y * scale * math.sin(p))[keep]
-        Y = (x * scale * math.sin(p) + y * scale * math.cos(p))[keep]
-        col = g.x0 + g.rsun_pix * X
-        row = g.y0 + g.rsun_pix * Y
-        if params.distort:
-            col, row = _mdi_distort(col, row, self.image_shape, params)
-        self.col, self.row = col, row
-        self.matrix = self._matrix(col, row, weight[keep])
-        # velocity corrections (m/s on the map, before apodisation): constant + linear in OBS_V
-        cr, sb, cb, lk = cos_rho[keep], np.broadcast_to(sin_b, grid.shape)[keep], None, lon * np.ones_like(sin_b)
-        self.cos_rho = cr
-        self.divide = np.ones(keep.sum())
-        if params.vcorlev >= 1:
-            cos_bk = np.sqrt(1.0 - sb**2)
-            speed = EQUATOR_ROTATION * (1 - 0.121 * sb**2 - 0.178 * sb**4)
-            rotation = speed * cos_bk * math.cos(b0) * np.sin(lk[keep])
-            mu = 1.0 - cr
-            limb = -166.0 - 139.0 * mu + 700.0 * mu**2
-            self.constant = rotation + limb
-            # observer motion seen along each line of sight: OBS_VR - S (OBS_VW x + OBS_VN y)
-            self.obs_terms = np.stack([np.ones_like(cr), -g.s_ratio * (x * scale)[keep], -g.s_ratio * (y * scale)[keep]])
-        if params.vcorlev == 2 or params.mcorlev == 1:
-            self.divide = 1.0 / np.maximum(cr, 1e-3)
+        if self.map_index.size == 0:
+            raise ValueError(f"no map point falls on the visible disk (longitude shift {self.shift:.1f} deg "
+                             f"from LGSHIFT={params.lgshift}; L0={geometry.l0}): check L0, REF_T0/REF_L0 and MAPRMAX")
+        self.sin_b, self.lon = sin_b[keep], lon[keep]
+        self.col, self.row = q["col"][keep], q["row"][keep]
+        self.r_apod = q["r_apod"][keep]
         self.weight = weight[keep]
+        self.matrix, self.dcol_matrix, self.drow_matrix = self._matrices(self.col, self.row)
+        self._jacobian = None
+        cr = q["cos_rho"][keep]
+        self.cos_rho = cr
+        if params.vcorlev >= 1:
+            sb = self.sin_b
+            speed = EQUATOR_ROTATION * (1 - 0.121 * sb**2 - 0.178 * sb**4)
+            rotation = speed * np.sqrt(1.0 - sb**2) * math.cos(math.radians(self.vector[3])) * np.sin(q["lon"][keep])
+            mu = 1.0 - cr
+            self.constant = rotation + (-166.0 - 139.0 * mu + 700.0 * mu**2)
+            # observer motion seen along each line of sight: OBS_VR - S (OBS_VW x + OBS_VN y)
+            s = self.vector[6]
+            self.obs_terms = np.stack([np.ones_like(cr), -s * q["xs"][keep], -s * q["ys"][keep]])
+        self.divide = 1.0 / np.maximum(cr, 1e-3) if (params.vcorlev == 2 or params.mcorlev == 1) else None
 
-    def _matrix(self, col: np.ndarray, row: np.ndarray, weight: np.ndarray) -> scipy.sparse.csr_matrix:
+    def geometry_vector(self, geometry: Geometry) -> np.ndarray:
+        g = geometry.corrected(self.params)
+        return np.array([g.x0, g.y0, g.rsun_pix, g.b0, g.p, geometry.longitude_shift(self.params), g.s_ratio])
+
+    @property
+    def jacobian(self) -> np.ndarray:
+        """d(col, row, r_apod)/d(geometry vector) at the kept points, shape (3, 7, npts)."""
+        if self._jacobian is None:
+            jac = np.empty((3, 7, self.col.size))
+            for k, h in enumerate(self._STEPS):
+                v = self.vector.copy()
+                v[k] += h
+                q = _project(self.params, v, self.sin_b, self.lon, self.image_shape)
+                jac[0, k] = (q["col"] - self.col) / h
+                jac[1, k] = (q["row"] - self.row) / h
+                jac[2, k] = (q["r_apod"] - self.r_apod) / h
+            self._jacobian = jac
+        return self._jacobian
+
+    @property
+    def jacobian32(self) -> np.ndarray:
+        if getattr(self, "_jacobian32", None) is None:
+            self._jacobian32 = self.jacobian.astype(np.float32)
+        return self._jacobian32
+
+    @property
+    def _taper_points(self) -> np.ndarray:
+        return np.flatnonzero(self.r_apod > self.params.apinner - 0.01)
+
+    def displacement(self, geometry: Geometry) -> float:
+        """Upper bound (pixels) on the motion of any source position between this plan's geometry
+        and ``geometry``: sum over the geometry parameters of |change| x the largest |Jacobian|."""
+        dv = np.abs(self.geometry_vector(geometry) - self.vector)
+        if not dv.any():
+            return 0.0
+        if getattr(self, "_jac_max", None) is None:
+            jac = self.jacobian
+            self._jac_max = np.hypot(jac[0], jac[1]).max(axis=1)
+        return float(dv @ self._jac_max)
+
+    def _matrices(self, col: np.ndarray, row: np.ndarray):
         ny, nx = self.image_shape
         ntap = 4 if self.params.interpo == 1 else 2
         offsets = np.arange(ntap) - (1 if ntap == 4 else 0)
@@ -278,25 +335,28 @@ class RemapPlan:
         tc, tr = col - c0, row - r0
         if ntap == 4:
             wc, wr = keys_weights(tc), keys_weights(tr)
+            dwc, dwr = keys_derivative(tc), keys_derivative(tr)
         else:
             wc, wr = np.stack([1 - tc, tc]), np.stack([1 - tr, tr])
+            dwc = dwr = np.stack([-np.ones_like(tc), np.ones_like(tc)])
         cols = c0.astype(np.int64)[None, :] + offsets[:, None]  # (ntap, npts)
         rows = r0.astype(np.int64)[None, :] + offsets[:, None]
         idx = rows[:, None, :] * nx + cols[None, :, :]  # (ntap_r, ntap_c, npts)
-        w = wr[:, None, :] * wc[None, :, :] * weight[None, None, :]
         valid = (rows[:, None, :] >= 0) & (rows[:, None, :] < ny) & (cols[None, :, :] >= 0) & (cols[None, :, :] < nx)
-        npts = col.size
-        # a tap outside the image makes the point unusable: point it at a NaN guard column
-        bad_point = ~valid.all(axis=(0, 1))
+        # a tap outside the image makes the point unusable: point it at a NaN guard pixel
         idx = np.where(valid, idx, ny * nx)
+        npts = col.size
         ptr = np.arange(npts + 1) * ntap * ntap
         indices = idx.transpose(2, 0, 1).reshape(-1)
-        data = w.transpose(2, 0, 1).reshape(-1).astype(np.float32)
-        m = scipy.sparse.csr_matrix((data, indices, ptr), shape=(npts, ny * nx + 1))
-        self.bad_point = bad_point
-        return m
 
-    def remap(self, images: np.ndarray, obs_v: np.ndarray | None = None, datasign=1.0) -> np.ndarray:
+        def csr(w):
+            data = w.transpose(2, 0, 1).reshape(-1).astype(np.float32)
+            return scipy.sparse.csr_matrix((data, indices, ptr), shape=(npts, ny * nx + 1))
+
+        return (csr(wr[:, None, :] * wc[None, :, :]), csr(wr[:, None, :] * dwc[None, :, :]),
+                csr(dwr[:, None, :] * wc[None, :, :]))
+
+    def remap(self, images: np.ndarray, obs_v=None, datasign=1.0, geometries=None) -> np.ndarray:
         """Maps of a batch of images (float32, NaN where an input pixel was missing)."""
         images = np.asarray(images, dtype=np.float32)
         if images.ndim == 2:
@@ -307,14 +367,32 @@ class RemapPlan:
         flat = np.empty((self.image_shape[0] * self.image_shape[1] + 1, n), dtype=np.float32)
         flat[:-1] = images.reshape(n, -1).T
         flat[-1] = np.nan  # guard pixel for taps outside the image
-        values = self.matrix @ flat  # (npts, n), apodised
+        values = self.matrix @ flat  # (npts, n)
+        weight = self.weight[:, None].astype(np.float32)
+        if geometries is not None:
+            dv = np.stack([self.geometry_vector(g) - self.vector for g in geometries], axis=1)  # (7, n)
+            if dv.any():
+                jac = self.jacobian32
+                dv32 = dv.astype(np.float32)
+                moved = jac[0].T @ dv32
+                moved *= self.dcol_matrix @ flat
+                values += moved
+                moved = jac[1].T @ dv32
+                moved *= self.drow_matrix @ flat
+                values += moved
+                if self.params.apodize:
+                    # only points near the taper can change weight (|dr| << 0.01 within GEOMTOL)
+                    weight = np.repeat(self.weight[:, None], n, axis=1)
+                    near = self._taper_points
+                    r = self.r_apod[near, None] + jac[2][:, near].T @ dv
+                    weight[near] = apodization_weight(r, self.params.apinner, self.params.apwidth)
         sign = np.broadcast_to(np.asarray(datasign, dtype=np.float32), (n,))
         values *= sign[None, :]
         if self.params.vcorlev >= 1:
             v = np.zeros((3, n)) if obs_v is None else np.asarray(obs_v, dtype=np.float64).T
-            correction = self.constant[:, None] + self.obs_terms.T @ v
-            values -= (correction * self.weight[:, None]).astype(np.float32)
-        if self.params.vcorlev == 2 or self.params.mcorlev == 1:
+            values -= (self.constant[:, None] + self.obs_terms.T @ v).astype(np.float32)
+        values *= weight if weight.dtype == np.float32 else weight.astype(np.float32)
+        if self.divide is not None:
             values *= self.divide[:, None].astype(np.float32)
         grid = self.params.grid
         maps = np.zeros((n, grid.rows * grid.cols), dtype=np.float32)
@@ -323,8 +401,9 @@ class RemapPlan:
 
 
 class Remapper:
-    """Remaps a stream of images, reusing a :class:`RemapPlan` while the geometry stays within
-    ``geomtol`` pixels (0 = a new plan for every distinct geometry, as the original)."""
+    """Remaps a stream of images, reusing a :class:`RemapPlan` while every source position stays
+    within ``geomtol`` pixels of the plan's (the plan corrects to first order in between);
+    ``geomtol=0`` builds a new plan for every distinct geometry, as the original does."""
 
     def __init__(self, params: RemapParams, geomtol: float = 0.0):
         self.params, self.geomtol = params, geomtol
@@ -334,9 +413,9 @@ class Remapper:
     def plan_for(self, geometry: Geometry, image_shape: tuple[int, int]) -> RemapPlan:
         plan = self.plan
         if plan is not None and plan.image_shape == tuple(image_shape):
-            shift = geometry.longitude_shift(self.params) - plan.shift
-            g, h = geometry.corrected(self.params), plan.geometry.corrected(self.params)
-            if g == h and shift == 0.0 or g.displacement(h, shift) <= self.geomtol:
+            if not (plan.geometry_vector(geometry) - plan.vector).any():
+                return plan
+            if self.geomtol > 0 and plan.displacement(geometry) <= self.geomtol:
                 return plan
         self.plan = RemapPlan(self.params, geometry, image_shape)
         self.plans_built += 1

@@ -32,6 +32,7 @@ __all__ = [
     "second_difference",
     "rls_invert",
     "averaging_kernel",
+    "averaging_kernels",
 ]
 
 
@@ -188,13 +189,14 @@ def rls_invert(
         raise RLSError("normal matrix is singular: add regularisation (mu_r, mu_t > 0) or data") from None
     w = cho_solve(cf, rhs)
     hinv = cho_solve(cf, np.eye(nunk))
-    Y = F @ hinv  # F H^-1
+    Y = np.empty_like(hinv)  # F H^-1, using that F is block diagonal in s
+    for j in range(ns):
+        sl = slice(j * nr, (j + 1) * nr)
+        Y[sl] = F[sl, sl] @ hinv[sl]
     # covariance blocks at each radius: Cov = H^-1 F H^-1
-    cov_blocks = np.empty((nr, ns, ns))
-    idx = np.arange(ns) * nr
-    for i in range(nr):
-        rows = idx + i
-        cov_blocks[i] = hinv[rows] @ Y[:, rows]
+    Hr = np.ascontiguousarray(hinv.reshape(ns, nr, nunk).transpose(1, 0, 2))  # (nr, ns, nunk)
+    Yr = np.ascontiguousarray(Y.reshape(nunk, ns, nr).transpose(2, 0, 1))  # (nr, nunk, ns)
+    cov_blocks = np.matmul(Hr, Yr)  # (nr, ns, ns): the diagonal-in-radius blocks of H^-1 F H^-1
     chi2 = 0.0
     for j, s in enumerate(s_list):
         G, a, sig = blocks[s]
@@ -211,14 +213,20 @@ def averaging_kernel(result: RLSResult, r0: float, colat0_deg: float, colat_deg)
     Omega_hat(r0, theta0) = sum_i int_{-1}^{1} K(r_i, x) Omega(r_i, x) dx for the rotation the data
     came from (in the inversion's basis); the values returned are K(r_i, x_j) (symmetric in x, so the
     hemisphere integral is half the total). For a well-resolved point K peaks at the target and
-    sum_i int K dx = 1.
+    sum_i int K dx = 1. ``r0`` is taken at the nearest grid radius.
     """
+    return averaging_kernels(result, [(r0, colat0_deg)], colat_deg)[0]
+
+
+def averaging_kernels(result: RLSResult, targets, colat_deg) -> np.ndarray:
+    """Averaging kernels (ntargets, nr, ncolat) for targets [(r0, colat0_deg), ...] (see averaging_kernel)."""
     nr, ns = len(result.r), len(result.s_list)
-    i0 = int(np.argmin(np.abs(result.r - r0)))
-    t0 = np.zeros(ns * nr)
-    t0[np.arange(ns) * nr + i0] = latitude_basis(result.s_list, [colat0_deg])[0]
-    res = result._hinv @ result._fisher  # resolution matrix H^-1 F
-    q = (t0 @ res).reshape(ns, nr).T  # (nr, ns)
+    T0 = np.zeros((len(targets), ns * nr))
+    for k, (r0, c0) in enumerate(targets):
+        i0 = int(np.argmin(np.abs(result.r - r0)))
+        T0[k, np.arange(ns) * nr + i0] = latitude_basis(result.s_list, [c0])[0]
+    q = (T0 @ result._hinv) @ result._fisher  # rows of the resolution matrix H^-1 F (both symmetric)
+    q = q.reshape(len(targets), ns, nr).transpose(0, 2, 1)  # (nt, nr, ns)
     x = np.cos(np.radians(np.asarray(colat_deg, dtype=float)))
     s = np.array(result.s_list, dtype=float)
     fac = (2 * s + 1) / (2 * s * (s + 1))

@@ -64,21 +64,29 @@ class SHT:
         x = grid.sin_lat[self.nhalf :]  # x > 0, ascending
         table = legendre_table(lmax, x, lmin=lmin)
         scale = np.sqrt(2.0) * grid.dsinb
-        # per m: (n_l, nhalf) tables for l - m even and l - m odd, and their output rows
-        self.tables: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # per m: (n_l, nhalf) tables for l - m even and l - m odd; their products go to contiguous
+        # blocks of an m-major buffer (row offsets below), which one gather puts in l-major order
+        self.tables: list[tuple[np.ndarray, np.ndarray, int, int]] = []
+        order = []
+        offset = 0
         for m in range(lmax + 1):
             ls = np.arange(max(m, lmin), lmax + 1)
             even, odd = ls[(ls - m) % 2 == 0], ls[(ls - m) % 2 == 1]
-            rows_e, rows_o = lm_index(even, m, lmin), lm_index(odd, m, lmin)
             self.tables.append(
                 (
-                    np.ascontiguousarray(table[rows_e] * scale, dtype=self.dtype),
-                    np.ascontiguousarray(table[rows_o] * scale, dtype=self.dtype),
-                    rows_e,
-                    rows_o,
+                    np.ascontiguousarray(table[lm_index(even, m, lmin)] * scale, dtype=self.dtype),
+                    np.ascontiguousarray(table[lm_index(odd, m, lmin)] * scale, dtype=self.dtype),
+                    offset,
+                    offset + even.size,
                 )
             )
+            order.extend(lm_index(even, m, lmin))
+            order.extend(lm_index(odd, m, lmin))
+            offset += ls.size
         self.nlm = lm_count(lmin, lmax)
+        # buffer row of each output row (inverse of the m-major order)
+        self.gather = np.empty(self.nlm, dtype=np.int64)
+        self.gather[np.asarray(order, dtype=np.int64)] = np.arange(self.nlm)
 
     def fold(self, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Even and odd parts ``[m, nhalf, 2*n]`` (real/imag interleaved per image) of a batch."""
@@ -97,13 +105,15 @@ class SHT:
         """a_lm of a batch as ``[n_lm, 2*n]`` float (real, imag of image 0, real, imag of image 1...)."""
         even, odd = self.fold(maps)
         n2 = even.shape[-1]
+        buffer = np.empty((self.nlm, n2), dtype=self.dtype)
+        for m, (pe, po, start_e, start_o) in enumerate(self.tables):
+            if pe.shape[0]:
+                np.matmul(pe, even[m], out=buffer[start_e : start_e + pe.shape[0]])
+            if po.shape[0]:
+                np.matmul(po, odd[m], out=buffer[start_o : start_o + po.shape[0]])
         if out is None:
-            out = np.empty((self.nlm, n2), dtype=self.dtype)
-        for m, (pe, po, rows_e, rows_o) in enumerate(self.tables):
-            if rows_e.size:
-                out[rows_e] = pe @ even[m]
-            if rows_o.size:
-                out[rows_o] = po @ odd[m]
+            return np.take(buffer, self.gather, axis=0)
+        out[...] = np.take(buffer, self.gather, axis=0)
         return out
 
     def transform(self, maps: np.ndarray) -> np.ndarray:

@@ -1,0 +1,29 @@
+"""The lkg and pkb templates render to argument lists their modules accept."""
+
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from globalhs.modules.base import _tokens_from_file
+from globalhs.modules.leakage import MODULE as LEAKAGE
+from globalhs.modules.pkbgn import MODULE as PKBGN
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "parmtemplates"
+VARIABLES = {"label": "x", "lmin": 0, "lmax": 50, "lchunk": 51, "tstart": "2010.07.11_00:00:00_TAI",
+             "tstart_day": 6400, "ttotal": "72d", "ttotal_s": 6220800.0, "totaltime": "72d", "starttime": "6400d",
+             "index": 0, "njobs": 1, "writeflag": 1}
+
+
+@pytest.mark.parametrize("label", ["mdivw72d", "mdifd72d", "hmi72d", "synth"])
+@pytest.mark.parametrize("desc,module", [("lkg", LEAKAGE), ("pkb", PKBGN)])
+def test_template_renders_to_valid_arguments(label, desc, module, tmp_path):
+    text = jinja2.Template((TEMPLATES / f"{desc}.parms.{label}").read_text(),
+                           undefined=jinja2.StrictUndefined).render(**VARIABLES)
+    path = tmp_path / "parms"
+    path.write_text(text)
+    args = module.parse(_tokens_from_file(path))
+    assert args["LMIN"] == 0 and args["LMAX"] == 50
+    if desc == "pkb":
+        assert args["in"].endswith("_sht_pow_72d[2010.07.11_00:00:00_TAI]")
+        assert args["NACOEFF"] in (6, 18, 36)
