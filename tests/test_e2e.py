@@ -88,22 +88,49 @@ def _fitted_against_truth(args: list[str]):
     return compare_tables(fitted, truth.modes)
 
 
+def _spectral_recovery(args: list[str], lmax_check: int):
+    """(centroid - truth)/resolution and peak/median power of every true multiplet l <= lmax_check,
+    2-4 mHz, in the l-nu power of the run (m-summed, both frequency signs folded)."""
+    from globalhs.report.build import _power
+
+    run = find_products(args)
+    store = open_store()
+    ls, freq, power = _power(store, f"{run.outputs['pow']}[{format_time(run.start)}]")
+    truth = load_truth(store.root, run.input_series).modes
+    dnu = freq[1] - freq[0]
+    band = (freq > 1500) & (freq < 4500)
+    offsets, contrast = [], []
+    for l, nu in zip(truth.l, truth.nu):
+        if l > lmax_check or not 2000 < nu < 4000:
+            continue
+        row = power[list(ls).index(l)]
+        k = int(np.argmin(np.abs(freq - nu)))
+        window = slice(k - 2, k + 3)
+        offsets.append((np.sum(freq[window] * row[window]) / np.sum(row[window]) - nu) / dnu)
+        contrast.append(row[window].max() / np.median(row[band]))
+    return np.array(offsets), np.array(contrast)
+
+
 def test_one_day_lmax_20_through_driver_and_local_executor():
-    _pipeline_or_skip("pkbgn")
+    """Every step up to the leakage matrix on one day of a synthetic Sun, through the real driver.
+
+    Peakbagging needs spans that resolve the mode widths (about 1 uHz: weeks), so in one day the
+    frequencies are checked where they can be: the power of every true low-degree multiplet stands
+    out of the l-nu diagram at its true frequency, to within the resolution 1/T.
+    """
+    _pipeline_or_skip("leakage")
     days, lmax = 1, 20
-    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax,
-             config=ObservationConfig(size=128, seed=1))
-    args = ["starttime=6400d", f"totaltime={days}d", "label=synth", "lmin=0", f"lmax={lmax}", "laststep=pkbgn"]
+    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax, config=ObservationConfig(size=96, seed=1))
+    args = ["starttime=6400d", f"totaltime={days}d", "label=synth", "lmin=0", f"lmax={lmax}", "laststep=leakage"]
     done = _run(args, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:]
     _check_products(args, lmax, days * DAY)
-    comp = _fitted_against_truth(args)
-    low = comp.l <= 5
-    res = comp.nu_residual[low]
-    assert np.isfinite(res).sum() >= 5, f"only {np.isfinite(res).sum()} low-degree multiplets with errors"
-    assert np.all(np.abs(res[np.isfinite(res)]) < 5), f"low-degree residuals (sigma): {np.round(res, 2)}"
-    path, summary = build_report(args)
-    assert path.exists() and "true multiplets fitted" in summary
+    offsets, contrast = _spectral_recovery(args, lmax_check=5)
+    assert offsets.size >= 30
+    assert np.median(np.abs(offsets)) < 0.5 and np.max(np.abs(offsets)) < 1.5, np.round(offsets, 2)
+    assert np.median(contrast) > 10 and contrast.min() > 2, np.round(contrast, 1)
+    path, _ = build_report(args)
+    assert (path.parent / "lnu.png").exists() and (path.parent / "window.png").exists()
 
 
 @pytest.mark.slow
