@@ -16,7 +16,7 @@ import numpy as np
 
 from globalhs.drms import DrmsError, open_store
 from globalhs.report import figures
-from globalhs.report.compare import Comparison, compare_tables
+from globalhs.report.compare import Comparison, compare_tables, spectral_recovery
 from globalhs.report.html import Section, write_html
 from globalhs.science.modetable import ModeTable, ModeTableError
 from globalhs.synthetic.truth import load_truth
@@ -205,7 +205,12 @@ def build_report(args: list[str], out: Path | None = None, store=None) -> tuple[
         ls, freq, pw = power
         mark = (truth.modes.l, truth.modes.nu) if truth is not None else None
         fig = figures.lnu_diagram(pw, ls, freq, out / "lnu.png", truth=mark, numax=6000.0)
-        sections.append(Section("l-nu power diagram", fig.name, f"from {pow_series}"))
+        text = f"from {pow_series}"
+        if truth is not None:
+            recovery = spectral_recovery(ls, freq, pw, truth.modes, int(ls.max()))
+            text += "; " + recovery.summary()
+            summary = recovery.summary()
+        sections.append(Section("l-nu power diagram", fig.name, text))
     else:
         sections.append(Section("l-nu power diagram", missing=f"no power spectra found (pow series "
                                 f"{run.outputs.get('pow', 'unknown')})"))
