@@ -268,3 +268,16 @@ def test_conventions_match_the_sht_and_spectra(m):
     # The width is 1 nHz: over 512 steps the mode's modulus is nearly constant.
     z = SphericalFieldStream(ms, lmax=lmax, dt=dt, seed=4)._modes.advance(n)[:, 0]
     np.testing.assert_allclose(np.abs(series), np.abs(z) / np.sqrt(4 * np.pi), rtol=2e-3)
+
+
+def test_parts_of_a_span_equal_the_whole():
+    ms = mode_set(_table([1, 2], [10, 10], [2500.0, 2600.0], [2.0, 2.0], [1.0, 1.0], np.zeros((2, 4))), lmax=4)
+    config = ObservationConfig(size=32, duty_cycle=0.8, mean_gap=3, seed=5)
+    whole = list(synthetic_observation(ms, 1.0e9, 150, config, block=16))
+    parts = [img for first, count in ((0, 37), (37, 80), (117, 40))
+             for img in synthetic_observation(ms, 1.0e9, 150, config, block=16, part=(first, count))]
+    assert [i.index for i in parts] == list(range(150))
+    for a, b in zip(whole, parts):
+        assert a.status == b.status and a.keywords == b.keywords
+        if a.image is not None:
+            np.testing.assert_array_equal(a.image, b.image)

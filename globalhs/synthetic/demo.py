@@ -15,6 +15,7 @@ demo is safe and the driver's ledger skips the steps already verified.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -70,7 +71,8 @@ def run_demo(days: float = 2.0, lmax: int = 20, seed: int = 0, quiet: bool = Fal
         reference = (read_rot2d(refdir / "rotation" / "rot2d.hmiv72d.ave", refdir / "rotation" / "rmesh.orig")
                      if (refdir / "rotation" / "rot2d.hmiv72d.ave").exists() else None)
         summary = generate(parse_time_or_day(DEMO_START), days * DAY, lmax=lmax,
-                           config=ObservationConfig(size=size, seed=seed), replace=True, rotation=reference)
+                           config=ObservationConfig(size=size, seed=seed), replace=True, rotation=reference,
+                           workers=min(os.cpu_count() or 1, 4))
     except (ValueError, DrmsError, ModeTableError, TruthError, FileNotFoundError) as exc:
         raise DemoError(f"synthesis failed: {exc}") from None
     seconds["synth"] = time.perf_counter() - t0
