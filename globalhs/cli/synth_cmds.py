@@ -132,13 +132,17 @@ def report(args, out):
 @click.option("--lmax", type=click.IntRange(1, 100), default=20, show_default=True,
               help="highest degree synthesised and analysed")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed of the synthetic Sun")
+@click.option("--size", type=click.IntRange(32, 1024), default=128, show_default=True, help="image size (pixels)")
+@click.option("--laststep", default=None,
+              help="last pipeline step (default: invert from 10 days on, else leakage: shorter spans "
+                   "do not resolve the mode widths, so they are not peakbagged)")
 @click.option("--quiet", is_flag=True, help="no progress display")
-def demo(days, lmax, seed, quiet):
+def demo(days, lmax, seed, size, laststep, quiet):
     """Synthesise a short set, run the whole pipeline on it (label synth) and write the report."""
     from globalhs.synthetic.demo import DemoError, run_demo
 
     try:
-        result = run_demo(days=days, lmax=lmax, seed=seed, quiet=quiet)
+        result = run_demo(days=days, lmax=lmax, seed=seed, quiet=quiet, size=size, laststep=laststep)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(result.summary)
