@@ -281,3 +281,14 @@ def test_parts_of_a_span_equal_the_whole():
         assert a.status == b.status and a.keywords == b.keywords
         if a.image is not None:
             np.testing.assert_array_equal(a.image, b.image)
+
+
+def test_background_has_the_requested_variance_per_coefficient():
+    ms = mode_set(_table([1], [10], [2500.0], [1e-30], [1.0], np.zeros((1, 2))), lmax=1)
+    stream = SphericalFieldStream(ms, lmax=3, dt=60.0, seed=8, background_variance=2.0, background_width=1e-3)
+    radial, _ = stream.next(8000, np.zeros(8000))
+    # a_lm (m > 0) = (z_m + (-1)^m conj(z_-m)) / 2 of two independent series of variance 2: E|a|^2 = 1.
+    a33 = radial[:, 3 * (2 * 3 + 1 - 3) // 2 + 3]
+    assert np.mean(np.abs(a33) ** 2) == pytest.approx(1.0, rel=0.12)
+    # a_l0 = Re z: E a^2 = 1 as well.
+    assert np.mean(radial[:, 2].real ** 2) == pytest.approx(1.0, rel=0.12)
