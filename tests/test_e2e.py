@@ -124,7 +124,7 @@ def test_one_day_lmax_20_through_driver_and_local_executor():
 def test_36_days_lmax_60_recovers_nu_and_a1_within_2_sigma():
     _pipeline_or_skip("invert")
     days, lmax = 36, 60
-    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax, config=ObservationConfig(seed=7))
+    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax, config=ObservationConfig(seed=7), workers=2)
     args = ["starttime=6400d", f"totaltime={days}d", "label=synth", "lmin=0", f"lmax={lmax}", "laststep=invert"]
     done = _run(args, timeout=6 * 3600)
     assert done.returncode == 0, done.stdout[-3000:]
