@@ -112,3 +112,17 @@ def test_two_workers_write_the_same_records_as_one(tmp_path):
     assert [r.keywords for r in a] == [r.keywords for r in b]
     for ra, rb in zip(a, b):
         np.testing.assert_array_equal(ra.read("V"), rb.read("V"))
+
+
+def test_starting_guesses_come_from_the_earlier_table_with_heights_zeroed():
+    from globalhs.synthetic.truth import starting_guesses
+
+    earlier = _table(nu=(2499.0, 3001.0, 4000.0), l=(1, 2, 3))
+    earlier.n[2] = 11
+    guesses = starting_guesses(earlier, _table())
+    np.testing.assert_array_equal(guesses.l, [1, 2])           # only multiplets the truth has
+    np.testing.assert_array_equal(guesses.nu, [2499.0, 3001.0])  # the earlier fit's values, not the truth's
+    assert np.all(guesses.amp == 0) and np.all(guesses.bg == 0)
+    generate(START, 600.0, lmax=4, modes=_table(), config=ObservationConfig(size=24), guess=earlier)
+    stored = load_truth(open_store().root, "synth.V").directory / "guess.txt"
+    assert stored.exists() and "2499.0000" in stored.read_text()

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from globalhs.drms import DrmsError
+from globalhs.drms import DrmsError, open_store
 from globalhs.science.modetable import ModeTableError
 from globalhs.science.synthsun import ObservationConfig
 from globalhs.synthetic.generate import default_modes_path, generate
@@ -98,8 +98,10 @@ def run_demo(days: float = 2.0, lmax: int = 20, seed: int = 0, quiet: bool = Fal
     command = [sys.executable, "-m", "globalhs", "run", *args, f"--executor={executor}"]
     if quiet:
         command.append("--quiet")
+    # The synth label's pkbgn template reads its starting table from $GLOBALHS_STORE/truth/...
+    env = dict(os.environ, GLOBALHS_STORE=str(open_store().root))
     done = subprocess.run(command, stdout=subprocess.PIPE if quiet else None,
-                          stderr=subprocess.STDOUT if quiet else None, text=True)
+                          stderr=subprocess.STDOUT if quiet else None, text=True, env=env)
     seconds["run"] = time.perf_counter() - t1
     if done.returncode != 0:
         tail = ("\n" + "\n".join(done.stdout.splitlines()[-20:])) if quiet and done.stdout else ""

@@ -23,20 +23,22 @@ from globalhs.drms.builtin import synth_V
 from globalhs.science.modetable import ModeTable, read_modetable
 from globalhs.science.synth import mode_set
 from globalhs.science.synthsun import ObservationConfig, synthetic_observation
-from globalhs.synthetic.truth import Rotation, record_rotation, record_truth
+from globalhs.synthetic.truth import Rotation, record_guesses, record_rotation, record_truth, starting_guesses
 from globalhs.time import format_time
 
 __all__ = ["DEFAULT_MODES", "default_modes_path", "GenerationSummary", "generate"]
 
 DEFAULT_MODES = ("hmi_modes", "hmi.6400.36")
 """The default mode table, under the reference-data directory (GLOBALHS_REFDATA or ../shared/data)."""
+EARLIER_MODES = ("hmi_modes", "hmi.6328.36.72d")
+"""The default peakbagging starting table: the HMI fit of the 72 days before the default truth."""
 
 
-def default_modes_path() -> Path:
+def default_modes_path(which: tuple[str, str] = DEFAULT_MODES) -> Path:
     """``$GLOBALHS_REFDATA/hmi_modes/hmi.6400.36``, else ``../shared/data/...`` beside the project."""
     root = os.environ.get("GLOBALHS_REFDATA")
     base = Path(root) if root else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    return base.joinpath(*DEFAULT_MODES)
+    return base.joinpath(*which)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def generate(
     numax: float = np.inf,
     replace: bool = False,
     rotation: Rotation | None = None,
+    guess: str | os.PathLike | ModeTable | None = None,
     workers: int = 1,
     commit_every: int = 360,
     store=None,
@@ -80,7 +83,9 @@ def generate(
     ``modes``: a mode table (path or table; default ``default_modes_path()``); multiplets with
     ``lmin <= l <= lmax`` and ``numin <= nu <= numax`` (uHz) are synthesised. ``rotation`` is recorded
     with the truth as the rotation the table's splittings stand for (the report shows it beside the
-    inversion); the splittings themselves always come from the table. ``workers`` > 1 makes the span
+    inversion); the splittings themselves always come from the table. ``guess`` is the earlier table
+    the peakbagging starting values come from (default: hmi.6328.36.72d if present, else the truth;
+    ``globalhs.synthetic.truth.starting_guesses``). ``workers`` > 1 makes the span
     in that many processes (contiguous parts; each runs the mode stream through the earlier steps
     without rendering them, so the records are identical to a single process's). ``progress(done, n)`` is
     called after each committed batch. Raises ``ValueError``/``DrmsError`` naming the bad input.
@@ -119,6 +124,11 @@ def generate(
     truth = record_truth(store.root, series, used, span, replace=replace)
     if rotation is not None:
         record_rotation(store.root, series, rotation)
+    if guess is None:
+        earlier = default_modes_path(EARLIER_MODES)
+        guess = earlier if earlier.exists() else used
+    record_guesses(store.root, series,
+                   starting_guesses(guess if isinstance(guess, ModeTable) else read_modetable(guess), used))
     parts = _parts(n_images, max(1, int(workers)))
     job = dict(store_root=str(store.root), modeset=modeset, start=start, n_images=n_images, config=config,
                lmax=lmax, series=series, replace=replace, commit_every=commit_every)
