@@ -131,7 +131,7 @@ def compute(model: SolarModel, config: KernelConfig, progress=None) -> KernelSet
     chunks = [ells[k : k + config.group] for k in range(0, len(ells), config.group)]
     parts = []
     t0 = time.perf_counter()
-    for i, chunk in enumerate(chunks):
+    for chunk in chunks:
         ms = solve_modes(
             model, chunk, config.numin, config.numax,
             cowling=config.cowling, dnu_scan=config.dnu_scan, hk=config.hk, group=config.group,

@@ -4,7 +4,6 @@ The checks on real data need the Model S kernel set (``globalhs kernels --model 
 once, then cached) and are marked slow; the argument checks are fast.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,3 +152,57 @@ def test_module_writes_rot2d_record_and_plot(real, tmp_path, monkeypatch, refdat
     # same record again (resubmitted job) replaces it
     assert MODULE([f"in={refdata('hmi_modes', 'hmi.6400.36')}", "out=hmi.V_rot2d", "tstart=6400d", "plot="]) == 0
     assert len(open_store().query("hmi.V_rot2d[6400d]")) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_module_reads_pkbgn_records_split_in_l_chunks(tmp_path, monkeypatch, refdata):
+    """in= a record set: the l-chunk records of one span (pkbgn's layout) are joined, overlaps counted once."""
+    from globalhs.drms import Keyword, PrimeKey, Segment, SeriesDef, open_store
+    from globalhs.time import MDI_EPOCH, parse_time_or_day
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GLOBALHS_MODEL", str(refdata("model_s", "fgong.l5bi.d.15c")))
+    table = np.loadtxt(refdata("hmi_modes", "hmi.6400.36"))
+    series = SeriesDef(
+        "hmi.V_sht_modes",
+        (PrimeKey("T_START", "time", MDI_EPOCH, 86400.0, 0.0, "TAI", "span start"),
+         PrimeKey("LMIN", "int"), PrimeKey("LMAX", "int")),
+        (Keyword("NACOEFF", "int"),),
+        (Segment("modes", "float64"),),
+    )
+    store = open_store()
+    store.create_series(series)
+    t0 = parse_time_or_day("6400d")
+    with store.writer() as w:
+        for lo, hi in ((0, 160), (150, 300)):  # overlapping chunks
+            rows = table[(table[:, 0] >= lo) & (table[:, 0] <= hi)]
+            w.add("hmi.V_sht_modes", {"T_START": t0, "LMIN": lo, "LMAX": hi, "NACOEFF": 36}, {"modes": rows})
+    assert MODULE(["in=hmi.V_sht_modes[6400d]", "out=hmi.V_rot2d", "plot="]) == 0
+    (rec,) = store.query("hmi.V_rot2d[6400d]")
+    assert rec.keywords["NMODES"] == 1800  # the 1800 modes with l >= 1, overlap not double counted
+    assert rec.keywords["INPUT"] == "hmi.V_sht_modes[6400d]"
+    assert MODULE(["in=hmi.V_sht_modes[6500d]", "out=hmi.V_rot2d", "plot="]) == 1  # no such span
+
+
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_solid_body_through_the_full_kernel_set(real):
+    """Every mode of the Model S set: uniform Omega_0 gives a_1 = (1 - C_nl) Omega_0, a_3 = a_5 = 0."""
+    from globalhs.science.kernels import c_ls, project
+
+    ks, rr = real["ks"], real["rr"]
+    omega0 = 435.0
+    from globalhs.science.rls import omega_s_from_map
+
+    om_s = omega_s_from_map(np.full((len(rr), 49), omega0), COLAT_DEG, real["ODD_S"])
+    rows = np.nonzero(ks.l >= 3)[0]
+    PA = project(ks.A[rows].astype(float), ks.x, rr)
+    PB = project(ks.B[rows].astype(float), ks.x, rr)
+    for s in (1, 3, 5):
+        c = np.array([c_ls(int(l), s) for l in ks.l[rows]])
+        a = c * ((PA - 0.5 * s * (s + 1) * PB) @ om_s[:, real["ODD_S"].index(s)])
+        if s == 1:
+            assert np.allclose(a, (1 - ks.ledoux[rows]) * omega0, rtol=2e-4)  # float32 kernels
+        else:
+            assert np.max(np.abs(a)) < 1e-6

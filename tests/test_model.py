@@ -47,3 +47,27 @@ def test_bad_input_names_the_problem(model_text):
     bad[10] = bad[10][:16] + "  x.xxxxxxxxE+00" + bad[10][32:]
     with pytest.raises(FgongError, match="not a number"):
         parse_fgong("\n".join(bad))
+
+
+def test_wide_format_of_version_1000_and_later(model_text):
+    """ivers >= 1000 writes 1p,5(x,e26.18e3): 27 characters per field, read to the same numbers."""
+    m = parse_fgong(model_text)
+    lines = model_text.splitlines()
+    nn, iconst, ivar, _ = (int(v) for v in lines[4].split())
+    raw_var = m.var[::-1]  # back to the file's surface -> centre order
+    values = list(m.glob) + list(raw_var.ravel())
+
+    def fmt(v):  # x,e26.18e3
+        mant, exp = f"{v:.18E}".split("E")
+        return " " + f"{mant}E{int(exp):+04d}".rjust(26)
+
+    body = []
+    for k in range(0, iconst, 5):
+        body.append("".join(fmt(v) for v in values[k : min(k + 5, iconst)]))
+    flat = values[iconst:]
+    for k in range(0, len(flat), 5):
+        body.append("".join(fmt(v) for v in flat[k : k + 5]))
+    assert len(fmt(-1.5)) == 27
+    text = "\n".join(lines[:4] + [f"{nn:10d}{iconst:10d}{ivar:10d}{1300:10d}"] + body)
+    wide = parse_fgong(text)
+    assert np.array_equal(wide.var, m.var) and np.array_equal(wide.glob, m.glob)

@@ -32,7 +32,7 @@ def _kernels(rng, n, grid):
 def _problem(rng, noise=0.1, n=400):
     grid = np.linspace(0, 1, 41)
     truth = np.stack([440 - 30 * (1 - grid) ** 2, -20 + 5 * grid, 3 + 0 * grid], axis=1)  # Omega_s(r)
-    blocks, sig_all = {}, {}
+    blocks = {}
     for j, s in enumerate(S_LIST):
         G = _kernels(rng, n, grid) * np.array([c_ls(int(l), s) for l in rng.integers(20, 200, n)])[:, None]
         sig = np.full(n, noise)

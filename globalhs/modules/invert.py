@@ -1,7 +1,8 @@
 """invert: 2D RLS inversion of a pkbgn mode table's odd a-coefficients for Omega(r, latitude).
 
 Input: the mode table (JSOC text layout, 12 + 2N columns) as a record set of the pkbgn output series
-(``in=hmi.V_sht_modes[...]``, segment holding the table as a rows x columns array) or as a text file
+(``in=hmi.V_sht_modes[...]``: the l-chunk records of one span, segment ``modes`` holding the table
+as a rows x columns array; overlapping chunks count a multiplet once) or as a text file
 (``in=/path/hmi.6400.36``, then ``tstart=`` names the span). Kernels come from the cached kernel set
 of ``model`` (``globalhs kernels``; computed on first use). Output: one record of ``out`` (e.g.
 ``hmi.V_rot2d``) with segments ``omega`` and ``err`` (radius rows x colatitude columns, nHz,
@@ -241,10 +242,15 @@ def _read_input(spec: str, tstart_arg: str):
     # several records (l chunks of one span) are joined into one table
     parts = [_from_array(rec.read(), f"{spec} record {i}") for i, rec in enumerate(recs)]
     nac = min(p.a.shape[1] for p in parts)
+    l = np.concatenate([p.l for p in parts])
+    n = np.concatenate([p.n for p in parts])
+    # a multiplet fitted in two overlapping l chunks counts once (the later record wins)
+    _, last = np.unique(np.stack([l, n])[:, ::-1], axis=1, return_index=True)
+    keep = np.sort(len(l) - 1 - last)
     joined = ModeData(
-        np.concatenate([p.l for p in parts]), np.concatenate([p.n for p in parts]),
-        np.concatenate([p.nu for p in parts]), np.concatenate([p.a[:, :nac] for p in parts]),
-        np.concatenate([p.a_err[:, :nac] for p in parts]))
+        l[keep], n[keep], np.concatenate([p.nu for p in parts])[keep],
+        np.concatenate([p.a[:, :nac] for p in parts])[keep],
+        np.concatenate([p.a_err[:, :nac] for p in parts])[keep])
     return joined, float(starts.pop()), spec
 
 
@@ -302,7 +308,7 @@ MODULE = Module(
     name="invert",
     summary="2D RLS rotation inversion of odd a-coefficients (mode table -> Omega(r, latitude))",
     args=(
-        Arg("in", str, help="pkbgn mode-table record set (one record) or a mode-table text file"),
+        Arg("in", str, help="pkbgn mode-table record set (the l-chunk records of one span) or a mode-table text file"),
         Arg("out", str, help="output series, e.g. hmi.V_rot2d"),
         Arg("tstart", str, "", "span start (JSOC time or MDI day, e.g. 6400d) when in= is a file"),
         Arg("model", str, "", "FGONG model of the kernels (default $GLOBALHS_MODEL, else Model S in $GLOBALHS_REFDATA)"),

@@ -2,7 +2,7 @@
 
 The FGONG layout (Christensen-Dalsgaard, "File format for GONG solar model project"): four lines of
 text, ``nn iconst ivar ivers`` (4i10), then ``iconst`` global values and ``ivar`` values for each of
-the ``nn`` mesh points, five per line. Real fields are fixed width (16 characters, 26 when
+the ``nn`` mesh points, five per line. Real fields are fixed width (16 characters, 27 = x,e26.18e3 when
 ``ivers >= 1000``) and negative numbers touch each other, so the text must be cut by column, never
 split on white space. See docs/inversion.md and SCIENCE.md §1.
 """
