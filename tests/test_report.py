@@ -136,6 +136,14 @@ def test_build_report_of_a_run_with_synthetic_products(tmp_path, monkeypatch):
     window = [r for r in store.query("synth.V[2010.07.11_00:00:00_TAI/2h]") if not r.keywords["QUALITY"]]
     assert f"{len(window)} good images of 120" in html
 
+    # Real data have no truth: the same run reported without it keeps the data panels only.
+    import shutil
+
+    shutil.rmtree(truth_stored.directory)
+    path, summary = build_report(args, out=tmp_path / "real")
+    assert "40 multiplets fitted" in summary and "no truth" in summary
+    assert not (path.parent / "nu_residuals.png").exists() and (path.parent / "window.png").exists()
+
 
 def test_lnu_loader_reads_the_pow_module_output():
     """Tones put into a gap-filled series come out of the real pow module where the l-nu loader says:
