@@ -150,3 +150,62 @@ def test_model_s_guesses_are_close_to_observed(refdata):
     bare = [abs(model[(model[:, 0] == hmi.n[i]) & (model[:, 1] == hmi.l[i]), 2] - hmi.nu[i]).min()
             for i in range(0, len(hmi), 7) if np.any((model[:, 0] == hmi.n[i]) & (model[:, 1] == hmi.l[i]))]
     assert np.median(np.abs(off[:, 0])) < 0.5 * np.median(bare)  # the offset helps
+
+
+def test_spectra_band_selection():
+    l, nfreq = 1, 21
+    rows = np.arange(2 * nfreq, dtype=float).reshape(l + 1, nfreq)
+    full = pb.spectra_from_rows(l, rows, -10 * 0.5, 0.5)
+    part = pb.spectra_from_rows(l, rows, -10 * 0.5, 0.5, band=(1.0, 2.0))
+    assert part.nu0 == 1.0 and part.power.shape == (3, 3)
+    assert np.array_equal(part.power, full.power[:, 2:5])
+
+
+def test_unresolved_mode_width_is_held_and_flagged(setup):
+    """A series too short to resolve the mode (Gamma < 1.5 bins): width held at the window's main lobe,
+    not fitted (error flag 1000); frequency and a1 still fitted."""
+    l, truth, leak = setup
+    dnu = 1e6 / (2 * 86400)  # 2-day series: 5.8 uHz bins
+    wide = truth.select(np.arange(len(truth)))
+    wide.width[:] = np.hypot(1.2, dnu)  # what the fit models an unresolved mode with
+    power, nu0, _ = synthetic_degree(wide, l, leak, dnu, 0.01, np.random.default_rng(8), lambda r: 80.0)
+    guess = pb.guess_of(truth, truth.find(14, l))
+    guess["nu"] += 0.5
+    fit = pb.fit_multiplet(pb.Spectrum(l, power, nu0, dnu), 14, guess, wide, leak, pb.FitSettings(nacoeff=2))
+    assert fit.ok, fit.reason
+    assert fit.width == 1.2 and fit.err[2] == 1000.0
+    assert abs(fit.nu - truth.nu[truth.find(14, l)]) < 4 * fit.err[0]
+
+
+def test_finite_length_profile_limits():
+    """The finite-T profile: the Lorentzian for Gamma T >> 1, the same integrated power always."""
+    gamma, height = 0.8, 2.0
+    nu = np.linspace(-400, 400, 800001)
+    for t_sec, close in ((1e9, True), (86400.0, False)):
+        g, _, _ = pb._fejer_lorentz(np.pi * gamma + 2j * np.pi * nu, t_sec * 1e-6)
+        prof = height * np.pi * gamma * g.real
+        lor = pb.lorentzian(nu, 0.0, gamma, height)
+        assert np.trapezoid(prof, nu) == pytest.approx(np.trapezoid(lor, nu), rel=5e-3)  # tails beyond 400 uHz
+        assert np.allclose(prof, lor, rtol=1e-3, atol=1e-6) == close
+
+
+def test_finite_length_derivatives(setup):
+    l, truth, leak = setup
+    dnu = 1e6 / (2 * 86400)
+    power, nu0, _ = synthetic_degree(truth, l, leak, dnu, 0.01, np.random.default_rng(2), lambda r: 80.0)
+    spec = pb.Spectrum(l, power, nu0, dnu, 2 * 86400.0)
+    guess = pb.guess_of(truth, truth.find(14, l))
+    prob = pb._Problem(spec, 14, guess, truth, leak, pb.FitSettings(nacoeff=2))
+    assert prob.finite_length
+    theta = pb._start(prob, guess, spec) + 0.01
+    grad, hess = prob.score_and_fisher(theta, observed=True)
+    for k in range(theta.size):
+        if k == 4:  # ln Gamma is held for an unresolved mode
+            continue
+        step = np.zeros_like(theta)
+        step[k] = 1e-5
+        num = (prob.objective(theta + step) - prob.objective(theta - step)) / 2e-5
+        assert grad[k] == pytest.approx(num, rel=1e-4, abs=1e-6 * np.abs(grad).max())
+        col = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
+        keep = np.arange(theta.size) != 4
+        assert np.abs(hess[keep, k] - col[keep]).max() < 1e-5 * np.abs(hess).max()

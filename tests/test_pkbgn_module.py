@@ -54,6 +54,8 @@ def test_pkbgn_fits_stored_spectra(refdata, tmp_path, capsys, monkeypatch):
     guess = near.select(np.arange(len(near)))
     rows = [guess.find(n, l) for n in ns]
     guess.nu[rows] += 0.2 * guess.width[rows]
+    guess.amp *= 1000.0  # a guess table in other units (as the HMI tables are): HEIGHTS=data rescales
+    guess.bg[:] = 11.0
     # one multiplet far from any peak: must be rejected and reported, not written
     guess.nu[guess.find(12, l)] += 40.0 * guess.width[guess.find(12, l)] + 30
     write_modetable(tmp_path / "guess.txt", guess)
@@ -71,6 +73,7 @@ def test_pkbgn_fits_stored_spectra(refdata, tmp_path, capsys, monkeypatch):
         assert abs(fitted.a[row, 0] - truth.a[t, 0]) < 4 * fitted.a_err[row, 0]
     assert fitted.find(12, l) is None
     assert "rejected n=12 l=30" in out
+    assert "heights from the data" in out
     assert "  30  12 " in (tmp_path / "modes.txt.rejected").read_text()
     (rec,) = open_store().query("synth.V_sht_modes[6400d]")
     assert rec.keywords["NREJECT"] >= 1 and rec.keywords["NMODES"] == len(fitted)
@@ -85,3 +88,34 @@ def test_pkbgn_errors_are_named(tmp_path, capsys, monkeypatch):
     assert "guess='bad.txt'" in capsys.readouterr().err
     assert PKBGN(["in=x", "leakage=y", "guess=g", "out=o", "LMIN=4", "LMAX=3"]) == 1
     assert "LMIN=4 LMAX=3" in capsys.readouterr().err
+
+
+@pytest.mark.refdata
+def test_pkbgn_model_guesses(refdata, tmp_path, capsys, monkeypatch):
+    """guessmodel=: frequencies from a model table plus the surface offset; widths etc. from guess=."""
+    from globalhs.science.peakbag import surface_offset
+
+    monkeypatch.chdir(tmp_path)
+    truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(6)
+    l, n = 40, 12
+    near = truth.select((abs(truth.l - l) <= 1))
+    dnu = 1e6 / (NDT * DT)
+    assert LEAKAGE(["out=synth.V_leakage", "TSTART=6400d", f"LMIN={l}", f"LMAX={l}", "LKGDL=1", "LKGDM=6",
+                    "MAPMMAX=180", "SINBDIVS=60"]) == 0
+    block = leakage_block(MapGeometry(MAPMMAX=180, SINBDIVS=60), l, l, 1, 6)
+    power, nu0, _ = synthetic_degree(near, l, block, dnu, 0.002, np.random.default_rng(6), lambda r: 30.0, ns=[n])
+    _pow_record({l: power}, nu0, dnu, l, l)
+    row = truth.find(n, l)
+    # a "model" whose frequency, once offset, lands 1 uHz from the truth
+    model_nu = truth.nu[row] + 1.0 - surface_offset(truth.nu[row], l)
+    (tmp_path / "model.txt").write_text(f"{n} {l} {model_nu:.6f}\n")
+    write_modetable(tmp_path / "ref.txt", truth)
+    status = PKBGN(["in=synth.V_sht_pow_72d[6400d]", "leakage=synth.V_leakage[6400d]", "guess=ref.txt",
+                    "guessmodel=model.txt", "out=synth.V_sht_modes", "outtable=m.txt", f"LMIN={l}", f"LMAX={l}",
+                    "NACOEFF=6", "NITER=1", "writeflag=0"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    fitted = read_modetable(tmp_path / "m.txt")
+    assert len(fitted) == 1 and fitted.n[0] == n
+    assert abs(fitted.nu[0] - truth.nu[row]) < 4 * fitted.err[0, 0]
+    assert not open_store().has_series("synth.V_sht_modes")  # writeflag=0: table only

@@ -160,3 +160,16 @@ def test_unknown_label_exits_2_naming_the_known_ones():
     result = CliRunner().invoke(main, ["run", "starttime=6400d", "totaltime=72d", "label=mdivw27d", "--dry-run"])
     assert result.exit_code == 2
     assert "label 'mdivw27d' has no templates" in result.output and "mdivw72d" in result.output
+
+
+def test_job_environment_one_thread_per_job_unless_the_user_says(monkeypatch):
+    from globalhs.pipeline.plan import JOB_THREAD_VARIABLES, job_environment
+
+    for name in JOB_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GLOBALHS_REFDATA", "/data/ref")
+    env = job_environment()
+    assert all(env[name] == "1" for name in JOB_THREAD_VARIABLES)
+    assert env["GLOBALHS_REFDATA"] == "/data/ref" and env["GLOBALHS_STORE"] == os.environ["GLOBALHS_STORE"]
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert job_environment()["OPENBLAS_NUM_THREADS"] == "4"

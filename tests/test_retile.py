@@ -94,3 +94,16 @@ def test_empty_input_and_bad_span_are_clear_errors():
         RETILE.call(in_="nosuch.series[6400d]", out="x.y", TSTART="6400d", TTOTAL="12h")
     # as a program: exit status 1 and the error on stderr, no success line
     assert RETILE(["in=synth.V_sht[6500d/12h]", "out=x.y", "TSTART=6500d", "TTOTAL=12h"]) == 1
+
+
+def test_inputs_made_differently_are_an_error_but_a_calibration_change_is_not():
+    rng = np.random.default_rng(4)
+    truth = _truth(720, rng)
+    write_sht("synth.V_sht", truth, lchunk=7, tchunk=360)
+    write_sht("synth.V_sht", truth[:, :720], lchunk=7, tchunk=360, extra={"CALVER64": 2})  # first 6 h: new calibration
+    RETILE.call(in_="synth.V_sht[6400d/12h]", out="synth.V_sht_12h", TSTART="6400d", TTOTAL="12h", LMAX=LMAX, LCHUNK=7)
+    (rec,) = open_store().query("synth.V_sht_12h[6400d]")
+    assert rec.keywords["CALVER64"] == 2 and np.array_equal(rec.read("data"), truth)
+    write_sht("synth.V_sht", truth[:, :720], lchunk=7, tchunk=360, extra={"MAPMMAX": 300})
+    with pytest.raises(ModuleError, match="disagree on MAPMMAX"):
+        RETILE.call(in_="synth.V_sht[6400d/12h]", out="synth.V_sht_12h", TSTART="6400d", TTOTAL="12h", LMAX=LMAX)

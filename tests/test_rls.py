@@ -88,6 +88,24 @@ def test_regularisation_smooths():
     assert rough[0] > rough[1] > rough[2]
 
 
+def test_radial_coordinate_and_latitude_measure():
+    """A linear radial coordinate u = a r only rescales mu_r (by a^-3); the theta measure weights the pole."""
+    rng = np.random.default_rng(8)
+    grid, truth, blocks = _problem(rng, noise=2.0)
+    a = 7.0
+    plain = rls_invert(blocks, grid, 1e-4 * a**-3, 1e-5)
+    scaled = rls_invert(blocks, grid, 1e-4, 1e-5, radial_coordinate=a * grid)
+    assert np.allclose(plain.omega_s, scaled.omega_s, rtol=1e-8, atol=1e-8)
+    colat = np.array([0.0, 10.0, 45.0, 90.0])
+    cos_m = rls_invert(blocks, grid, 1e-6, 1e2).omega_map(colat)
+    theta_m = rls_invert(blocks, grid, 1e-6, 1e2, latitude_measure="theta").omega_map(colat)
+    assert not np.allclose(cos_m, theta_m, atol=1e-3)
+    with pytest.raises(RLSError, match="latitude_measure"):
+        rls_invert(blocks, grid, 1, 1, latitude_measure="phi")
+    with pytest.raises(RLSError, match="radial_coordinate"):
+        rls_invert(blocks, grid, 1, 1, radial_coordinate=grid[::-1])
+
+
 def test_latitude_basis_is_legendre_derivative():
     colat = np.array([0.0, 60.0, 90.0])
     B = latitude_basis((1, 3), colat)

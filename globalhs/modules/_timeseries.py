@@ -22,8 +22,11 @@ from globalhs.drms import DrmsError, open_store
 from globalhs.modules.base import ModuleError
 from globalhs.time import TimeFormatError, parse_duration, parse_time_or_day
 
-#: keywords a product inherits from its jv2ts inputs (they describe how the a_lm were made)
+#: keywords a product inherits from its jv2ts inputs; the first three define the transform and must
+#: agree, the others may change within a span (HMI's calibration version does) and are taken from
+#: the first input record
 INHERITED = ("MAPMMAX", "SINBDIVS", "MFLIPPED", "CALVER64", "TAG")
+MUST_AGREE = ("MAPMMAX", "SINBDIVS", "MFLIPPED")
 
 
 def row_of(l: int, m: int, lfirst: int) -> int:
@@ -123,6 +126,9 @@ def inherited(recs: Iterable, source: str) -> dict[str, Any]:
     recs = list(recs)
     for name in INHERITED:
         values = {r.keywords.get(name) for r in recs} - {None}
+        if len(values) > 1 and name not in MUST_AGREE:
+            out[name] = next(r.keywords[name] for r in recs if r.keywords.get(name) is not None)
+            continue
         if len(values) > 1:
             raise ModuleError(f"input records of {source} disagree on {name} ({sorted(map(str, values))}); "
                               "expected one data set made one way")

@@ -80,7 +80,10 @@ def main(args: dict[str, Any]) -> None:
             for first in range(0, n, args["BATCH"]):
                 stop = min(first + args["BATCH"], n)
                 z = ts.to_complex(ts.read_rows(rec, first, stop))
-                out[first:stop] = ts.to_interleaved(fill_series(z, good, sections, args, plan, dt))
+                try:
+                    out[first:stop] = ts.to_interleaved(fill_series(z, good, sections, args, plan, dt))
+                except (np.linalg.LinAlgError, ValueError) as exc:
+                    raise ModuleError(f"record {rec.spec()} rows {first}..{stop - 1}: gap filling failed ({exc})") from None
             keywords = {**rec.keywords, "SOURCE": args["in"], "VERSION": "globalhs gapfill",
                         "DATE": ts.span_keywords(0.0, 0, 1.0)["DATE"]}
             writer.add(args["out"], keywords, {"data": out})

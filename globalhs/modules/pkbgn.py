@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import string
 from pathlib import Path
 
 import numpy as np
@@ -82,10 +83,7 @@ def main(args) -> None:
                                   orbital_nhz=args["ORBITAL"])
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
-    guess_path = os.path.expanduser(os.path.expandvars(args["guess"]))
-    if "$" in guess_path:
-        raise ModuleError(f"argument guess={args['guess']!r}: an environment variable in it is not set "
-                          f"(e.g. GLOBALHS_REFDATA)")
+    guess_path = _expand_path(args["guess"], "guess")
     try:
         guesses = read_modetable(guess_path)
     except ModeTableError as exc:
@@ -114,12 +112,15 @@ def main(args) -> None:
                 return rec
         raise ModuleError(f"leakage={args['leakage']!r}: no record covers target l = {l}")
 
+    cache: dict = {}
+    if args["HEIGHTS"] == "data":
+        guesses = _heights_from_data(guesses, wanted, spectra, leakage_for, settings, cache)
     table = guesses
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
         fits = []
         for l in wanted:
-            spectrum = _spectrum(*spectra[l], l)
+            spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
             fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), settings))
         table = pb.update_table(table, fits)
     result = pb.fits_to_table(fits, settings.nacoeff)
@@ -149,7 +150,7 @@ def main(args) -> None:
 def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
     """Guesses from model frequencies (columns n, l, nu in uHz, e.g. the ADIPLS Model S table) with the
     surface offset; ``guess`` then only supplies widths, amplitudes and backgrounds by frequency."""
-    path = os.path.expanduser(os.path.expandvars(args["guessmodel"]))
+    path = _expand_path(args["guessmodel"], "guessmodel")
     try:
         model = np.loadtxt(path, comments="#", ndmin=2)
     except (OSError, ValueError) as exc:
@@ -160,7 +161,56 @@ def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
     return pb.guesses_from_model(model[keep, 0], model[keep, 1], model[keep, 2], reference, nacoeff)
 
 
-def _spectrum(rec, first_row: int, l: int) -> pb.Spectrum:
+def _expand_path(text: str, what: str) -> str:
+    """``~`` and ``$VARS`` expanded; GLOBALHS_REFDATA defaults to ../shared/data beside the project
+    (as the tests' refdata fixture and the synthetic Sun's default truth table do)."""
+    env = dict(os.environ)
+    env.setdefault("GLOBALHS_REFDATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    try:
+        expanded = string.Template(text).substitute(env)
+    except (KeyError, ValueError) as exc:
+        raise ModuleError(f"argument {what}={text!r}: environment variable {exc} is not set") from None
+    return os.path.expanduser(expanded)
+
+
+def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings, cache) -> ModeTable:
+    """The guess table with heights and backgrounds in the units of these spectra.
+
+    Each multiplet of the job gets H and B estimated from its own windows
+    (:func:`globalhs.science.peakbag.estimate_height`); every other row (neighbours outside the job)
+    is rescaled by the median ratio of those estimates to the table's values."""
+    table = table.select(np.arange(len(table)))
+    est = {}
+    for l in wanted:
+        spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
+        for row in np.flatnonzero(table.l == l):
+            h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leakage_for(l), settings)
+            if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
+                est[row] = (h, b)
+    if not est:
+        raise ModuleError("no multiplet of the guess table has enough data in its window to estimate its height")
+    rows = np.array(list(est))
+    values = np.array(list(est.values()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h_ratio = np.nanmedian(np.where(table.amp[rows] > 0, values[:, 0] / table.amp[rows], np.nan))
+        b_ratio = np.nanmedian(np.where(table.bg[rows] > 0, values[:, 1] / table.bg[rows], np.nan))
+    table.amp *= h_ratio if np.isfinite(h_ratio) else 1.0
+    table.bg *= b_ratio if np.isfinite(b_ratio) else 1.0
+    table.amp[rows], table.bg[rows] = values[:, 0], values[:, 1]
+    print(f"pkbgn: heights from the data for {len(rows)} multiplets; other rows scaled by {h_ratio:.4g} "
+          f"(height) and {b_ratio:.4g} (background)", flush=True)
+    return table
+
+
+def _band(table: ModeTable, l: int, settings: pb.FitSettings) -> tuple[float, float]:
+    """Frequency range (uHz) the fits of degree l can touch: guesses +- splitting +- a wide window."""
+    rows = table.l == l
+    spread = 1e-3 * np.abs(table.a[rows, 0]).max(initial=500.0) * l + 1.0
+    half = np.maximum(settings.window_gammas * table.width[rows], settings.window_min)
+    return float((table.nu[rows] - spread - 2 * half).min()), float((table.nu[rows] + spread + 2 * half).max())
+
+
+def _spectrum(rec, first_row: int, l: int, band, cache: dict) -> pb.Spectrum:
     kw = rec.keywords
     try:
         freq0, dnu = float(kw["FREQ0"]) * 1e6, float(kw["DELTA_NU"]) * 1e6
@@ -169,15 +219,20 @@ def _spectrum(rec, first_row: int, l: int) -> pb.Spectrum:
     if not (math.isfinite(freq0) and math.isfinite(dnu) and dnu > 0):
         raise ModuleError(f"spectrum record {rec.spec()}: FREQ0={kw['FREQ0']} DELTA_NU={kw['DELTA_NU']} are not a "
                           f"frequency axis")
-    data = rec.read("data")
+    if rec.recnum not in cache:  # records may hold several l: read each once (only the last is kept)
+        cache.clear()
+        cache[rec.recnum] = rec.read("data")
+    data = cache[rec.recnum]
     rows = data[first_row:first_row + l + 1]
     if rows.shape[0] != l + 1:
         raise ModuleError(f"spectrum record {rec.spec()} has {data.shape[0]} rows; l={l} needs rows up to "
                           f"{first_row + l}")
     try:
-        return pb.spectra_from_rows(l, rows, freq0, dnu, bool(kw.get("MFLIPPED", 0)))
+        spec = pb.spectra_from_rows(l, rows, freq0, dnu, bool(kw.get("MFLIPPED", 0)), band)
     except ValueError as exc:
         raise ModuleError(f"spectrum record {rec.spec()}: {exc}") from None
+    spec.length = 1e6 / dnu  # seconds observed: the frequency spacing is 1/T
+    return spec
 
 
 def _write_rejected(path: Path, rejected) -> None:
@@ -209,6 +264,8 @@ MODULE = Module(
         Arg("LMAX", int, 300, "highest degree fitted by this job"),
         Arg("NACOEFF", int, 36, "a-coefficients fitted (6, 18 or 36)"),
         Arg("NITER", int, 2, "fit, update guesses, refit: number of passes"),
+        Arg("HEIGHTS", str, "data", "starting heights/backgrounds: data (estimated; the guess table's units are "
+            "rescaled) or table (taken as they are)", ("data", "table")),
         Arg("WINDOWGAMMAS", float, 6.0, "window half-width in linewidths"),
         Arg("WINDOWMIN", float, 12.0, "smallest window half-width (uHz)"),
         Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),

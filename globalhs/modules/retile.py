@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from globalhs.drms import open_store
 from globalhs.drms.builtin import timeseries_series
 from globalhs.modules import _timeseries as ts

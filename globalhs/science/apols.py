@@ -21,6 +21,8 @@ is worse still.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["apols", "frequencies", "acoeffs_from_frequencies", "splittings"]
@@ -67,6 +69,7 @@ def _beta(k: int, n_points: int) -> float:
     return k * k * (n_points * n_points - k * k) / (4.0 * (4.0 * k * k - 1.0))
 
 
+@functools.lru_cache(maxsize=4096)
 def _orthonormal_on_nodes(l: int, top: int) -> np.ndarray:
     """Orthonormal Gram vectors q_0..q_top on m = -l..l (sum q_k^2 = 1), q_k(l) > 0.
 
@@ -83,6 +86,7 @@ def _orthonormal_on_nodes(l: int, top: int) -> np.ndarray:
             v -= q[: k + 1].T @ (q[: k + 1] @ v)
         v /= np.linalg.norm(v)
         q[k + 1] = v if v[-1] > 0 else -v
+    q.flags.writeable = False  # cached: shared between calls
     return q
 
 

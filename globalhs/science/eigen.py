@@ -30,7 +30,7 @@ from scipy.interpolate import CubicSpline
 
 from globalhs.science.model import SolarModel
 
-__all__ = ["ModeSet", "EigenError", "solve_modes", "radial_order"]
+__all__ = ["ModeSet", "EigenError", "solve_modes", "radial_order", "photospheric_inertia", "inertia_ratio"]
 
 
 class EigenError(ValueError):
@@ -491,3 +491,36 @@ def _eigenfunctions(co, mesh, y, lb, w2, R):
     inertia = np.trapezoid((xr**2 + L2[:, None] * xh**2) * w[None, :], co.r, axis=1)
     norm = 1.0 / np.sqrt(inertia)
     return xr * norm[:, None], xh * norm[:, None]
+
+
+def photospheric_inertia(ms: ModeSet, M: float) -> np.ndarray:
+    """Mode inertia E = I / (M xi_r(R)^2) with the displacement taken at the photosphere (r = R).
+
+    The usual normalisation for comparing modes of different degree: near-surface effects (the
+    model's outer layers, the surface condition) shift a mode's frequency by F(nu) / Q with
+    Q = E / E_0(nu) (:func:`inertia_ratio`), F a function of frequency only.
+    """
+    top = np.array([np.interp(ms.R, ms.r, row) for row in ms.xi_r])
+    return 1.0 / (M * top**2)  # eigenfunctions have unit inertia
+
+
+def inertia_ratio(l: np.ndarray, nu: np.ndarray, inertia: np.ndarray, reach: float = 150.0) -> np.ndarray:
+    """Q = E / E_0(nu): each mode's inertia over the radial modes' inertia at the same frequency.
+
+    log E_0 is interpolated linearly in nu between the l = 0 modes among the given ones, and
+    extrapolated from the end segments at most ``reach`` uHz (about one radial spacing) beyond them.
+    """
+    l, nu, inertia = (np.asarray(v, dtype=float) for v in (l, nu, inertia))
+    radial = l == 0
+    if radial.sum() < 2:
+        raise EigenError("inertia_ratio needs at least two radial (l = 0) modes to interpolate E_0(nu)")
+    order = np.argsort(nu[radial])
+    nu0, loge0 = nu[radial][order], np.log(inertia[radial][order])
+    if nu.min() < nu0[0] - reach or nu.max() > nu0[-1] + reach:
+        raise EigenError(f"radial modes span {nu0[0]:.0f}-{nu0[-1]:.0f} uHz; modes asked about span "
+                         f"{nu.min():.0f}-{nu.max():.0f} (at most {reach:g} uHz beyond)")
+    loge = np.interp(nu, nu0, loge0)
+    lo, hi = nu < nu0[0], nu > nu0[-1]
+    loge[lo] = loge0[0] + (nu[lo] - nu0[0]) * (loge0[1] - loge0[0]) / (nu0[1] - nu0[0])
+    loge[hi] = loge0[-1] + (nu[hi] - nu0[-1]) * (loge0[-1] - loge0[-2]) / (nu0[-1] - nu0[-2])
+    return inertia / np.exp(loge)

@@ -29,14 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:  # the project's Legendre functions (jv2ts); interim copy with the same conventions until they land
-    from globalhs.science.legendre import legendre_table, lm_index
-except ImportError:  # pragma: no cover - depends on merge order
-    from globalhs.science._legendre_interim import legendre_table, lm_index
+from globalhs.science.legendre import legendre_table, lm_index
 
+from globalhs.science.grid import MapGrid
 from globalhs.science.observe import observer_components
+from globalhs.science.remap import apodization_weight
 
-__all__ = ["MapGeometry", "LeakageBlock", "leakage_block", "row_of", "apodization"]
+__all__ = ["MapGeometry", "LeakageBlock", "leakage_block", "row_of"]
 
 
 @dataclass(frozen=True)
@@ -53,24 +52,17 @@ class MapGeometry:
     APWIDTH: float = 0.04
     B0: float = 0.0  # degrees
 
+    def grid(self) -> MapGrid:
+        """The jv2ts remap grid (:class:`globalhs.science.grid.MapGrid`), symmetric about the meridian."""
+        return MapGrid(self.MAPMMAX, self.SINBDIVS, -self.MAPLGMAX, self.MAPLGMAX, self.MAPBMAX)
+
     def longitudes(self) -> np.ndarray:
-        """Grid longitudes from the central meridian (radians): steps of 180/MAPMMAX degrees."""
-        step = 180.0 / self.MAPMMAX
-        count = int(round(self.MAPLGMAX / step))
-        return np.radians(np.arange(-count, count + 1) * step)
+        """Grid longitudes from the central meridian (radians, positive west): steps of 180/MAPMMAX deg."""
+        return self.grid().lon
 
     def sin_latitudes(self) -> np.ndarray:
         """Grid rows: 2 int(sin(MAPBMAX) SINBDIVS) values of sin(latitude), no equator row."""
-        rows = 2 * int(np.sin(np.radians(self.MAPBMAX)) * self.SINBDIVS)
-        return (np.arange(rows) + 0.5 - rows / 2) / self.SINBDIVS
-
-
-def apodization(r: np.ndarray, inner: float, width: float, rmax: float) -> np.ndarray:
-    """Weight of a point at fractional disk radius r: 1 inside ``inner``, raised-cosine taper over
-    ``width``, 0 beyond it and beyond the MAPRMAX cut ``rmax``."""
-    r = np.asarray(r, dtype=float)
-    w = np.where(r < inner, 1.0, 0.5 + 0.5 * np.cos(np.pi * np.clip((r - inner) / width, 0.0, 1.0)))
-    return np.where(r <= rmax, w, 0.0)
+        return self.grid().sin_lat
 
 
 def _weights(geom: MapGeometry, x: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -88,8 +80,8 @@ def _weights(geom: MapGeometry, x: np.ndarray, lon: np.ndarray) -> np.ndarray:
     if geom.APODIZE == 0:
         w = np.ones_like(r_true)
     else:
-        w = apodization(r_taper, geom.APINNER, geom.APWIDTH, np.inf)
-    return np.where(visible & (r_true <= geom.MAPRMAX), w, 0.0)
+        w = apodization_weight(r_taper, geom.APINNER, geom.APWIDTH)  # the remap's own taper
+    return np.where(visible & (r_true < geom.MAPRMAX), w, 0.0)
 
 
 @dataclass
@@ -153,25 +145,25 @@ def leakage_block(geom: MapGeometry, lmin: int, lmax: int, dl: int = 6, dm: int 
         fold[name, 1] = np.ascontiguousarray((g[half:] - g[south]).T)  # odd total parity
     # the theta-derivative flips sign under x -> -x, so its fold uses the opposite parity
     src_lo, src_hi = max(lmin - dl, 0), lmax + dl
-    p, dp = legendre_table(src_hi, x, lmin=0, derivative=True)
+    p, dp = legendre_table(src_hi, x, lmin=src_lo, derivative=True)  # only the degrees needed
     inv_sin = 1.0 / np.sqrt(1.0 - x * x)
     nrows = (lmax + 1) ** 2 - lmin**2
     radial = np.zeros((nrows, 2 * dl + 1, 2 * dm + 1), dtype=dtype)
     horizontal = np.zeros_like(radial)
     for l in range(lmin, lmax + 1):
         ms = np.arange(-l, l + 1)
-        target = _signed_rows(p, l, ms)  # (2l+1, nx)
+        target = _signed_rows(p, l, ms, src_lo)  # (2l+1, nx)
         base = row_of(l, -l, lmin)
         for il, lp in enumerate(range(l - dl, l + dl + 1)):
-            if lp < 0:
+            if lp < src_lo:
                 continue
             for idm, d in enumerate(deltas):
                 mp = ms + d
                 ok = np.abs(mp) <= lp
                 if not ok.any():
                     continue
-                src = _signed_rows(p, lp, mp[ok])
-                dsrc = _signed_rows(dp, lp, mp[ok])
+                src = _signed_rows(p, lp, mp[ok], src_lo)
+                dsrc = _signed_rows(dp, lp, mp[ok], src_lo)
                 parity = (l + lp + d) % 2  # (l + m + l' + m') mod 2, since m' - m = d
                 prod = target[ok] * src
                 rows = base + np.flatnonzero(ok)
@@ -182,9 +174,9 @@ def leakage_block(geom: MapGeometry, lmin: int, lmax: int, dl: int = 6, dm: int 
     return LeakageBlock(lmin, lmax, dl, dm, radial, horizontal, geom)
 
 
-def _signed_rows(p: np.ndarray, l: int, ms: np.ndarray) -> np.ndarray:
-    """Rows P~_l^m for the given m (negative m via (-1)^m P~_l^|m|), from a table starting at l = 0."""
+def _signed_rows(p: np.ndarray, l: int, ms: np.ndarray, lmin: int) -> np.ndarray:
+    """Rows P~_l^m for the given m (negative m via (-1)^m P~_l^|m|), from a table starting at ``lmin``."""
     ms = np.asarray(ms)
-    rows = p[lm_index(l, np.abs(ms), 0)]
+    rows = p[lm_index(l, np.abs(ms), lmin)]
     sign = np.where((ms < 0) & (ms % 2 == 1), -1.0, 1.0)
     return rows * sign[:, None]

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # the project's Legendre functions (jv2ts); interim copy with the same conventions until they land
-    from globalhs.science.legendre import legendre_table, lm_index
-except ImportError:  # pragma: no cover - depends on merge order
-    from globalhs.science._legendre_interim import legendre_table, lm_index
+from globalhs.science.legendre import legendre_table, lm_index
 
 __all__ = ["DOPPLER_SIGN", "GM_SUN", "R_SUN", "horizontal_ratio", "observer_components", "ylm",
            "mode_pattern", "doppler_velocity"]

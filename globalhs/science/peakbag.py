@@ -55,6 +55,8 @@ class FitSettings:
     nacoeff: int = 36
     window_gammas: float = 6.0
     window_min: float = 12.0
+    window_bins: float = 5.0  # and at least this many frequency bins (short series)
+    resolved_bins: float = 1.5  # narrower modes (in bins) are unresolved: width held, not fitted
     asymmetric: bool = False
     neighbours: str = "include"  # or "mask"
     neighbour_gammas: float = 60.0  # neighbours whose peaks come within this many widths are modelled
@@ -83,6 +85,7 @@ class Spectrum:
     power: np.ndarray
     nu0: float
     dnu: float
+    length: float = 0.0  # seconds observed (N dt); > 0 lets unresolved modes use the finite-T profile
 
     def __post_init__(self) -> None:
         self.power = np.asarray(self.power, dtype=float)
@@ -121,10 +124,12 @@ def lorentzian(nu, centre, width, height, asym=0.0):
     return height * ((1.0 + asym * x) ** 2 + asym**2) / (1.0 + x * x)
 
 
-def spectra_from_rows(l: int, rows: np.ndarray, freq0: float, dnu: float, mflipped: bool = False) -> Spectrum:
+def spectra_from_rows(l: int, rows: np.ndarray, freq0: float, dnu: float, mflipped: bool = False,
+                      band: tuple[float, float] | None = None) -> Spectrum:
     """Spectra of m = -l..l at nu >= 0 from the pow layout: rows m = 0..l over fftshift frequencies
     freq0 + k dnu (freq0 < 0).  Mode (l, m >= 0) sits at +nu of row m, (l, -m) at -nu of row m
-    (MFLIPPED = 0; MFLIPPED = 1 swaps the sign of m).  Frequencies in uHz."""
+    (MFLIPPED = 0; MFLIPPED = 1 swaps the sign of m).  Frequencies in uHz.  ``band`` = (lo, hi)
+    keeps only the bins with lo <= nu <= hi (the fits need a few hundred uHz, not the whole axis)."""
     rows = np.asarray(rows)
     if rows.ndim != 2 or rows.shape[0] != l + 1:
         raise ValueError(f"pow rows of l={l} must have l+1 = {l + 1} rows (m = 0..l), got shape {rows.shape}")
@@ -132,29 +137,37 @@ def spectra_from_rows(l: int, rows: np.ndarray, freq0: float, dnu: float, mflipp
     if not (0 <= k0 < rows.shape[1]) or abs(freq0 + k0 * dnu) > 1e-6 * dnu:
         raise ValueError(f"frequency axis starting at {freq0} with step {dnu} has no zero-frequency column")
     npos = min(rows.shape[1] - k0, k0 + 1)
-    positive = rows[:, k0:k0 + npos]
-    negative = rows[:, k0 - np.arange(npos)]  # -nu_k for k = 0..npos-1
-    power = np.empty((2 * l + 1, npos))
-    power[l:] = positive  # m = 0..l
-    power[:l] = negative[1:][::-1]  # m = -l..-1 from rows l..1
-    power[l] = positive[0]
+    first, stop = 0, npos
+    if band is not None:
+        first = int(np.clip(np.floor(band[0] / dnu), 0, npos))
+        stop = int(np.clip(np.ceil(band[1] / dnu) + 1, first, npos))
+    k = np.arange(first, stop)
+    power = np.empty((2 * l + 1, k.size))
+    power[l:] = rows[:, k0 + k]  # m = 0..l at +nu
+    power[:l] = rows[1:, k0 - k][::-1]  # m = -l..-1 from rows l..1 at -nu
     if mflipped:
         power = power[::-1]
-    return Spectrum(l, power, 0.0, dnu)
+    return Spectrum(l, power, first * dnu, dnu, 1e6 / dnu)
 
 
 class _Problem:
     """Everything fixed during one multiplet fit: data windows, leakage weights, neighbours."""
 
     def __init__(self, spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: LeakageBlock,
-                 settings: FitSettings):
+                 settings: FitSettings, with_neighbours: bool = True):
         l = spec.l
         self.l, self.n, self.settings = l, n, settings
         self.nfree_a = min(settings.nacoeff, 2 * l)
         self.m = np.arange(-l, l + 1)
         self.poly = apols(l, max(self.nfree_a, 1))[1:self.nfree_a + 1] * 1e-3  # nHz -> uHz, (i, m)
-        width = max(guess["width"], 2 * spec.dnu)
-        self.half = max(settings.window_gammas * width, settings.window_min)
+        # a mode narrower than resolved_bins frequency bins is not resolved by this series: its width is
+        # held at sqrt(Gamma^2 + dnu^2) (the spectral window's main lobe) and not fitted
+        self.fixed_width = guess["width"] < settings.resolved_bins * spec.dnu
+        self.true_width = float(guess["width"])
+        self.length_uhz = spec.length * 1e-6 if spec.length else 0.0  # T in 1/uHz
+        self.finite_length = self.fixed_width and self.length_uhz > 0 and not settings.asymmetric
+        width = float(np.hypot(guess["width"], spec.dnu)) if self.fixed_width else float(guess["width"])
+        self.half = max(settings.window_gammas * width, settings.window_min, settings.window_bins * spec.dnu)
         # guessed synodic nu_nlm fix the per-m windows
         a_syn = self._synodic(guess["a"])
         centre = guess["nu"] + self.poly.T @ a_syn[: self.nfree_a] if self.nfree_a else np.full(2 * l + 1, guess["nu"])
@@ -177,10 +190,17 @@ class _Problem:
         keep = k2.max(axis=0) > settings.leak_threshold * k2.max()
         self.k2 = k2[:, keep]
         self.src = np.clip(mp[:, keep], -l, l) + l  # index into m = -l..l
+        # d(centre of source s)/d(nu_nl, a_1..a_N') (p, m, s): fixed, the centres are linear
+        self.dcentre = np.concatenate([np.ones((1,) + self.src.shape), self.poly[:, self.src]]) \
+            if self.nfree_a else np.ones((1,) + self.src.shape)
         self.neighbour = np.zeros_like(self.nu)
-        self._neighbours(spec, n, table, leak, settings)
+        self.centre, self.width = centre, width
+        if with_neighbours:
+            self._neighbours(spec, n, table, leak, settings)
         self.nbins = int(self.valid.sum())
         self.evaluations = 0
+        self.dnu = spec.dnu
+        self.log_scale = float(np.log(max(np.mean(self.data[self.valid]), 1e-300))) if self.nbins else 0.0
 
     def _synodic(self, a_nhz: np.ndarray) -> np.ndarray:
         a = np.zeros(max(self.nfree_a, 1))
@@ -237,11 +257,15 @@ class _Problem:
 
     def model(self, theta, derivatives=False):
         """M (m, j); with ``derivatives`` also D = dM/d(centre of source s) (m, s, j) and the rows of
-        dM/d(ln H, ln Gamma, ln B[, b]) (q, m, j)."""
+        dM/d(ln H, ln Gamma, ln B[, b]) (q, m, j).  The second derivatives of the profile that the
+        observed Hessian needs are kept in ``self._second``."""
         nu_nl, a, height, gamma, bg, asym = self.unpack(theta)
         split = self.poly.T @ a if self.nfree_a else np.zeros(2 * self.l + 1)
         centre = (nu_nl + split)[self.src]  # (m, s)
-        x = 2.0 * (self.nu[:, None, :] - centre[:, :, None]) / gamma  # (m, s, j)
+        offset = self.nu[:, None, :] - centre[:, :, None]  # (m, s, j)
+        if self.finite_length:
+            return self._model_finite(offset, height, bg, derivatives)
+        x = 2.0 * offset / gamma
         den = 1.0 / (1.0 + x * x)
         if self.settings.asymmetric:
             num = (1.0 + asym * x) ** 2 + asym**2
@@ -252,12 +276,15 @@ class _Problem:
         model = peaks + bg + self.neighbour
         if not derivatives:
             return model, None, None
-        self._last = (x, den, prof, height, gamma)
         # dL/dx = H [2 b (1 + b x)(1 + x^2) - 2 x num] / (1 + x^2)^2
         if self.settings.asymmetric:
             dl_dx = height * (2.0 * asym * (1.0 + asym * x) - 2.0 * x * num * den) * den
         else:
             dl_dx = -2.0 * x * prof * den
+        d2l_dx2 = height * (6.0 * x * x - 2.0) * den**3  # symmetric profile (Newton is not used otherwise)
+        # per-profile derivatives: d/dcentre, d2/dcentre2, d2/dcentre dlnG, d2/dlnG2 (x = 2 offset/G)
+        self._second = (d2l_dx2 * (4.0 / gamma**2), (-2.0 / gamma) * (-x * d2l_dx2 - dl_dx),
+                        d2l_dx2 * x * x + dl_dx * x)
         source = self.k2[:, :, None] * dl_dx * (-2.0 / gamma)  # dM/dcentre_s (m, s, j)
         rows = [peaks,  # d/d ln H
                 np.einsum("msj,ms->mj", dl_dx * (-x), self.k2),  # d/d ln Gamma (dx/dlnG = -x)
@@ -267,12 +294,51 @@ class _Problem:
             rows.append(np.einsum("msj,ms->mj", dl_db, self.k2))
         return model, source, np.array(rows)
 
+    def _model_finite(self, offset, height, bg, derivatives):
+        """The expected periodogram of a mode observed for a finite time T (Lorentzian of the true width
+        convolved with the Fejer kernel of the window), for unresolved modes whose width is held:
+
+            F = H pi G Re g(a),  g(a) = 1/a - (1 - exp(-aT)) / (a^2 T),  a = pi G + 2 pi i (nu - c),
+
+        which tends to the Lorentzian H/(1+x^2) as T -> infinity and to sigma^2 T sinc^2(pi (nu-c) T)
+        as G -> 0.  Derivatives in the centre only (G is not fitted)."""
+        gamma, t = self.true_width, self.length_uhz
+        a = np.pi * gamma + 2j * np.pi * offset
+        g, g1, g2 = _fejer_lorentz(a, t)
+        scale = height * np.pi * gamma
+        prof = scale * g.real
+        peaks = np.einsum("msj,ms->mj", prof, self.k2)
+        model = peaks + bg + self.neighbour
+        if not derivatives:
+            return model, None, None
+        d1 = scale * (-2j * np.pi * g1).real  # da/dcentre = -2 pi i
+        d2 = scale * (-4.0 * np.pi**2 * g2).real
+        zero = np.zeros_like(d1)
+        self._second = (d2, zero, zero)
+        source = self.k2[:, :, None] * d1
+        rows = [peaks, np.zeros_like(model), np.full_like(model, bg)]
+        return model, source, np.array(rows)
+
+    def admissible(self, theta) -> bool:
+        """Parameters the model can be evaluated at: finite, Gamma within [dnu/10, 10 W], H and B
+        within 1e+-30 of the data scale (steps outside are refused, not evaluated)."""
+        if not np.all(np.isfinite(theta)):
+            return False
+        na = self.nfree_a
+        ln_h, ln_g, ln_b = theta[1 + na:4 + na]
+        return (np.log(self.dnu / 10) <= ln_g <= np.log(10 * self.half)
+                and abs(ln_h - self.log_scale) < 69 and abs(ln_b - self.log_scale) < 69)
+
     def objective(self, theta):
         self.evaluations += 1
-        model, _, _ = self.model(theta)
-        if not np.all(model[self.valid] > 0):
+        if not self.admissible(theta):
             return np.inf
-        return float(np.sum((np.log(model) + self.data / model)[self.valid]))
+        with np.errstate(all="ignore"):
+            model, _, _ = self.model(theta)
+            if not np.all(model[self.valid] > 0):
+                return np.inf
+            value = float(np.sum((np.log(model) + self.data / model)[self.valid]))
+        return value if np.isfinite(value) else np.inf
 
     def score_and_fisher(self, theta, observed=False):
         """Gradient of -ln(likelihood) and the Fisher matrix (``observed``: the Hessian instead).
@@ -286,40 +352,33 @@ class _Problem:
         w = self.valid / model
         resid = w * (1.0 - self.data * w)  # (1/M - P/M^2) on valid bins
         w2 = w * w * (2.0 * self.data * w - 1.0) if observed else w * w
-        q = np.concatenate([np.ones((1,) + self.src.shape), self.poly[:, self.src]]) \
-            if self.nfree_a else np.ones((1,) + self.src.shape)  # dcentre/dp (p, m, s)
-        grad_src = np.einsum("msj,mj->ms", source, resid)
-        t = np.einsum("msj,mtj,mj->mst", source, source, w2)
-        u = np.einsum("msj,qmj,mj->qms", source, rows, w2)
+        q = self.dcentre
+        # batched matrix products over m (BLAS) rather than einsum
+        grad_src = np.matmul(source, resid[:, :, None])[:, :, 0]  # (m, s)
+        sw = source * w2[:, None, :]
+        t = np.matmul(sw, source.transpose(0, 2, 1))  # (m, s, s)
+        u = np.matmul(sw, rows.transpose(1, 2, 0)).transpose(2, 0, 1)  # (q, m, s)
         nf, ng = q.shape[0], rows.shape[0]
         grad = np.concatenate([np.einsum("pms,ms->p", q, grad_src), np.einsum("qmj,mj->q", rows, resid)])
         if observed:
-            x, den, prof, height, gamma = self._last
-            d2l_dx2 = height * (6.0 * x * x - 2.0) * den**3
-            dl_dx = -2.0 * x * prof * den
+            d2c, d2c_lng, d2lng = self._second
             k = self.k2[:, :, None]
-            # d2M/dcentre^2 (diagonal in sources)
-            t[:, np.arange(t.shape[1]), np.arange(t.shape[1])] += np.einsum(
-                "msj,mj->ms", k * d2l_dx2 * (4.0 / gamma**2), resid)
-            # d2M/dcentre dlnH = D; d2M/dcentre dlnGamma = K (-2/Gamma)(-x d2L/dx2 - dL/dx)
+            # d2M/dcentre^2 (diagonal in sources); d2M/dcentre dlnH = D; d2M/dcentre dlnGamma
+            t[:, np.arange(t.shape[1]), np.arange(t.shape[1])] += np.einsum("msj,mj->ms", k * d2c, resid)
             u[0] += grad_src
-            u[1] += np.einsum("msj,mj->ms", k * (-2.0 / gamma) * (-x * d2l_dx2 - dl_dx), resid)
+            u[1] += np.einsum("msj,mj->ms", k * d2c_lng, resid)
         fisher = np.empty((nf + ng, nf + ng))
-        fisher[:nf, :nf] = np.einsum("pms,mst,rmt->pr", q, t, q, optimize=True)
+        fisher[:nf, :nf] = np.einsum("pms,mst,rmt->pr", q, t, q, optimize=["einsum_path", (0, 1), (0, 1)])
         fisher[:nf, nf:] = np.einsum("pms,qms->pq", q, u)
         fisher[nf:, :nf] = fisher[:nf, nf:].T
         fisher[nf:, nf:] = np.einsum("qmj,rmj,mj->qr", rows, rows, w2)
         if observed:
-            x, den, prof, height, gamma = self._last
-            k = self.k2[:, :, None]
-            d2l_dx2 = height * (6.0 * x * x - 2.0) * den**3
-            dl_dx = -2.0 * x * prof * den
             second = np.zeros((ng, ng))
             second[0, 0] = np.sum(rows[0] * resid)  # d2M/dlnH2 = peaks
             second[0, 1] = second[1, 0] = np.sum(rows[1] * resid)  # d2M/dlnH dlnG = dM/dlnG
-            second[1, 1] = np.sum(np.einsum("msj,ms->mj", (d2l_dx2 * x * x + dl_dx * x), self.k2) * resid)
+            second[1, 1] = np.sum(np.einsum("msj,ms->mj", d2lng, self.k2) * resid)
             second[2, 2] = np.sum(rows[2] * resid)  # d2M/dlnB2 = B
-            fisher[nf:, nf:] += second[:ng, :ng] if ng == 3 else np.pad(second, (0, ng - 3))
+            fisher[nf:, nf:] += second
         return grad, fisher
 
 
@@ -333,8 +392,10 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
         prob = _Problem(spec, n, guess, table, leak, settings)
     except (ValueError, KeyError) as exc:
         return fail(f"cannot set up the fit: {exc}")
-    if prob.nbins < 10 * (prob.nfree_a + 4):
-        return fail(f"only {prob.nbins} usable bins in the window")
+    free = np.ones(prob.nfree_a + 4 + int(settings.asymmetric), dtype=bool)
+    free[2 + prob.nfree_a] = not prob.fixed_width  # ln Gamma
+    if prob.nbins < 3 * free.sum():
+        return fail(f"only {prob.nbins} usable bins in the window for {free.sum()} parameters")
     theta = _start(prob, guess, spec)
     value = prob.objective(theta)
     if not np.isfinite(value):
@@ -347,24 +408,28 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     for it in range(1, settings.max_iter + 1):
         # Newton (observed Hessian) where it is positive definite, else Fisher scoring
         grad, fisher = prob.score_and_fisher(theta, observed=newton)
+        grad, fisher = grad[free], fisher[np.ix_(free, free)]
         if newton:
             try:
                 np.linalg.cholesky(fisher)
             except np.linalg.LinAlgError:
                 grad, fisher = prob.score_and_fisher(theta)
+                grad, fisher = grad[free], fisher[np.ix_(free, free)]
         if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fisher))):
             return fail("non-finite gradient", iterations=it)
         scale = np.sqrt(np.clip(np.diag(fisher), 1e-300, None))
         fs = fisher / np.outer(scale, scale)
         gs = grad / scale
         improved = False
+        step = np.zeros(free.sum())
         for _ in range(30):
             try:
                 step = -np.linalg.solve(fs + lam * np.eye(len(gs)), gs) / scale
             except np.linalg.LinAlgError:
                 lam *= 10
                 continue
-            trial = theta + step
+            trial = theta.copy()
+            trial[free] += step
             trial_value = prob.objective(trial)
             if trial_value <= value:
                 improved = True
@@ -386,6 +451,7 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     if not converged:
         return fail(f"no convergence in {settings.max_iter} iterations", iterations=it)
     grad, hessian = prob.score_and_fisher(theta, observed=newton and settings.errors == "hessian")
+    hessian = hessian[np.ix_(free, free)]
     try:
         np.linalg.cholesky(hessian)
         cov = np.linalg.inv(hessian)
@@ -394,13 +460,14 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     var = np.diag(cov)
     if not (np.all(np.isfinite(var)) and np.all(var > 0)):
         return fail("Hessian of -ln(likelihood) not positive definite at the end point", iterations=it)
-    sig = np.sqrt(var)
+    sig = np.full(theta.size, np.nan)
+    sig[free] = np.sqrt(var)
     nu_nl, a_syn, height, gamma, bg, asym = prob.unpack(theta)
     na = prob.nfree_a
     if abs(nu_nl - guess["nu"]) > settings.max_shift * prob.half:
         return fail(f"nu moved {nu_nl - guess['nu']:+.3f} uHz from its guess (limit "
                     f"{settings.max_shift * prob.half:.3f})", iterations=it)
-    if not spec.dnu <= gamma <= 2 * prob.half:
+    if not prob.fixed_width and not spec.dnu <= gamma <= 2 * prob.half:
         return fail(f"width {gamma:.4g} uHz outside [{spec.dnu:.4g}, {2 * prob.half:.4g}]", iterations=it)
     if sig[0] > gamma:
         return fail(f"frequency error {sig[0]:.3g} uHz exceeds the width {gamma:.3g}", iterations=it)
@@ -410,9 +477,10 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     a_err[:na] = sig[1:1 + na]
     if na:
         a[0] += settings.orbital_nhz
-    err = np.array([sig[0], height * sig[1 + na], gamma * sig[2 + na], bg * sig[3 + na],
-                    sig[4 + na] if settings.asymmetric else ERROR_FLAG])
-    return MultipletFit(n, l, True, "", nu_nl, height, gamma, bg, asym, err, a, a_err, it, prob.nbins, -value,
+    width_out = float(guess["width"]) if prob.fixed_width else gamma
+    err = np.array([sig[0], height * sig[1 + na], ERROR_FLAG if prob.fixed_width else gamma * sig[2 + na],
+                    bg * sig[3 + na], sig[4 + na] if settings.asymmetric else ERROR_FLAG])
+    return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
                         prob.evaluations * prob.k2.size * prob.nu.shape[1])
 
 
@@ -433,13 +501,68 @@ def _start(prob: _Problem, guess: dict, spec: Spectrum) -> np.ndarray:
     height = guess.get("amp")
     if not height or height <= 0 or not np.isfinite(height):
         height = max(np.mean(data) - bg, bg) * 4.0
-    width = max(guess["width"], 2 * spec.dnu)
+    width = prob.width
     theta = [guess["nu"]]
     theta.extend(prob._synodic(guess["a"])[: prob.nfree_a])
     theta.extend([np.log(height), np.log(width), np.log(bg)])
     if prob.settings.asymmetric:
         theta.append(float(guess.get("asym", 0.0)))
     return np.array(theta, dtype=float)
+
+
+def estimate_height(spec: Spectrum, n: int, guess: dict, leak: LeakageBlock,
+                    settings: FitSettings = FitSettings()) -> tuple[float, float]:
+    """(H, B) of a multiplet estimated from the data in its windows, in the spectra's own units.
+
+    B: median of the bins more than 3 widths from every guessed peak, divided by ln 2 (the median of a
+    unit exponential).  H: mean excess power within half a width of the peaks divided by the mean
+    diagonal leakage power times pi/4 (the mean of 1/(1+x^2) over |x| < 1).  Rough (other leaked
+    peaks add to both) but unit-free, which a guess table from another pipeline is not.
+    Returns (nan, nan) when the windows hold too few bins."""
+    prob = _Problem(spec, n, guess, ModeTable.empty(0), leak, settings, with_neighbours=False)
+    offset = np.abs(prob.nu - prob.centre[:, None])
+    far = prob.valid & (offset > 3 * prob.width)
+    near = prob.valid & (offset < max(0.5 * prob.width, spec.dnu))
+    if far.sum() < 20 or near.sum() < 1:
+        return np.nan, np.nan
+    bg = float(np.median(prob.data[far]) / np.log(2.0))
+    rows = np.arange(2 * prob.l + 1)
+    diag = prob.k2[rows, np.argmax(prob.src == rows[:, None], axis=1)]  # |C(l,m; l,m)|^2
+    height = (float(np.mean(prob.data[near])) - bg) / (float(np.mean(diag)) * np.pi / 4)
+    return max(height, 0.1 * bg), bg
+
+
+def _fejer_lorentz(a: np.ndarray, t: float):
+    """g(a) = 1/a - (1 - exp(-aT))/(a^2 T) and its first two derivatives in a; a power series
+    T sum (-aT)^k/(k+2)! where |aT| is small (the closed form cancels there)."""
+    u = a * t
+    small = np.abs(u) < 0.5
+    with np.errstate(all="ignore"):
+        e = np.exp(-u)
+        g = 1.0 / a - (1.0 - e) / (a * a * t)
+        g1 = -(1.0 + e) / (a * a) + 2.0 * (1.0 - e) / (a**3 * t)
+        g2 = t * e / (a * a) + (2.0 + 4.0 * e) / a**3 - 6.0 * (1.0 - e) / (a**4 * t)
+    if np.any(small):
+        us = u[small]
+        s0 = np.zeros_like(us)
+        s1 = np.zeros_like(us)
+        s2 = np.zeros_like(us)
+        fact = 2.0  # (k+2)!
+        power = np.ones_like(us)  # (-u)^k
+        for k in range(0, 18):
+            if k > 0:
+                fact *= k + 2
+            term = power / fact
+            s0 += term
+            if k >= 1:
+                s1 += k * power_prev / fact
+            if k >= 2:
+                s2 += k * (k - 1) * power_prev2 / fact
+            power_prev2 = power_prev if k >= 1 else None
+            power_prev = power
+            power = power * (-us)
+        g[small], g1[small], g2[small] = t * s0, -(t**2) * s1, t**3 * s2
+    return g, g1, g2
 
 
 def guess_of(table: ModeTable, row: int) -> dict:

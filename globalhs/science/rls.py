@@ -133,6 +133,8 @@ def rls_invert(
     *,
     nquad: int = 64,
     radial_weight: np.ndarray | None = None,
+    latitude_measure: str = "cos",
+    radial_coordinate: np.ndarray | None = None,
 ) -> RLSResult:
     """Solve the 2D RLS problem.
 
@@ -143,6 +145,10 @@ def rls_invert(
     r : radius grid (fractions of R), increasing.
     mu_r, mu_t : tradeoff parameters of the radial and latitudinal second-derivative penalties.
     radial_weight : optional weight w_r(r_i) of both penalties (e.g. stronger smoothing in the core).
+    latitude_measure : "cos" integrates the latitudinal penalty over x = cos(theta) (default),
+        "theta" over theta (d theta = dx / sin theta: more weight near the pole).
+    radial_coordinate : optional u(r_i), increasing, in which the radial second derivative is taken
+        (e.g. acoustic radius); default r itself.
     """
     r = np.asarray(r, dtype=float)
     nr = len(r)
@@ -150,6 +156,11 @@ def rls_invert(
         raise RLSError("radius grid must be increasing with at least 3 points")
     if mu_r < 0 or mu_t < 0:
         raise RLSError(f"tradeoff parameters must be >= 0, got mu_r={mu_r}, mu_t={mu_t}")
+    if latitude_measure not in ("cos", "theta"):
+        raise RLSError(f"latitude_measure={latitude_measure!r}: expected 'cos' or 'theta'")
+    u = r if radial_coordinate is None else np.asarray(radial_coordinate, dtype=float)
+    if u.shape != r.shape or np.any(np.diff(u) <= 0):
+        raise RLSError(f"radial_coordinate must be increasing with the radius grid's shape {r.shape}")
     s_list = tuple(sorted(blocks))
     if not s_list:
         raise RLSError("no a-coefficient data to invert")
@@ -176,8 +187,9 @@ def rls_invert(
     P = np.stack([legendre_derivative(s, xq) for s in s_list], axis=1)  # (nq, ns)
     T2 = _theta2_basis(s_list, xq)
     Mx = (P * wq[:, None]).T @ P
-    Mt = (T2 * wq[:, None]).T @ T2
-    D2, wd = second_difference(r)
+    wt = wq / np.sqrt(1.0 - xq**2) if latitude_measure == "theta" else wq
+    Mt = (T2 * wt[:, None]).T @ T2
+    D2, wd = second_difference(u)
     wr = np.ones(nr) if radial_weight is None else np.asarray(radial_weight, dtype=float)
     Rr = D2.T @ ((wd * wr[1:-1])[:, None] * D2)
     dr = np.gradient(r)
