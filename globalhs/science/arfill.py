@@ -209,26 +209,28 @@ def filled_window(good: np.ndarray, minpercentage: float, maxorder: int, niter: 
 
 
 def _pair_sum_table(a: np.ndarray) -> np.ndarray:
-    """C[s, m] = sum_{k<m} a_k conj(a_{k+s}): prefix sums of the lag-s products, for exact block ends."""
-    p = len(a) - 1
-    apad = np.concatenate((a, np.zeros(p + 1, dtype=a.dtype)))
+    """C[..., s, m] = sum_{k<m} a_k conj(a_{k+s}): prefix sums of the lag-s products, for exact block
+    ends; ``a`` is one filter (p+1,) or a stack (..., p+1)."""
+    p = a.shape[-1] - 1
+    apad = np.concatenate((a, np.zeros(a.shape[:-1] + (p + 1,), dtype=a.dtype)), axis=-1)
     k = np.arange(p + 1)
-    products = a[None, :] * np.conj(apad[k[:, None] + k[None, :]])  # [s, k]
-    table = np.zeros((p + 1, p + 2), dtype=products.dtype)
-    np.cumsum(products, axis=1, out=table[:, 1:])
+    products = a[..., None, :] * np.conj(apad[..., k[:, None] + k[None, :]])  # [..., s, k]
+    table = np.zeros(products.shape[:-1] + (p + 2,), dtype=products.dtype)
+    np.cumsum(products, axis=-1, out=table[..., 1:])
     return table
 
 
-def _normal_matrix_band(a, tu, block_start, block_stop):
-    """Upper band (LAPACK storage) of M = F_u^H F_u + B_u^H B_u for unknowns at times ``tu``.
+def _normal_matrix_pairs(p, tu, block_start, block_stop):
+    """The nonzero upper entries (i <= j) of M = F_u^H F_u + B_u^H B_u for unknowns at times ``tu``,
+    and where their values sit in the pair-sum table: M_ij = T[s, f1] - T[s, f0] + T[s, b1] - T[s, b0]
+    with s = tu_j - tu_i. They depend on the window alone, so every series of a batch shares them.
 
     Prediction-error rows r run over [block_start + p, block_stop - 1] of each unknown's block.
+    Returns (i, j, s, f1, f0, b1, b0) as flat integer arrays.
     """
-    p = len(a) - 1
     nu = len(tu)
     width = int(np.max(np.searchsorted(tu, tu + p, side="right") - np.arange(nu) - 1)) if nu else 0
-    table = _pair_sum_table(a)
-    band = np.zeros((width + 1, nu), dtype=table.dtype)
+    parts = []
     for d in range(width + 1):
         i = np.arange(nu - d)
         j = i + d
@@ -239,10 +241,85 @@ def _normal_matrix_band(a, tu, block_start, block_stop):
         rhi = np.minimum(tu[i] + p, block_stop[i] - 1)
         ok = rlo <= rhi
         i, j, s, rlo, rhi = i[ok], j[ok], s[ok], rlo[ok], rhi[ok]
-        forward = table[s, rhi - tu[j] + 1] - table[s, rlo - tu[j]]
-        backward = table[s, tu[i] + p - rlo + 1] - table[s, tu[i] + p - rhi]
-        band[width - d, j] = forward + backward
+        parts.append((i, j, s, rhi - tu[j] + 1, rlo - tu[j], tu[i] + p - rlo + 1, tu[i] + p - rhi))
+    return tuple(np.concatenate(c) for c in zip(*parts)) if parts else (np.zeros(0, dtype=int),) * 7
+
+
+def _pair_values(table, pairs):
+    """Values of the entries ``pairs`` (from :func:`_normal_matrix_pairs`) for a table (s, m) or a
+    stack of tables (nseries, s, m); returned as (entries,) or (entries, nseries).
+
+    Away from block ends an entry is twice the full lag-s sum T[s, p+1-s] (the forward and backward
+    errors see the same products), one gather from a small array; only the entries near a block end
+    need the four partial sums."""
+    _, _, s, f1, f0, b1, b0 = pairs
+    p1 = table.shape[-1]  # p + 2
+    flat = table.reshape(table.shape[:-2] + (-1,))
+    flat = np.ascontiguousarray(np.moveaxis(flat, -1, 0))  # [(s, m), series]: each gather takes a row
+    row = s * p1
+    full = (f1 == p1 - 1 - s) & (f0 == 0) & (b1 == f1) & (b0 == 0)
+    gamma = 2 * flat[np.arange(p1 - 1) * p1 + p1 - 1 - np.arange(p1 - 1)]  # [s, series]
+    values = gamma[s]
+    edge = np.flatnonzero(~full)
+    r = row[edge]
+    values[edge] = flat[r + f1[edge]] - flat[r + f0[edge]] + (flat[r + b1[edge]] - flat[r + b0[edge]])
+    return values
+
+
+def _normal_matrix_band(a, tu, block_start, block_stop):
+    """Upper band (LAPACK storage) of M = F_u^H F_u + B_u^H B_u for unknowns at times ``tu``."""
+    p = len(a) - 1
+    nu = len(tu)
+    width = int(np.max(np.searchsorted(tu, tu + p, side="right") - np.arange(nu) - 1)) if nu else 0
+    pairs = _normal_matrix_pairs(p, tu, block_start, block_stop)
+    band = np.zeros((width + 1, nu), dtype=np.result_type(a.dtype, np.float64))
+    i, j = pairs[:2]
+    band[width - (j - i), j] = _pair_values(_pair_sum_table(a), pairs)
     return band
+
+
+def _solve_clusters(a2, tu, block_start, block_stop, rhs):
+    """Solve M u = rhs for every series at once, or None when some series needs the careful path.
+
+    Unknowns more than p apart (or in different blocks) share no prediction error, so M is block
+    diagonal: one small dense block per cluster of nearby gaps. Blocks of equal size are stacked over
+    clusters and series and factorised together (one batched LAPACK call per size instead of one
+    banded solve per series). Cholesky first, so that exactly the systems the banded solver would
+    reject (not positive definite) are sent back; an unknown no prediction error sees does the same.
+    """
+    p = a2.shape[1] - 1
+    nser, nu = rhs.shape
+    pairs = _normal_matrix_pairs(p, tu, block_start, block_stop)
+    i, j = pairs[:2]
+    values = _pair_values(_pair_sum_table(a2), pairs)  # [entry, series]
+    diag = np.zeros((nu, nser))
+    diag[i[i == j]] = values[i == j].real
+    if not np.all(diag > 1e-12 * np.maximum(diag.max(axis=0), 1e-300)):
+        return None
+    new = np.concatenate(([True], (np.diff(tu) > p) | (np.diff(block_start) != 0)))
+    cluster = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    size = np.diff(np.append(first, nu))
+    u = np.empty_like(rhs)
+    entry_size = size[cluster[i]]
+    for m in np.unique(size):
+        which = np.flatnonzero(size == m)  # clusters of this size
+        slot = np.full(len(first), -1)
+        slot[which] = np.arange(len(which))
+        e = np.flatnonzero(entry_size == m)
+        c = slot[cluster[i[e]]]
+        li, lj = i[e] - first[cluster[i[e]]], j[e] - first[cluster[i[e]]]
+        mat = np.zeros((len(which) * m * m, nser), dtype=values.dtype)  # [(cluster, row, col), series]
+        mat[(c * m + lj) * m + li] = np.conj(values[e])
+        mat[(c * m + li) * m + lj] = values[e]
+        mat = np.ascontiguousarray(np.moveaxis(mat.reshape(len(which), m, m, nser), -1, 0))
+        members = first[which][:, None] + np.arange(m)[None, :]  # [cluster, local] -> unknown index
+        try:
+            np.linalg.cholesky(mat)
+        except np.linalg.LinAlgError:
+            return None
+        u[:, members] = np.linalg.solve(mat, rhs[:, members][..., None])[..., 0]
+    return u
 
 
 def _valid_rows(n: int, p: int, barrier: np.ndarray) -> np.ndarray:
@@ -311,7 +388,10 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
         rhs[i] = -grad
     filled_mask = np.zeros(n, dtype=bool)
     solved = np.ones(len(tu), dtype=bool)
-    for i in range(nser):
+    u = _solve_clusters(a2, tu, block_start, block_stop, rhs)
+    if u is not None:
+        out[:, tu] = u
+    for i in range(nser) if u is None else ():  # one series at a time, dropping unseen unknowns
         band = _normal_matrix_band(a2[i], tu, block_start, block_stop)
         diag = band[-1].real
         keep = diag > 1e-12 * max(diag.max(), 1e-300)
