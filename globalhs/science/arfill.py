@@ -83,53 +83,58 @@ def _blas(work: np.dtype):
             np.dtype(np.complex128): (blas.zdotc, blas.zaxpy)}[np.dtype(work)]
 
 
-def _burg_series(x: np.ndarray, good: np.ndarray, order: int, starts: np.ndarray, stops: np.ndarray):
-    """Multi-segment Burg of one series: (a, power). See :func:`burg`.
+def _burg_stages(n: int, order: int, starts: np.ndarray, stops: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """Per Burg stage k = 1..order, the indices that depend on the window alone (shared by a batch):
+    (heads, ends, stale) of :func:`_burg_series`."""
+    lengths = stops - starts
+    stages = []
+    for k in range(1, order + 1):
+        m = n - k
+        live = lengths >= k
+        if not live.any():
+            raise ValueError(f"no good segment is longer than {k - 1} samples; cannot fit AR order {order}")
+        heads = starts[live] - 1  # f_{k-1} at position k-1 of its segment: its pair is not inside
+        ends = stops[live] - k  # the sample after a segment: b_{k-1}(t-1) valid, f_{k-1}(t) zero
+        stale = np.concatenate((starts[live] + k - 1, stops[live])) - k  # garbage made at head and end
+        stages.append((heads[heads >= 0], ends[ends < m], stale[(stale >= 0) & (stale < m)]))
+    return stages
+
+
+def _burg_series(x: np.ndarray, good: np.ndarray, stages) -> np.ndarray:
+    """Reflection coefficients of multi-segment Burg for one series. See :func:`burg`.
 
     Arrays hold f_{k}(t) and b_{k}(t) at index t - k. Invariant: errors not inside one segment
     (position in segment < k) are zero, so the sums over all indices equal the sums over pairs inside
     segments except for two kinds of pair per segment, subtracted explicitly: the segment head where
     f_{k-1} is valid but its partner is not, and the sample after the segment's end. The loop is
-    BLAS dot/axpy on contiguous vectors, in place: its cost is a few passes over the series per order.
+    BLAS dot/axpy on contiguous vectors, in place: its cost is a few passes over the series per order;
+    everything that depends on the window alone was computed once (``stages``).
     """
     n = len(x)
     work = np.result_type(x.dtype, np.float32)
-    wide = np.result_type(work, np.float64)
     dot, axpy = _blas(work)
-    lengths = stops - starts
     f = np.where(good, x, 0).astype(work)
     b = f.copy()
     spare = np.empty_like(f)
-    a = np.zeros(order + 1, dtype=wide)
-    a[0] = 1
-    power = float(np.mean(np.abs(x[good].astype(wide)) ** 2)) if good.any() else 0.0
-    for k in range(1, order + 1):
+    kappas = np.zeros(len(stages), dtype=np.result_type(work, np.float64))
+    for k, (heads, ends, stale) in enumerate(stages, start=1):
         m = n - k
         ff = f[1 : m + 1]  # f_{k-1}(t), t = k..n-1
         bb = b[:m]  # b_{k-1}(t-1)
-        live = lengths >= k
-        if not live.any():
-            raise ValueError(f"no good segment is longer than {k - 1} samples; cannot fit AR order {order}")
-        heads = starts[live] - 1  # f_{k-1} at position k-1 of its segment: its pair is not inside
-        heads = heads[heads >= 0]
-        ends = stops[live] - k  # the sample after a segment: b_{k-1}(t-1) valid, f_{k-1}(t) zero
-        ends = ends[ends < m]
         num = dot(bb, ff)
-        den = float(np.real(dot(ff, ff))) + float(np.real(dot(bb, bb)))
-        den -= float(np.sum(np.abs(ff[heads].astype(wide)) ** 2) + np.sum(np.abs(bb[ends].astype(wide)) ** 2))
+        h = ff[heads].astype(kappas.dtype)
+        e = bb[ends].astype(kappas.dtype)
+        den = float(np.real(dot(ff, ff))) + float(np.real(dot(bb, bb))) - np.vdot(h, h).real - np.vdot(e, e).real
         kappa = -2.0 * num / den if den > 0 else 0.0 * num
         f_new = spare[:m]
         np.copyto(f_new, ff)
         axpy(bb, f_new, a=kappa)  # f_k(t) = f_{k-1}(t) + kappa b_{k-1}(t-1)
         axpy(ff, bb, a=np.conj(kappa))  # b_k(t) = b_{k-1}(t-1) + conj(kappa) f_{k-1}(t), in place
-        stale = np.concatenate((starts[live] + k - 1, stops[live])) - k  # garbage made at head and end
-        stale = stale[(stale >= 0) & (stale < m)]
         f_new[stale] = 0
         bb[stale] = 0
         spare, f = f, spare
-        a[1 : k + 1] = a[1 : k + 1] + kappa * np.conj(a[k - 1 :: -1][:k])
-        power *= 1 - abs(kappa) ** 2
-    return a, power
+        kappas[k - 1] = kappa
+    return kappas
 
 
 def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +144,8 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
     f_t = sum_k a_k x_{t-k} (MATLAB ``arburg`` convention), and the prediction-error power. Sums run
     inside each good segment only; the reflection coefficients have modulus < 1 (minimum phase).
     The error sequences stay in the input's precision (single precision halves the memory traffic of
-    this O(order x n) loop); the coefficients are accumulated in double precision.
+    this O(order x n) loop); the coefficients are accumulated in double precision, for the whole
+    batch at once from the reflection coefficients (Levinson step-up).
     """
     x = np.asarray(x)
     single = x.ndim == 1
@@ -147,10 +153,14 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
     good = np.asarray(good, dtype=bool)
     starts, stops = runs(good)
     wide = np.result_type(x2.dtype, np.float64)
+    stages = _burg_stages(x2.shape[1], order, starts, stops)
+    kappas = np.array([_burg_series(np.ascontiguousarray(row), good, stages) for row in x2]).reshape(len(x2), order)
     a = np.zeros((x2.shape[0], order + 1), dtype=wide)
-    power = np.zeros(x2.shape[0])
-    for i in range(x2.shape[0]):
-        a[i], power[i] = _burg_series(np.ascontiguousarray(x2[i]), good, order, starts, stops)
+    a[:, 0] = 1
+    for k in range(1, order + 1):
+        a[:, 1 : k + 1] += kappas[:, k - 1 : k] * np.conj(a[:, k - 1 :: -1][:, :k])
+    power = np.mean(np.abs(x2[:, good].astype(wide)) ** 2, axis=1) if good.any() else np.zeros(len(x2))
+    power = power * np.prod(1 - np.abs(kappas) ** 2, axis=1)
     if not np.iscomplexobj(x):
         a = a.real
     return (a[0], power[0]) if single else (a, power)
@@ -282,10 +292,13 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
     """Solve M u = rhs for every series at once, or None when some series needs the careful path.
 
     Unknowns more than p apart (or in different blocks) share no prediction error, so M is block
-    diagonal: one small dense block per cluster of nearby gaps. Blocks of equal size are stacked over
-    clusters and series and factorised together (one batched LAPACK call per size instead of one
-    banded solve per series). Cholesky first, so that exactly the systems the banded solver would
-    reject (not positive definite) are sent back; an unknown no prediction error sees does the same.
+    diagonal: one small dense block per cluster of nearby gaps. A block depends on the cluster's
+    geometry only (its entries' lags and how far the block ends cut the sums), so clusters of the
+    same geometry -- e.g. every isolated gap of m samples away from the ends -- share one matrix per
+    series: it is factorised once and solved for all of them, for all series in one LAPACK call
+    (instead of one banded solve of everything per series). Cholesky first, so that exactly the
+    systems the banded solver would reject (not positive definite) are sent back; an unknown no
+    prediction error sees does the same.
     """
     p = a2.shape[1] - 1
     nser, nu = rhs.shape
@@ -300,25 +313,26 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
     cluster = np.cumsum(new) - 1
     first = np.flatnonzero(new)
     size = np.diff(np.append(first, nu))
+    order = np.argsort(cluster[i], kind="stable")
+    bounds = np.searchsorted(cluster[i][order], np.arange(len(first) + 1))
+    local = np.stack((i - first[cluster[i]], j - first[cluster[i]], *pairs[2:]))[:, order]
+    groups: dict[bytes, list[int]] = {}
+    for c in range(len(first)):
+        groups.setdefault(size[c].tobytes() + local[:, bounds[c] : bounds[c + 1]].tobytes(), []).append(c)
     u = np.empty_like(rhs)
-    entry_size = size[cluster[i]]
-    for m in np.unique(size):
-        which = np.flatnonzero(size == m)  # clusters of this size
-        slot = np.full(len(first), -1)
-        slot[which] = np.arange(len(which))
-        e = np.flatnonzero(entry_size == m)
-        c = slot[cluster[i[e]]]
-        li, lj = i[e] - first[cluster[i[e]]], j[e] - first[cluster[i[e]]]
-        mat = np.zeros((len(which) * m * m, nser), dtype=values.dtype)  # [(cluster, row, col), series]
-        mat[(c * m + lj) * m + li] = np.conj(values[e])
-        mat[(c * m + li) * m + lj] = values[e]
-        mat = np.ascontiguousarray(np.moveaxis(mat.reshape(len(which), m, m, nser), -1, 0))
-        members = first[which][:, None] + np.arange(m)[None, :]  # [cluster, local] -> unknown index
+    for same in groups.values():
+        c0, m = same[0], size[same[0]]
+        e = order[bounds[c0] : bounds[c0 + 1]]
+        li, lj = local[0, bounds[c0] : bounds[c0 + 1]], local[1, bounds[c0] : bounds[c0 + 1]]
+        mat = np.zeros((nser, m, m), dtype=values.dtype)
+        mat[:, lj, li] = np.conj(values[e]).T
+        mat[:, li, lj] = values[e].T
+        members = first[same][None, :] + np.arange(m)[:, None]  # [local, cluster] -> unknown index
         try:
             np.linalg.cholesky(mat)
         except np.linalg.LinAlgError:
             return None
-        u[:, members] = np.linalg.solve(mat, rhs[:, members][..., None])[..., 0]
+        u[:, members] = np.linalg.solve(mat, rhs[:, members])
     return u
 
 
