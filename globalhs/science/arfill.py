@@ -392,14 +392,12 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     taps = rows_used[:, None] - lags[None, :]  # data x[r - k] of row r
     at_unknown = tu[:, None] + lags[None, :]  # rows t + k that see the unknown t
     rhs = np.empty((nser, len(tu)), dtype=dtype)
-    errors = np.zeros(n + p + 1, dtype=dtype)
+    errors = np.zeros((n + p + 1, 2), dtype=dtype)  # [row, forward / backward]
     for i in range(nser):
-        seen = out[i][taps]  # [rows, k] = x[r - k]
-        errors[rows_used] = seen @ a2[i]  # forward errors sum_k a_k x[r-k]
-        grad = errors[at_unknown] @ np.conj(a2[i])  # sum_k conj(a_k) f[t+k]
-        errors[rows_used] = seen @ np.conj(a2[i, ::-1])  # backward errors sum_k conj(a_k) x[r-p+k]
-        grad += errors[at_unknown] @ a2[i, ::-1]  # sum_k a_k b[t+p-k]
-        rhs[i] = -grad
+        # forward errors sum_k a_k x[r-k] and backward errors sum_k conj(a_k) x[r-p+k], one pass
+        errors[rows_used] = out[i][taps] @ np.stack((a2[i], np.conj(a2[i, ::-1])), axis=1)
+        # gradient sum_k conj(a_k) f[t+k] + a_k b[t+p-k]
+        rhs[i] = -(errors[at_unknown].reshape(len(tu), -1) @ np.stack((np.conj(a2[i]), a2[i, ::-1]), axis=1).ravel())
     filled_mask = np.zeros(n, dtype=bool)
     solved = np.ones(len(tu), dtype=bool)
     u = _solve_clusters(a2, tu, block_start, block_stop, rhs)
