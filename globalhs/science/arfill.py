@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.linalg import LinAlgError, blas, solveh_banded
 
 __all__ = [
@@ -344,6 +345,38 @@ def _valid_rows(n: int, p: int, barrier: np.ndarray) -> np.ndarray:
     return (r >= p) & (cum[r + 1] - cum[lo] == 0)
 
 
+def _right_hand_side(d: np.ndarray, a2: np.ndarray, tu: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """-(F^H F + B^H B) d at the unknowns ``tu``, for every series (rows of ``d``, zero off the data).
+
+    Only the prediction errors within p after an unknown matter. Unknowns closer than p form a
+    cluster whose errors are those of the rows t0..t1+p, a contiguous stretch: its data windows are a
+    strided view (no index arrays), one batched product over all series per cluster gives the forward
+    and backward errors, and the same trick on the errors gives the gradient.
+    """
+    nser, n = d.shape
+    p = a2.shape[1] - 1
+    pad = np.zeros((nser, n + 2 * p), dtype=d.dtype)  # d[t] at pad[t + p]: windows never leave it
+    pad[:, p : p + n] = d
+    valid = np.zeros(n + 2 * p, dtype=bool)  # row r at valid[r + p]
+    valid[p : p + n] = rows
+    # window j of row r is d[r-p+j]: forward error weights a_{p-j}, backward conj(a_j)
+    weights = np.stack((a2[:, ::-1], np.conj(a2)), axis=2)  # [series, j, forward/backward]
+    new = np.concatenate(([True], np.diff(tu) > p))
+    first, last = tu[new], tu[np.append(new[1:], True)]
+    bounds = np.searchsorted(tu, np.append(first, tu[-1] + 1))
+    rhs = np.empty((nser, len(tu)), dtype=np.result_type(d.dtype, a2.dtype))
+    for c, (t0, t1) in enumerate(zip(first, last)):
+        seen = sliding_window_view(pad[:, t0 : t1 + 2 * p + 1], p + 1, axis=1)  # [series, r - t0, j]
+        errors = (seen @ weights) * valid[t0 + p : t1 + 2 * p + 1, None]  # [series, r - t0, f/b]
+        local = tu[bounds[c] : bounds[c + 1]] - t0
+        # gradient sum_k conj(a_k) f[t+k] + a_k b[t+p-k], over the windows of errors after each t
+        forward = sliding_window_view(errors[..., 0], p + 1, axis=1)[:, local]  # [series, t, k]
+        backward = sliding_window_view(errors[..., 1], p + 1, axis=1)[:, local]
+        rhs[:, bounds[c] : bounds[c + 1]] = -(np.einsum("stk,sk->st", forward, np.conj(a2))
+                                                + np.einsum("stk,sk->st", backward, a2[:, ::-1]))
+    return rhs
+
+
 def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fill the samples ``unknown`` by minimising the forward and backward prediction errors.
 
@@ -382,22 +415,7 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     k = np.searchsorted(bar_idx, tu)
     block_start = np.where(k > 0, bar_idx[np.maximum(k - 1, 0)] + 1, 0) if len(bar_idx) else np.zeros_like(tu)
     block_stop = np.where(k < len(bar_idx), bar_idx[np.minimum(k, len(bar_idx) - 1)], n) if len(bar_idx) else np.full_like(tu, n)
-    # right-hand side -(F^H F + B^H B) d at the unknowns: only the prediction errors that involve an
-    # unknown matter (rows within p after one), computed by gathering the data they use
-    lags = np.arange(p + 1)
-    cum = np.concatenate(([0], np.cumsum(unknown)))
-    r = np.arange(n)
-    near = cum[r + 1] - cum[np.maximum(r - p, 0)] > 0
-    rows_used = np.flatnonzero(near & rows)
-    taps = rows_used[:, None] - lags[None, :]  # data x[r - k] of row r
-    at_unknown = tu[:, None] + lags[None, :]  # rows t + k that see the unknown t
-    rhs = np.empty((nser, len(tu)), dtype=dtype)
-    errors = np.zeros((n + p + 1, 2), dtype=dtype)  # [row, forward / backward]
-    for i in range(nser):
-        # forward errors sum_k a_k x[r-k] and backward errors sum_k conj(a_k) x[r-p+k], one pass
-        errors[rows_used] = out[i][taps] @ np.stack((a2[i], np.conj(a2[i, ::-1])), axis=1)
-        # gradient sum_k conj(a_k) f[t+k] + a_k b[t+p-k]
-        rhs[i] = -(errors[at_unknown].reshape(len(tu), -1) @ np.stack((np.conj(a2[i]), a2[i, ::-1]), axis=1).ravel())
+    rhs = _right_hand_side(out, a2, tu, rows)
     filled_mask = np.zeros(n, dtype=bool)
     solved = np.ones(len(tu), dtype=bool)
     u = _solve_clusters(a2, tu, block_start, block_stop, rhs)
