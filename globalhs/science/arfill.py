@@ -384,7 +384,7 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     ----------
     x : (n,) or (nseries, n); only samples with ``good`` are used as data.
     good : bool (n,), the data samples.
-    a : (order+1,) or (nseries, order+1) prediction-error filters (a_0 = 1), one per series.
+    a : (order+1,) prediction-error filter (a_0 = 1) shared by all series, or (nseries, order+1), one each.
     unknown : bool (n,), samples to fill (gaps no longer than the order; see :func:`fillable_gaps`).
         Samples neither good nor unknown are barriers: no prediction error may touch them.
 
@@ -397,8 +397,8 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     x = np.asarray(x)
     single = x.ndim == 1
     x2 = np.atleast_2d(x)
-    a2 = np.atleast_2d(a)
     nser, n = x2.shape
+    a2 = np.broadcast_to(np.atleast_2d(a), (nser, np.shape(a)[-1]))  # one filter may serve a batch
     p = a2.shape[1] - 1
     good = np.asarray(good, dtype=bool)
     unknown = np.asarray(unknown, dtype=bool) & ~good
