@@ -37,7 +37,9 @@ def ingest(n, *, absent=(), flagged=(), cadence=60.0):
 
 
 def test_one_day_6h_chunks_40_degrees():
-    ingest(1440, absent={5}, flagged={7})
+    # every 6th minute stored (storing 1440 records would dominate the test), plus minute 99;
+    # minute 12 flagged bad: the absent ones and the flagged one must all be zero columns
+    ingest(1440, absent={i for i in range(1440) if i % 6 and i != 99}, flagged={12})
     argv = ["in=synth.V[6400d/1d]", "tsout=synth.V_sht", "LMIN=0", "LMAX=300", "LCHUNK=40", "TCHUNK=6h",
             "TTOTAL=1d", "TSTART=6400d", "FORCEOUTPUT=1", "VERSION=test"] + SMALL_MAP
     assert MODULE(argv) == 0
@@ -53,11 +55,12 @@ def test_one_day_6h_chunks_40_degrees():
         assert kw["T_STOP"] == kw["T_START"] + 21600.0 and kw["VERSION"] == "test" and kw["MFLIPPED"] == 0
         assert r.read().shape == (lm_count(kw["LMIN"], kw["LMAX"]), 720)
     first = {r.keywords["LMIN"]: r for r in recs if r.keywords["T_START"] == DAY0}
-    assert first[0].keywords["NMISSING"] == 2 and first[0].keywords["NDATA"] == 358
-    assert all(r.keywords["NMISSING"] == 0 for r in recs if r.keywords["T_START"] > DAY0)
+    assert first[0].keywords["NMISSING"] == 300 and first[0].keywords["NDATA"] == 60
+    assert all(r.keywords["NMISSING"] == 300 for r in recs if r.keywords["T_START"] > DAY0)
     data = first[0].read()
     # missing and flagged images: exact zeros in their (re, im) columns; others scale with the image
-    assert not data[:, 10:12].any() and not data[:, 14:16].any()
+    assert not data[:, 10:12].any() and not data[:, 24:26].any()
+    assert data[:, 36:38].any()
     a0 = data[:, 0] + 1j * data[:, 1]
     assert np.abs(a0).max() > 1.0
     np.testing.assert_allclose(data[:, 2 * 99] + 1j * data[:, 2 * 99 + 1], 100 * a0, rtol=1e-4, atol=1e-3 * np.abs(a0).max())
@@ -110,3 +113,20 @@ def test_shtcheck_accepts_a_good_job_and_names_gaps_and_absent_records(capsys):
     assert "unexpected gaps at samples [20]" in err and "[10][19][30]" in err
     assert SHTCHECK([a if not a.startswith("LCHUNK") else "LCHUNK=7" for a in argv]) == 1
     assert "record absent (expected one with NDT=30)" in capsys.readouterr().err
+
+
+def test_table_memory_budget_splits_the_l_range_into_passes_with_identical_results():
+    from globalhs.modules.jv2ts import l_groups
+
+    chunks = [(0, 9), (10, 19), (20, 20)]
+    assert l_groups(chunks, 16, 1e9) == [chunks]
+    assert l_groups(chunks, 16, lm_count(0, 9) * 16 * 4) == [[(0, 9)], [(10, 19)], [(20, 20)]]
+    ingest(30)
+    base = ["in=synth.V[6400d/30m]", "LMAX=20", "LCHUNK=10", "TCHUNK=30m", "TTOTAL=30m", "TSTART=6400d"] + SMALL_MAP
+    assert MODULE(base + ["tsout=synth.V_sht"]) == 0  # ducc0, one pass
+    assert MODULE(base + ["tsout=synth.V_sht2", "SHTLIB=gemm", "TABLEMEM=0"]) == 0  # one pass per l chunk
+    store = open_store()
+    for lo, hi in chunks:
+        a = store.query(f"synth.V_sht[6400d][{lo}][{hi}]")[0].read()
+        b = store.query(f"synth.V_sht2[6400d][{lo}][{hi}]")[0].read()
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(a).max())  # float32 GEMM blocking

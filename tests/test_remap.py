@@ -112,7 +112,7 @@ def test_first_order_geometry_correction_within_1e4th_of_rms():
     image = render_alm(alm, lmax, (192, 192), moved, fill=0.0)
     params = RemapParams(GRID, maprmax=0.95, apodize=1, apinner=0.83, apwidth=0.04, distort=2)
     plan = RemapPlan(params, g, image.shape)
-    assert 0.008 < plan.displacement(moved) < 0.015
+    assert 0.008 < plan.displacement(moved) < 0.02  # an upper bound; the true largest motion is ~0.013 px
     exact = RemapPlan(params, moved, image.shape).remap(image)[0]
     rms = np.sqrt(np.mean(exact[exact != 0] ** 2))
     first_order = plan.remap(image, geometries=[moved])[0]

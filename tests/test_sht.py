@@ -68,3 +68,12 @@ def test_bad_ranges():
         SHT(grid, 0, 100)
     with pytest.raises(ValueError, match="LMIN"):
         SHT(grid, 10, 5)
+
+
+@pytest.mark.parametrize("norm", [1, 0])
+def test_ducc0_backend_gives_the_same_coefficients(norm):
+    grid = MapGrid(mapmmax=120, sinbdivs=60, maplgmin=-89, maplgmax=89, mapbmax=89)
+    maps = np.random.default_rng(4).normal(size=(3,) + grid.shape)
+    gemm = SHT(grid, 3, 50, dtype=np.float64, norm=norm)(maps)
+    ducc = SHT(grid, 3, 50, dtype=np.float64, backend="ducc0", norm=norm)(maps)
+    np.testing.assert_allclose(ducc, gemm, atol=1e-10 * np.abs(gemm).max())

@@ -26,7 +26,7 @@ from globalhs.drms import DrmsError, open_store
 from globalhs.drms.builtin import timeseries_series
 from globalhs.modules.base import Arg, Module, ModuleError
 from globalhs.science.grid import MapGrid
-from globalhs.science.legendre import lm_index
+from globalhs.science.legendre import lm_count, lm_index
 from globalhs.science.remap import MISSING_QUALITY_BIT, Geometry, RemapParams, Remapper
 from globalhs.science.sht import SHT
 from globalhs.time import TimeFormatError, parse_duration, parse_time, parse_time_or_day
@@ -86,6 +86,9 @@ ARGS: tuple[Arg, ...] = (
     Arg("MAXMISSVALS", int, 0, "if > 0, images with more missing pixels (MISSVALS) are treated as missing"),
     Arg("GEOMTOL", float, 0.015, "reuse a remap plan, corrected to first order, while no source position "
         "moves more than this (pixels; 0.015 keeps the map within 1e-4 of its rms, docs/sht.md); 0: exact plans"),
+    Arg("SHTLIB", str, "ducc0", "projection: ducc0 (adjoint synthesis on the rings, measured fastest here) or gemm "
+        "(Legendre tables x batch, one matrix product per m)", ("ducc0", "gemm")),
+    Arg("TABLEMEM", int, 2048, "SHTLIB=gemm: MB of Legendre tables held at once; larger l ranges take several passes over the images"),
     Arg("BATCH", int, 64, "images remapped and transformed together (memory vs. GEMM efficiency)"),
 )
 
@@ -221,39 +224,62 @@ def main(args: dict[str, Any]) -> None:
     if step and not _multiple(setup.tchunk, step):
         raise ModuleError(f"output series {args['tsout']} has T_START slots of {step:g} s; TCHUNK must be a multiple")
 
-    sht = SHT(setup.grid, setup.lmin, setup.lmax)
-    if args["NORM"] == 0:
-        for tables in sht.tables:
-            tables[0][...] /= np.float32(np.sqrt(2.0) * setup.grid.dsinb)
-            tables[1][...] /= np.float32(np.sqrt(2.0) * setup.grid.dsinb)
     remapper = Remapper(setup.params, geomtol=args["GEOMTOL"])
     lon_weight = _lgapod_weights(setup.grid, args["LGAPMIN"], args["LGAPWIDT"]) if args["LGAPOD"] else None
     segment = args["segin"] or None
+    if args["SHTLIB"] == "ducc0":  # Legendre functions on the fly: no tables to bound
+        groups = [setup.lchunks]
+    else:
+        groups = l_groups(setup.lchunks, setup.grid.rows // 2, args["TABLEMEM"] * 2**20)
+    if len(groups) > 1:
+        print(f"jv2ts: Legendre tables exceed TABLEMEM={args['TABLEMEM']} MB: {len(groups)} passes over the images",
+              flush=True)
+    for group in groups:
+        lo, hi = group[0][0], group[-1][1]
+        sht = SHT(setup.grid, lo, hi, backend=args["SHTLIB"], norm=args["NORM"])
+        for c in range(setup.ntchunks):
+            _time_chunk(c, group, sht, setup, by_slot, ndt, cadence, store, remapper, args, segment, lon_weight)
 
-    for c in range(setup.ntchunks):
-        out = np.zeros((sht.nlm, 2 * ndt), dtype=np.float32)
-        usable = [by_slot.get(c * ndt + i) for i in range(ndt)]
-        usable = [r if r is not None and _usable(r, args) else None for r in usable]
-        for i0 in range(0, ndt, args["BATCH"]):
-            batch = usable[i0 : i0 + args["BATCH"]]
-            if any(r is not None for r in batch):
-                _transform_batch(batch, out[:, 2 * i0 : 2 * (i0 + len(batch))], sht, remapper, args, segment, lon_weight)
-        good = [r for r in usable if r is not None]
-        t0 = setup.tstart + c * setup.tchunk
-        nmissing = ndt - len(good)
-        keywords = {
-            "T_START": t0, "T_STOP": t0 + setup.tchunk, "T_OBS": t0 + 0.5 * setup.tchunk, "T_STEP": cadence,
-            "NDT": ndt, "QUALITY": 0 if good else int(MISSING_QUALITY_BIT), "MAPMMAX": args["MAPMMAX"],
-            "SINBDIVS": args["SINBDIVS"], "MFLIPPED": 0, "VERSION": args["VERSION"] or PROGRAM_VERSION,
-            "TAG": args["TAG"], "NMISSING": nmissing, "NDATA": len(good), "SOURCE": args["in"],
-            "DATE": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-        with store.writer(replace=True) as w:
-            for lo, hi in setup.lchunks:
-                rows = slice(lm_index(lo, 0, setup.lmin), lm_index(hi + 1, 0, setup.lmin))
-                w.add(args["tsout"], {**keywords, "LMIN": lo, "LMAX": hi}, {"data": out[rows]})
-        print(f"jv2ts: {args['tsout']} T_START={t0:.0f} NDT={ndt} {len(setup.lchunks)} l chunks, "
-              f"{nmissing} missing images, {remapper.plans_built} remap plans so far", flush=True)
+
+def l_groups(lchunks: list[tuple[int, int]], nhalf: int, budget: float) -> list[list[tuple[int, int]]]:
+    """Consecutive l chunks grouped so that each group's float32 tables (rows x nhalf) fit ``budget``
+    bytes (a chunk larger than the budget is a group of its own)."""
+    groups: list[list[tuple[int, int]]] = [[]]
+    for lo, hi in lchunks:
+        if groups[-1]:
+            size = lm_count(groups[-1][0][0], hi) * nhalf * 4
+            if size > budget:
+                groups.append([])
+        groups[-1].append((lo, hi))
+    return groups
+
+
+def _time_chunk(c, group, sht, setup, by_slot, ndt, cadence, store, remapper, args, segment, lon_weight) -> None:
+    """Transform one time chunk for the l chunks of ``group`` and write their records."""
+    out = np.zeros((sht.nlm, 2 * ndt), dtype=np.float32)
+    usable = [by_slot.get(c * ndt + i) for i in range(ndt)]
+    usable = [r if r is not None and _usable(r, args) else None for r in usable]
+    for i0 in range(0, ndt, args["BATCH"]):
+        batch = usable[i0 : i0 + args["BATCH"]]
+        if any(r is not None for r in batch):
+            _transform_batch(batch, out[:, 2 * i0 : 2 * (i0 + len(batch))], sht, remapper, args, segment, lon_weight)
+    good = [r for r in usable if r is not None]
+    t0 = setup.tstart + c * setup.tchunk
+    nmissing = ndt - len(good)
+    keywords = {
+        "T_START": t0, "T_STOP": t0 + setup.tchunk, "T_OBS": t0 + 0.5 * setup.tchunk, "T_STEP": cadence,
+        "NDT": ndt, "QUALITY": 0 if good else int(MISSING_QUALITY_BIT), "MAPMMAX": args["MAPMMAX"],
+        "SINBDIVS": args["SINBDIVS"], "MFLIPPED": 0, "VERSION": args["VERSION"] or PROGRAM_VERSION,
+        "TAG": args["TAG"], "NMISSING": nmissing, "NDATA": len(good), "SOURCE": args["in"],
+        "DATE": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    first = group[0][0]
+    with store.writer(replace=True) as w:
+        for lo, hi in group:
+            rows = slice(lm_index(lo, 0, first), lm_index(hi + 1, 0, first))
+            w.add(args["tsout"], {**keywords, "LMIN": lo, "LMAX": hi}, {"data": out[rows]})
+    print(f"jv2ts: {args['tsout']} T_START={t0:.0f} NDT={ndt} l={first}..{group[-1][1]} in {len(group)} records, "
+          f"{nmissing} missing images, {remapper.plans_built} remap plans so far", flush=True)
 
 
 def _transform_batch(recs, out, sht, remapper, args, segment, lon_weight) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lm_index", "lm_count", "lm_arrays", "legendre", "legendre_table"]
+__all__ = ["lm_index", "lm_count", "lm_arrays", "legendre", "legendre_m", "legendre_table"]
 
 # Rescale the recurrence when a scaled value exceeds 2**_RESCALE_BITS; the per-step growth is
 # bounded by ~2*sqrt(2l) < 2**8 for l < 10**4, so checking every _CHECK_EVERY steps keeps
@@ -95,13 +95,19 @@ def legendre_table(
     seed_exp = np.zeros(nx, dtype=np.int64)
     out = np.empty((lm_count(lmin, lmax), nx), dtype=dtype)
     dout = np.empty_like(out) if derivative else None
+    scaled = np.zeros(nm, dtype=bool)  # rows whose binary exponent is nonzero somewhere
+    tmp = np.empty((nm, nx))
     for l in range(lmax + 1):
         if l > 0:
-            m = np.arange(l)
-            a, b = _coefficients(l, m)
-            new = a[:, None] * (x * cur[:l] - b[:, None] * prev[:l])
-            prev[:l] = cur[:l]
-            cur[:l] = new
+            a, b = _coefficients(l, np.arange(l))
+            # P_l = a (x P_{l-1} - b P_{l-2}), written over P_{l-2}'s storage, then the names swap
+            t = tmp[:l]
+            np.multiply(cur[:l], x, out=t)
+            t *= a[:, None]
+            p2 = prev[:l]
+            p2 *= (-a * b)[:, None]
+            p2 += t
+            cur, prev = prev, cur
             # sectoral seed: P~_l^l = -sqrt((2l+1)/(2l)) sin(theta) P~_{l-1}^{l-1}
             seed_mant = seed_mant * (-np.sqrt((2.0 * l + 1.0) / (2.0 * l))) * sin_theta
             seed_mant, e = np.frexp(seed_mant)
@@ -109,16 +115,23 @@ def legendre_table(
         cur[l] = seed_mant
         prev[l] = 0.0
         exp[l] = seed_exp
+        scaled[l] = bool(seed_exp.any())
         if l % _CHECK_EVERY == 0:
-            big = np.abs(cur[: l + 1]) > 2.0**_RESCALE_BITS
-            if big.any():
-                scale = np.where(big, 2.0**-_RESCALE_BITS, 1.0)
-                cur[: l + 1] *= scale
-                prev[: l + 1] *= scale
-                exp[: l + 1] += np.where(big, _RESCALE_BITS, 0)
+            rows = np.flatnonzero(scaled[: l + 1])
+            if rows.size:
+                big = np.abs(cur[rows]) > 2.0**_RESCALE_BITS
+                if big.any():
+                    scale = np.where(big, 2.0**-_RESCALE_BITS, 1.0)
+                    cur[rows] *= scale
+                    prev[rows] *= scale
+                    exp[rows] += np.where(big, _RESCALE_BITS, 0)
+                    scaled[rows] = exp[rows].any(axis=1)
         if l >= lmin:
             row = lm_index(l, 0, lmin)
-            values = np.ldexp(cur[: l + 1], exp[: l + 1])
+            values = cur[: l + 1].copy()
+            rows = np.flatnonzero(scaled[: l + 1])
+            if rows.size:
+                values[rows] = np.ldexp(cur[rows], exp[rows])
             out[row : row + l + 1] = values
             if derivative:
                 dout[row : row + l + 1] = _dtheta(l, values)
@@ -167,6 +180,37 @@ def legendre(l: int, m: int, x, *, derivative: bool = False):
         row[k] = v
     dp = _dtheta(l, row)[m] * sign
     return p.reshape(shape), dp.reshape(shape)
+
+
+def legendre_m(m: int, lmax: int, x) -> np.ndarray:
+    """P~_l^m(x) for one m >= 0 and every l = m..lmax: rows l - m, one column per abscissa.
+
+    O((lmax - m) * x.size): the cheap way to get one m's table (e.g. an SHT's per-m matrix).
+    """
+    if not 0 <= m <= lmax:
+        raise ValueError(f"need 0 <= m <= lmax, got m={m} lmax={lmax}")
+    x = np.asarray(x, dtype=np.float64).ravel()
+    if np.any(np.abs(x) > 1.0):
+        raise ValueError("abscissae x must lie in [-1, 1]")
+    sin_theta = np.sqrt((1.0 - x) * (1.0 + x))
+    mant = np.full(x.size, np.sqrt(0.5))
+    exp = np.zeros(x.size, dtype=np.int64)
+    for k in range(1, m + 1):
+        mant, e = np.frexp(mant * (-np.sqrt((2.0 * k + 1.0) / (2.0 * k))) * sin_theta)
+        exp += e
+    out = np.empty((lmax - m + 1, x.size))
+    prev, cur = np.zeros_like(mant), mant
+    out[0] = np.ldexp(cur, exp)
+    for k in range(m + 1, lmax + 1):
+        a, b = _coefficients(k, np.array([m]))
+        cur, prev = a[0] * (x * cur - b[0] * prev), cur
+        big = np.abs(cur) > 2.0**_RESCALE_BITS
+        if big.any():
+            cur = np.where(big, cur * 2.0**-_RESCALE_BITS, cur)
+            prev = np.where(big, prev * 2.0**-_RESCALE_BITS, prev)
+            exp = exp + np.where(big, _RESCALE_BITS, 0)
+        out[k - m] = np.ldexp(cur, exp)
+    return out
 
 
 def _single(l: int, m: int, x: np.ndarray, sin_theta: np.ndarray) -> np.ndarray:

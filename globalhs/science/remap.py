@@ -307,6 +307,28 @@ class RemapPlan:
         return self._jacobian
 
     @property
+    def _weight32(self) -> np.ndarray:
+        return self._cached32("weight")
+
+    @property
+    def _constant32(self) -> np.ndarray:
+        return self._cached32("constant")
+
+    @property
+    def _obs_terms32(self) -> np.ndarray:
+        return self._cached32("obs_terms")
+
+    @property
+    def _divide32(self) -> np.ndarray:
+        return self._cached32("divide")
+
+    def _cached32(self, name: str) -> np.ndarray:
+        key = "_f32_" + name
+        if key not in self.__dict__:
+            self.__dict__[key] = np.ascontiguousarray(getattr(self, name), dtype=np.float32)
+        return self.__dict__[key]
+
+    @property
     def jacobian32(self) -> np.ndarray:
         if getattr(self, "_jacobian32", None) is None:
             self._jacobian32 = self.jacobian.astype(np.float32)
@@ -368,7 +390,7 @@ class RemapPlan:
         flat[:-1] = images.reshape(n, -1).T
         flat[-1] = np.nan  # guard pixel for taps outside the image
         values = self.matrix @ flat  # (npts, n)
-        weight = self.weight[:, None].astype(np.float32)
+        moved_weight = None
         if geometries is not None:
             dv = np.stack([self.geometry_vector(g) - self.vector for g in geometries], axis=1)  # (7, n)
             if dv.any():
@@ -382,18 +404,21 @@ class RemapPlan:
                 values += moved
                 if self.params.apodize:
                     # only points near the taper can change weight (|dr| << 0.01 within GEOMTOL)
-                    weight = np.repeat(self.weight[:, None], n, axis=1)
                     near = self._taper_points
                     r = self.r_apod[near, None] + jac[2][:, near].T @ dv
-                    weight[near] = apodization_weight(r, self.params.apinner, self.params.apwidth)
+                    moved_weight = (near, apodization_weight(r, self.params.apinner, self.params.apwidth))
         sign = np.broadcast_to(np.asarray(datasign, dtype=np.float32), (n,))
         values *= sign[None, :]
         if self.params.vcorlev >= 1:
-            v = np.zeros((3, n)) if obs_v is None else np.asarray(obs_v, dtype=np.float64).T
-            values -= (self.constant[:, None] + self.obs_terms.T @ v).astype(np.float32)
-        values *= weight if weight.dtype == np.float32 else weight.astype(np.float32)
+            v = np.zeros((3, n), dtype=np.float32) if obs_v is None else np.asarray(obs_v, dtype=np.float32).T
+            values -= self._constant32[:, None]
+            values -= self._obs_terms32.T @ v
+        values *= self._weight32[:, None]
+        if moved_weight is not None:  # the taper points at each image's own geometry
+            near, w = moved_weight
+            values[near] *= (w / self.weight[near, None]).astype(np.float32)
         if self.divide is not None:
-            values *= self.divide[:, None].astype(np.float32)
+            values *= self._divide32[:, None]
         grid = self.params.grid
         maps = np.zeros((n, grid.rows * grid.cols), dtype=np.float32)
         maps[:, self.map_index] = values.T

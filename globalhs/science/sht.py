@@ -20,13 +20,20 @@ side), which is exactly the output layout (row l(l+1)/2+m, real/imag interleaved
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.fft
 
 from globalhs.science.grid import MapGrid
-from globalhs.science.legendre import legendre_table, lm_count, lm_index
+from globalhs.science.legendre import legendre_table, lm_arrays, lm_count, lm_index
 
-__all__ = ["SHT", "longitude_fft", "lm_index", "lm_count"]
+__all__ = ["SHT", "BACKENDS", "longitude_fft", "lm_index", "lm_count"]
+
+BACKENDS = ("gemm", "ducc0")
+"""gemm: Legendre tables x folded batch, one matrix product per m (tables held in memory);
+ducc0: ``ducc0.sht.experimental.adjoint_synthesis`` on the grid's rings, one map at a time,
+Legendre functions on the fly (no table memory; the same numbers to ~1e-7)."""
 
 
 def longitude_fft(maps: np.ndarray, grid: MapGrid, mmax: int, *, workers: int = -1) -> np.ndarray:
@@ -52,21 +59,29 @@ class SHT:
     row :func:`lm_index` ``(l, m, lmin)``), or :meth:`transform` for complex ``[n, n_lm]``.
     """
 
-    def __init__(self, grid: MapGrid, lmin: int, lmax: int, *, dtype=np.float32, workers: int = -1):
+    def __init__(self, grid: MapGrid, lmin: int, lmax: int, *, dtype=np.float32, workers: int = -1,
+                 backend: str = "gemm", norm: int = 1):
         if lmax >= grid.mapmmax:
             raise ValueError(f"LMAX={lmax} must be below MAPMMAX={grid.mapmmax}")
         if lmin < 0 or lmax < lmin:
             raise ValueError(f"need 0 <= LMIN <= LMAX, got {lmin}, {lmax}")
         if grid.rows % 2:
             raise ValueError("the grid needs an even number of rows (pairs about the equator)")
+        if backend not in BACKENDS:
+            raise ValueError(f"SHT backend {backend!r}: expected one of {', '.join(BACKENDS)}")
         self.grid, self.lmin, self.lmax, self.dtype, self.workers = grid, lmin, lmax, np.dtype(dtype), workers
+        self.backend = backend
         self.nhalf = grid.rows // 2
+        self.nlm = lm_count(lmin, lmax)
+        scale = np.sqrt(2.0) * grid.dsinb if norm == 1 else 1.0
+        self.tables = []
+        if backend == "ducc0":
+            self._setup_ducc(scale)
+            return
         x = grid.sin_lat[self.nhalf :]  # x > 0, ascending
         table = legendre_table(lmax, x, lmin=lmin)
-        scale = np.sqrt(2.0) * grid.dsinb
         # per m: (n_l, nhalf) tables for l - m even and l - m odd; their products go to contiguous
         # blocks of an m-major buffer (row offsets below), which one gather puts in l-major order
-        self.tables: list[tuple[np.ndarray, np.ndarray, int, int]] = []
         order = []
         offset = 0
         for m in range(lmax + 1):
@@ -83,7 +98,6 @@ class SHT:
             order.extend(lm_index(even, m, lmin))
             order.extend(lm_index(odd, m, lmin))
             offset += ls.size
-        self.nlm = lm_count(lmin, lmax)
         # buffer row of each output row (inverse of the m-major order)
         self.gather = np.empty(self.nlm, dtype=np.int64)
         self.gather[np.asarray(order, dtype=np.int64)] = np.arange(self.nlm)
@@ -101,8 +115,46 @@ class SHT:
         south = cm[:, self.nhalf - 1 :: -1]  # row nhalf-1-k mirrors nhalf+k
         return north + south, north - south
 
+    def _setup_ducc(self, scale: float) -> None:
+        """ducc0's adjoint synthesis on the grid's rings gives sum f conj(Y_lm) over the full rings;
+        ours is ``scale sqrt(2 pi) / lfft`` times its complex conjugate (real maps)."""
+        import ducc0  # noqa: F401  (a dependency; imported here to keep it off the GEMM path)
+
+        grid = self.grid
+        self._ducc_geometry = dict(
+            theta=np.arccos(grid.sin_lat), nphi=np.full(grid.rows, grid.lfft, dtype=np.uint64),
+            phi0=np.zeros(grid.rows), ringstart=(np.arange(grid.rows) * grid.lfft).astype(np.uint64),
+        )
+        l, m = lm_arrays(self.lmin, self.lmax)
+        self._ducc_index = m * (2 * self.lmax + 1 - m) // 2 + l
+        self._ducc_scale = scale * np.sqrt(2 * np.pi) / grid.lfft
+        self._ring_cols = np.mod(grid.col_index, grid.lfft)
+
+    def _ducc_call(self, maps: np.ndarray, out: np.ndarray) -> np.ndarray:
+        import ducc0
+
+        ring = np.zeros((self.grid.rows, self.grid.lfft))
+        threads = os.cpu_count() if self.workers == -1 else max(1, self.workers)
+        for i in range(maps.shape[0]):
+            ring[:, self._ring_cols] = maps[i]
+            alm = ducc0.sht.experimental.adjoint_synthesis(
+                map=ring.reshape(1, -1), lmax=self.lmax, mmax=self.lmax, spin=0, nthreads=threads,
+                **self._ducc_geometry,
+            )[0]
+            values = np.conj(alm[self._ducc_index]) * self._ducc_scale
+            out[:, 2 * i] = values.real
+            out[:, 2 * i + 1] = values.imag
+        return out
+
     def __call__(self, maps: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """a_lm of a batch as ``[n_lm, 2*n]`` float (real, imag of image 0, real, imag of image 1...)."""
+        if self.backend == "ducc0":
+            maps = np.asarray(maps)
+            if maps.ndim != 3 or maps.shape[1:] != self.grid.shape:
+                raise ValueError(f"maps must be [n, {self.grid.rows}, {self.grid.cols}], got {maps.shape}")
+            if out is None:
+                out = np.empty((self.nlm, 2 * maps.shape[0]), dtype=self.dtype)
+            return self._ducc_call(maps, out)
         even, odd = self.fold(maps)
         n2 = even.shape[-1]
         buffer = np.empty((self.nlm, n2), dtype=self.dtype)

@@ -4,6 +4,12 @@
 synthesised, JSOC mode-table format) and ``synth.json`` the parameters of every span written into the
 series (start, length, seed, instrument settings), so a report can compare a run's results with what
 went in. One series holds one synthetic Sun: writing a different mode set into it is refused.
+
+``guess.txt`` beside them is the starting table for peakbagging the synthetic data (the synth label's
+pkbgn template reads ``$GLOBALHS_STORE/truth/synth.V/guess.txt``): an *earlier* fit (by default the HMI
+table 72 days before the default truth), restricted to the multiplets the synthetic Sun has, with the
+height and background columns zeroed so that the fits take them from the spectra (a table's heights
+are in its own pipeline's power units, not ours).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 from globalhs.science.modetable import ModeTable, format_modetable, read_modetable
 
 __all__ = ["Truth", "TruthError", "Rotation", "truth_dir", "load_truth", "record_truth", "read_rot2d",
-           "record_rotation"]
+           "record_rotation", "starting_guesses", "record_guesses"]
 
 
 class TruthError(ValueError):
@@ -152,3 +158,27 @@ def record_rotation(store_root: str | os.PathLike, series: str, rotation: Rotati
             os.unlink(tmp)
         raise
     return path
+
+
+def starting_guesses(earlier: ModeTable, truth: ModeTable) -> ModeTable:
+    """``earlier``'s rows for the (n, l) the truth has, heights and backgrounds zeroed; the truth's own
+    rows (zeroed likewise) for multiplets ``earlier`` lacks."""
+    rows, missing = [], []
+    for j, (n, l) in enumerate(zip(truth.n, truth.l)):
+        i = earlier.find(n, l)
+        (rows.append(i) if i is not None else missing.append(j))
+    parts = [earlier.select(np.array(rows, dtype=int))] if rows else []
+    if missing:
+        parts.append(truth.select(np.array(missing, dtype=int)).with_nacoeff(earlier.nacoeff))
+    guesses = ModeTable.concatenate(parts).sorted()
+    guesses.amp[:] = 0.0
+    guesses.bg[:] = 0.0
+    return guesses
+
+
+def record_guesses(store_root: str | os.PathLike, series: str, guesses: ModeTable) -> Path:
+    """Write the peakbagging starting table of ``series`` (``guess.txt``)."""
+    directory = truth_dir(store_root, series)
+    directory.mkdir(parents=True, exist_ok=True)
+    _atomic_write(directory / "guess.txt", format_modetable(guesses))
+    return directory / "guess.txt"
