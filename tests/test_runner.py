@@ -19,7 +19,7 @@ from globalhs.executors.base import BatchError, JobSpec, JobState, JobStatus
 from globalhs.executors.local import LocalExecutor
 from globalhs.pipeline.ledger import Ledger
 from globalhs.pipeline.params import parse_params
-from globalhs.pipeline.plan import make_plan
+from globalhs.pipeline.plan import job_environment, make_plan
 from globalhs.pipeline.progress import Reporter
 from globalhs.pipeline.runner import Runner
 from globalhs.pipeline.workdir import DriverLock
@@ -359,7 +359,7 @@ def _start_cli_driver(args):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for_running(site, workdir, n, timeout=20):
+def _wait_for_running(site, workdir, n, timeout=90):   # generous: a loaded CI machine starts Python slowly
     deadline = time.time() + timeout
     while time.time() < deadline:
         pids = [p for p in site[1].glob("pid.*") if p.read_text().strip()]
@@ -540,15 +540,18 @@ def test_force_cancels_jobs_an_earlier_driver_left_running(site, tmp_path):
     job = plan.steps[0].jobs[0]
     plan.steps[0].stepdir.mkdir(parents=True)
     job.parms.write_text(job.rendered.parms_text())
-    job.script.write_text(job.script_text({}))
+    job.script.write_text(job.script_text(job_environment()))
     [old_id] = old.submit([JobSpec(job.name, job.script, job.stepdir)])
     with Ledger(plan.workdir) as ledger:
         from globalhs.pipeline.runner import parms_hash
         ledger.submitted("sht", job.index, parms_hash(job), "local", old_id, job.name)
-    _wait_for_running(site, plan.workdir, 1)
-    _template(site, "v2t")                                           # now a quick job
-    code, out, rows, _ = _run("totaltime=1d", force=True)
-    assert code == 0, out
-    assert "cancelling 1 job(s) of an earlier run" in out
-    assert old.poll([old_id])[old_id].state is JobState.FAILED      # killed by the new driver
+    try:
+        _wait_for_running(site, plan.workdir, 1)
+        _template(site, "v2t")                                           # now a quick job
+        code, out, rows, _ = _run("totaltime=1d", force=True)
+        assert code == 0, out
+        assert "cancelling 1 job(s) of an earlier run" in out
+        assert old.poll([old_id])[old_id].state is JobState.FAILED      # killed by the new driver
+    finally:
+        old.cancel([old_id])                                             # no stray job if this fails
     assert _count(site, "sht", 6400) == 2
