@@ -8,8 +8,10 @@ the fits replace the guesses (their own and their neighbours') and everything is
 
 Output: the JSOC mode-table text (``outtable``; 12 + 2 NACOEFF columns) and, with writeflag=1, a
 record of ``out`` (prime keys T_START, LMIN, LMAX; segment ``modes`` = the same table as numbers).
-Multiplets that fail a quality test are listed with the reason in ``<outtable>.rejected`` and on
-stdout and are not written; if none can be fitted the module fails.
+Multiplets that fail a quality test or cannot be fitted at all (too few frequency bins in their
+windows, as for l = 0 on spans of a few days) are listed with the reason in ``<outtable>.rejected`` and
+on stdout, counted in NREJECT and not written; if none can be fitted the table is empty (NMODES = 0)
+and the job still succeeds: only bad input or an internal error fails it.
 """
 
 from __future__ import annotations
@@ -127,9 +129,9 @@ def main(args) -> None:
     rejected = [f for f in fits if not f.ok]
     for f in rejected:
         print(f"rejected n={f.n} l={f.l}: {f.reason}", flush=True)
-    if len(result) == 0:
-        raise ModuleError(f"no multiplet with {lmin} <= l <= {lmax} could be fitted ({len(rejected)} rejected; "
-                          f"first: n={rejected[0].n} l={rejected[0].l}: {rejected[0].reason})")
+    if len(result) == 0:  # a result, not a failure: the spectra cannot support these fits (e.g. too short)
+        print(f"pkbgn: no multiplet with {lmin} <= l <= {lmax} could be fitted ({len(rejected)} rejected); "
+              f"writing an empty table", flush=True)
     t_start = float(spec_recs[0].keywords["T_START"])
     outtable = Path(args["outtable"] or f"{args['out']}.{format_time(t_start)}.{lmin}-{lmax}.txt")
     write_modetable(outtable, result)
@@ -187,19 +189,28 @@ def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings,
             h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leakage_for(l), settings)
             if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
                 est[row] = (h, b)
-    if not est:
-        raise ModuleError("no multiplet of the guess table has enough data in its window to estimate its height")
+    if not est:  # too few bins (short spans, low l): each fit starts from its own window's data instead
+        print("pkbgn: no multiplet has enough bins in its windows to estimate its height; the fits start "
+              "from the data in their windows", flush=True)
+        return table
     rows = np.array(list(est))
     values = np.array(list(est.values()))
     with np.errstate(divide="ignore", invalid="ignore"):
-        h_ratio = np.nanmedian(np.where(table.amp[rows] > 0, values[:, 0] / table.amp[rows], np.nan))
-        b_ratio = np.nanmedian(np.where(table.bg[rows] > 0, values[:, 1] / table.bg[rows], np.nan))
+        h_ratio = _median_ratio(values[:, 0], table.amp[rows])
+        b_ratio = _median_ratio(values[:, 1], table.bg[rows])
     table.amp *= h_ratio if np.isfinite(h_ratio) else 1.0
     table.bg *= b_ratio if np.isfinite(b_ratio) else 1.0
     table.amp[rows], table.bg[rows] = values[:, 0], values[:, 1]
     print(f"pkbgn: heights from the data for {len(rows)} multiplets; other rows scaled by {h_ratio:.4g} "
           f"(height) and {b_ratio:.4g} (background)", flush=True)
     return table
+
+
+def _median_ratio(estimated: np.ndarray, tabled: np.ndarray) -> float:
+    """Median of estimated / tabled over the rows whose tabled value is positive; nan if there are none
+    (e.g. a guess table with its heights zeroed, as the synthetic Sun's is)."""
+    positive = tabled > 0
+    return float(np.median(estimated[positive] / tabled[positive])) if positive.any() else np.nan
 
 
 def _band(table: ModeTable, l: int, settings: pb.FitSettings) -> tuple[float, float]:

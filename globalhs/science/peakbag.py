@@ -428,6 +428,7 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
             except np.linalg.LinAlgError:
                 lam *= 10
                 continue
+            step = _limit_step(step, theta, prob, free)
             trial = theta.copy()
             trial[free] += step
             trial_value = prob.objective(trial)
@@ -482,6 +483,34 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
                     bg * sig[3 + na], sig[4 + na] if settings.asymmetric else ERROR_FLAG])
     return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
                         prob.evaluations * prob.k2.size * prob.nu.shape[1])
+
+
+MAX_LOG_STEP = 1.0
+"""Largest change of ln H, ln Gamma or ln B in one step (a factor e): the quadratic model of
+-ln(likelihood) is only trusted that far, so a first step from a poor start cannot jump to e^-40."""
+MAX_NU_STEP = 0.25
+"""Largest change of nu_nl in one step, in window half-widths."""
+WIDTH_BOUNDS = (0.25, 4.0)
+"""ln Gamma is kept within [ln(0.25 dnu), ln(4 W)]: beyond these the fit is rejected anyway (Gamma
+outside [dnu, 2 W]), and an unbounded walk there only costs iterations and overflows."""
+
+
+def _limit_step(step: np.ndarray, theta: np.ndarray, prob: _Problem, free: np.ndarray) -> np.ndarray:
+    """``step`` (free parameters) scaled down so that no log-parameter changes by more than
+    MAX_LOG_STEP and nu_nl by no more than MAX_NU_STEP window half-widths (a trust region in the
+    parameters whose scale is known a priori; the direction is kept), then ln Gamma clipped to its
+    bounds."""
+    full = np.zeros(free.size)
+    full[free] = step
+    na = prob.nfree_a
+    ratio = max(abs(full[0]) / (MAX_NU_STEP * prob.half), np.max(np.abs(full[1 + na:4 + na])) / MAX_LOG_STEP)
+    if ratio > 1.0:
+        full /= ratio
+    if free[2 + na]:
+        theta_g = theta[2 + na]
+        lo, hi = np.log(WIDTH_BOUNDS[0] * prob.dnu), np.log(WIDTH_BOUNDS[1] * prob.half)
+        full[2 + na] = np.clip(theta_g + full[2 + na], lo, hi) - theta_g
+    return full[free]
 
 
 def _small(step, fisher, tolerance) -> bool:
