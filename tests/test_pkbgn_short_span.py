@@ -115,6 +115,8 @@ def test_l0_on_a_short_span_is_rejected_or_fitted_and_the_job_succeeds(tmp_path,
     out = capsys.readouterr().out
     assert status == 0, out
     assert "rejected n=10 l=0: only" in out and "usable bins" in out
+    rate = pb.mean_orbital_nhz(parse_time_or_day("6400d"), ndt * DT)
+    assert f"a1 made sidereal with {rate:.3f} nHz (ORBITAL=mean)" in out
     rejected = (tmp_path / "modes.txt.rejected").read_text()
     fitted = read_modetable(tmp_path / "modes.txt") if (tmp_path / "modes.txt").stat().st_size else None
     (rec,) = open_store().query("synth.V_sht_modes[6400d]")
@@ -131,3 +133,15 @@ def test_l0_on_a_short_span_is_rejected_or_fitted_and_the_job_succeeds(tmp_path,
     (rec,) = open_store().query("synth.V_sht_modes[6400d]")
     assert rec.keywords["NMODES"] == 0 and rec.keywords["NREJECT"] == 1
     assert rec.read("modes").size == 0
+
+
+def test_mean_orbital_rate_of_the_span():
+    """The synodic-to-sidereal shift of a1: 1/year on average, 30.5 nHz in early July (day 6400 =
+    2010.07.11), 32.6 nHz in early January, and what pkbgn's default ORBITAL=mean adds."""
+    day = 86400.0
+    start = parse_time_or_day("6400d")
+    assert pb.mean_orbital_nhz(start, 365.2422 * day) == pytest.approx(1e9 / (365.2422 * day), abs=0.02)
+    assert pb.mean_orbital_nhz(start, 2 * day) == pytest.approx(30.56, abs=0.05)
+    assert pb.mean_orbital_nhz(start + 182 * day, 2 * day) == pytest.approx(32.66, abs=0.05)
+    with pytest.raises(ValueError, match="positive"):
+        pb.mean_orbital_nhz(start, 0.0)

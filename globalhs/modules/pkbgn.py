@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import string
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def main(args) -> None:
         settings = pb.FitSettings(nacoeff=args["NACOEFF"], window_gammas=args["WINDOWGAMMAS"],
                                   window_min=args["WINDOWMIN"], asymmetric=bool(args["ASYM"]),
                                   neighbours=args["NEIGHBOURS"], max_iter=args["MAXITER"],
-                                  orbital_nhz=args["ORBITAL"])
+                                  orbital_nhz=_orbital_value(args["ORBITAL"]))
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
     guess_path = _expand_path(args["guess"], "guess")
@@ -96,6 +97,9 @@ def main(args) -> None:
     spec_recs = _query(store, args["in"], "in")
     leak_recs = _query(store, args["leakage"], "leakage")
     spectra = _spectra_by_l(spec_recs, lmin, lmax)
+    if args["ORBITAL"] == "mean":
+        settings = replace(settings, orbital_nhz=_span_orbital(spec_recs[0]))
+    print(f"pkbgn: a1 made sidereal with {settings.orbital_nhz:.3f} nHz (ORBITAL={args['ORBITAL']})", flush=True)
     wanted = sorted({int(l) for l in guesses.l if lmin <= l <= lmax})
     if not wanted:
         raise ModuleError(f"guess={args['guess']!r} has no multiplet with {lmin} <= l <= {lmax}")
@@ -147,6 +151,29 @@ def main(args) -> None:
                     "SOURCE": args["in"], "LEAKAGE": args["leakage"], "GUESS": str(args["guess"])}
         with store.writer(replace=True) as w:
             w.add(args["out"], keywords, {"modes": result.to_array()})
+
+
+def _orbital_value(text: str) -> float:
+    """ORBITAL as a number (nan for ``mean``, replaced once the span is known)."""
+    if text == "mean":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"ORBITAL={text!r}: expected a rate in nHz or 'mean'") from None
+
+
+def _span_orbital(rec) -> float:
+    """The observer's mean orbital rate (nHz) over the span of a pow record (T_START, 1/DELTA_NU)."""
+    try:
+        t_start, dnu = float(rec.keywords["T_START"]), float(rec.keywords["DELTA_NU"])
+    except KeyError as exc:
+        raise ModuleError(f"spectrum record {rec.spec()} lacks keyword {exc}; ORBITAL=mean needs T_START "
+                          f"and DELTA_NU") from None
+    if not (math.isfinite(t_start) and dnu > 0):
+        raise ModuleError(f"spectrum record {rec.spec()}: T_START={t_start} DELTA_NU={dnu}: ORBITAL=mean needs "
+                          f"a span")
+    return pb.mean_orbital_nhz(t_start, 1.0 / dnu)
 
 
 def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
@@ -282,7 +309,8 @@ MODULE = Module(
         Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),
         Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
         Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
-        Arg("ORBITAL", float, pb.ORBITAL_NHZ, "nHz added to the synodic a1 to report it sidereal"),
+        Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "
+            "mean orbital rate over the span (ephemeris; 30.5-32.6 nHz over the year)"),
         Arg("writeflag", int, 1, "non-zero: also write the record; 0: text table only"),
     ),
     main,

@@ -20,7 +20,7 @@ observed Hessian of -ln(likelihood) at the optimum (for asymmetric profiles, the
 sum (dM/dp_i dM/dp_j)/M^2, its expectation).
 
 Units: frequencies and widths in uHz, a-coefficients in nHz (a_1 reported sidereal: the fit's
-synodic a_1 plus ``orbital_nhz``, 31.7 nHz by default), H and B in the units of the power spectra.
+synodic a_1 plus ``orbital_nhz``, 31.7 nHz by default here; pkbgn passes the span's mean rate), H and B in the units of the power spectra.
 The mode table's "amplitude" column holds H and "background" holds B (what these columns mean in the
 JSOC tables is [unverified]; see docs/peakbagging.md).
 
@@ -42,10 +42,25 @@ from globalhs.science.modetable import ERROR_FLAG, ModeTable
 from globalhs.science.observe import horizontal_ratio
 
 __all__ = ["FitSettings", "MultipletFit", "Spectrum", "fit_multiplet", "fit_degree", "fits_to_table",
-           "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ"]
+           "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ",
+           "mean_orbital_nhz"]
 
 ORBITAL_NHZ = 31.7
-"""Mean orbital frequency of SOHO/SDO (nHz): a1 sidereal = a1 synodic + this (SCIENCE.md conventions)."""
+"""Mean orbital frequency of SOHO/SDO (nHz) over a year: a1 sidereal = a1 synodic + this (SCIENCE.md
+conventions).  The rate varies from 30.5 (early July) to 32.6 nHz (early January), so for spans shorter
+than a year :func:`mean_orbital_nhz` of the span is the better choice (pkbgn's default)."""
+
+
+def mean_orbital_nhz(t_start: float, length: float) -> float:
+    """Mean rate (nHz) at which an Earth-bound observer circles the solar axis over [t_start, t_start +
+    length] (internal TAI seconds): the synodic-to-sidereal shift of a1 that such a span's spectra hold,
+    (eta(end) - eta(start)) / (2 pi length) with eta from :mod:`globalhs.science.ephemeris`."""
+    from globalhs.science.ephemeris import solar_geometry
+
+    if not length > 0:
+        raise ValueError(f"span length must be positive, got {length}")
+    eta = solar_geometry(np.array([t_start, t_start + length])).eta
+    return float((eta[1] - eta[0]) / (2.0 * np.pi * length) * 1e9)
 
 
 @dataclass(frozen=True)
