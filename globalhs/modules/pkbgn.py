@@ -228,8 +228,10 @@ def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings,
     table.amp *= h_ratio if np.isfinite(h_ratio) else 1.0
     table.bg *= b_ratio if np.isfinite(b_ratio) else 1.0
     table.amp[rows], table.bg[rows] = values[:, 0], values[:, 1]
-    print(f"pkbgn: heights from the data for {len(rows)} multiplets; other rows scaled by {h_ratio:.4g} "
-          f"(height) and {b_ratio:.4g} (background)", flush=True)
+    scaled = "; other rows " + (f"scaled by {h_ratio:.4g} (height) and {b_ratio:.4g} (background)"
+                                if np.isfinite(h_ratio) or np.isfinite(b_ratio) else
+                                "kept (the table gives no heights to scale)")
+    print(f"pkbgn: heights from the data for {len(rows)} multiplets{scaled}", flush=True)
     return table
 
 
