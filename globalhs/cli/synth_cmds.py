@@ -134,8 +134,8 @@ def report(args, out):
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed of the synthetic Sun")
 @click.option("--size", type=click.IntRange(32, 1024), default=128, show_default=True, help="image size (pixels)")
 @click.option("--laststep", default=None,
-              help="last pipeline step (default: invert from 10 days on, else leakage: shorter spans "
-                   "do not resolve the mode widths, so they are not peakbagged)")
+              help="last pipeline step (default: invert from 2 days on, else leakage: at 1 day the "
+                   "fits' errors are too small to be useful)")
 @click.option("--quiet", is_flag=True, help="no progress display")
 def demo(days, lmax, seed, size, laststep, quiet):
     """Synthesise a short set, run the whole pipeline on it (label synth) and write the report."""

@@ -137,7 +137,7 @@ class ModeTable:
     def to_array(self) -> np.ndarray:
         """The table as a (rows, 12 + 2N) float array in column order (what the FITS record stores)."""
         return np.column_stack([self.l, self.n, self.nu, self.amp, self.width, self.bg, self.asym,
-                                self.err, self.a, self.a_err]).astype(float).reshape(len(self), -1)
+                                self.err, self.a, self.a_err]).astype(float).reshape(len(self), _NFIXED + 2 * self.nacoeff)
 
     @classmethod
     def from_array(cls, array: np.ndarray, source: str = "array") -> "ModeTable":
