@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from globalhs.atomic import atomic_open
 from globalhs.drms import DrmsError, Keyword, PrimeKey, Segment, SeriesDef, open_store
 from globalhs.modules.base import Arg, Module, ModuleError
 from globalhs.modules.leakage import block_from_record
 from globalhs.science import peakbag as pb
-from globalhs.science.modetable import ModeTable, ModeTableError, format_modetable, read_modetable, write_modetable
+from globalhs.science.modetable import ModeTable, ModeTableError, read_modetable, write_modetable
 from globalhs.time import MDI_EPOCH, format_time
 
 MODES_KEYWORDS = (
@@ -276,14 +277,10 @@ def _spectrum(rec, first_row: int, l: int, band, cache: dict) -> pb.Spectrum:
 
 
 def _write_rejected(path: Path, rejected) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as fh:
+    with atomic_open(path) as fh:
         fh.write("# l n reason (multiplets not written to the mode table)\n")
         for f in rejected:
             fh.write(f"{f.l:4d} {f.n:3d} {f.reason}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _ranges(values) -> str:

@@ -37,7 +37,7 @@ from globalhs.executors.site import SiteConfig
 from globalhs.pipeline.ledger import Ledger
 from globalhs.pipeline.plan import LABEL_ENV, Job, RunPlan, StepPlan, job_environment
 from globalhs.pipeline.progress import Reporter, StepCounts
-from globalhs.pipeline.workdir import atomic_write
+from globalhs.atomic import atomic_write
 
 SUCCESS = "successful completion"
 CLASSED = (FREE_STATES | LIMIT_STATES) - {JobState.UNKNOWN}   # states that say why a job ended
@@ -327,7 +327,7 @@ class Runner:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-        atomic_write(job.script, job.script_text(self.environment), mode=0o755, durable=False)
+        atomic_write(job.script, job.script_text(self.environment), chmod=0o755, durable=False)
 
     def _spec(self, sp: StepPlan, job: Job) -> JobSpec:
         """The job as submitted: the site config's resources for its step, more after an escalation."""

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from globalhs.atomic import atomic_open, atomic_write
 from globalhs.science.modetable import ModeTable, format_modetable, read_modetable
 
 __all__ = ["Truth", "TruthError", "Rotation", "truth_dir", "load_truth", "record_truth", "read_rot2d",
@@ -60,20 +60,6 @@ class Truth:
 def truth_dir(store_root: str | os.PathLike, series: str) -> Path:
     """Directory of the truth of ``series`` in the store rooted at ``store_root``."""
     return Path(store_root) / "truth" / series
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_truth(store_root: str | os.PathLike, series: str) -> Truth | None:
@@ -119,8 +105,8 @@ def record_truth(store_root: str | os.PathLike, series: str, modes: ModeTable, s
             )
         spans = [s for s in existing.spans if (s.get("start"), s.get("total")) != (span.get("start"), span.get("total"))]
     spans.append(span)
-    _atomic_write(directory / "modes.txt", text)
-    _atomic_write(directory / "synth.json", json.dumps({"series": series, "spans": spans}, indent=1, sort_keys=True))
+    atomic_write(directory / "modes.txt", text)
+    atomic_write(directory / "synth.json", json.dumps({"series": series, "spans": spans}, indent=1, sort_keys=True))
     return Truth(modes, {"series": series, "spans": spans}, directory)
 
 
@@ -145,18 +131,9 @@ def record_rotation(store_root: str | os.PathLike, series: str, rotation: Rotati
     directory = truth_dir(store_root, series)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "rotation.npz"
-    fd, tmp = tempfile.mkstemp(prefix=".rotation.", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, radius=rotation.radius, colatitude=rotation.colatitude, omega=rotation.omega,
-                     label=np.array(rotation.label))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, radius=rotation.radius, colatitude=rotation.colatitude, omega=rotation.omega,
+                 label=np.array(rotation.label))
     return path
 
 
@@ -180,5 +157,5 @@ def record_guesses(store_root: str | os.PathLike, series: str, guesses: ModeTabl
     """Write the peakbagging starting table of ``series`` (``guess.txt``)."""
     directory = truth_dir(store_root, series)
     directory.mkdir(parents=True, exist_ok=True)
-    _atomic_write(directory / "guess.txt", format_modetable(guesses))
+    atomic_write(directory / "guess.txt", format_modetable(guesses))
     return directory / "guess.txt"
