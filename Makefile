@@ -23,8 +23,9 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+# The batch-system tests against the local clusters (scripts/slurm-up, scripts/sge-up must be running).
 test-cluster: install
-	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
+	GLOBALHS_CLUSTER_TESTS=1 $(PY) -m pytest -m cluster $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/globalhs demo

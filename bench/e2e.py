@@ -9,7 +9,7 @@ machine's memory-copy bandwidth measured in the same run, plus the BLAS/FFT conf
 
 Usage::
 
-    python bench/e2e.py --quick                    # 1 day, lmax 20 (a minute or two)
+    python bench/e2e.py --quick                    # 1 day, lmax 20, up to leakage (a few minutes)
     python bench/e2e.py --sizes 6:100 18:100 72:100
     python bench/e2e.py --sizes 72:300 --last pow  # the transform and time-series steps at lmax 300
 
@@ -83,7 +83,8 @@ def bench_size(days: float, lmax: int, last: str, workroot: Path, ref: dict, siz
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     rows = []
     synth = measured([sys.executable, "-m", "globalhs", "synth", "--starttime", "6400d", "--totaltime", f"{days:g}d",
-                      "--lmax", str(lmax), "--size", str(size), "--quiet", "--replace"], env)
+                      "--lmax", str(lmax), "--size", str(size), "--quiet", "--replace",
+                      "--workers", str(min(os.cpu_count() or 1, 4))], env)
     nbytes = days * 1440 * size * size * 4
     rows.append({"step": "synth", **synth, "bytes": nbytes})
     args = [f"starttime=6400d", f"totaltime={days:g}d", "label=synth", "lmin=0", f"lmax={lmax}"]
@@ -105,13 +106,15 @@ def bench_size(days: float, lmax: int, last: str, workroot: Path, ref: dict, siz
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="one small size (1 day, lmax 20)")
+    ap.add_argument("--quick", action="store_true", help="one small size (1 day, lmax 20, up to the leakage step)")
     ap.add_argument("--sizes", nargs="*", default=["6:100", "18:100", "72:100"], help="days:lmax pairs")
     ap.add_argument("--last", default="invert", choices=STEP_NAMES, help="last step to run")
     ap.add_argument("--size", type=int, default=192, help="image size (pixels)")
     ap.add_argument("--keep", type=Path, default=None, help="work here and keep it (default: a temporary dir)")
     a = ap.parse_args(argv)
     sizes = ["1:20"] if a.quick else a.sizes
+    if a.quick:
+        a.last = "leakage"   # one day does not resolve the mode widths: pkbgn needs weeks
     ref = machine_reference()
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"copy {ref['copy_GBps']:.1f} GB/s, FFT 2^17 {ref['fft_GFLOPs']:.2f} GFLOP/s; {blas_summary()}")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from globalhs.atomic import atomic_open
 from globalhs.science.eigen import solve_modes
 from globalhs.science.kernels import kernel_parts, ledoux
 from globalhs.science.model import FgongError, SolarModel, parse_fgong
@@ -116,13 +117,8 @@ def _cache_path(digest: str, config: KernelConfig) -> Path:
 
 
 def _atomic_save(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_open(path, "wb") as fh:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def compute(model: SolarModel, config: KernelConfig, progress=None) -> KernelSet:

@@ -13,6 +13,7 @@ Forms read:
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
 
 DAY = 86400.0
 _T0 = Time("1977-01-01T00:00:00", scale="tai", format="isot")
+_TAI_EPOCH = datetime.datetime(1977, 1, 1)   # internal time 0 on the TAI calendar
 MDI_EPOCH = 504921600.0
 """1993.01.01_00:00:00_TAI in internal seconds (SPEC §2)."""
 
@@ -163,6 +165,13 @@ def format_time(t: float, zone: str = "TAI", digits: int = 0) -> str:
     frac = round((t - whole) * scale) / scale
     if frac >= 1.0:
         whole, frac = whole + 1, 0.0
+    if zone == "TAI" and abs(whole) < 2**53:
+        # TAI has no leap seconds: its calendar is plain arithmetic from the epoch, ~1000x faster
+        # than astropy (the driver formats one string per job; tests compare both ways)
+        at = _TAI_EPOCH + datetime.timedelta(seconds=whole)
+        sec = at.second + frac
+        secs = f"{sec:0{3 + digits}.{digits}f}" if digits else f"{at.second:02d}"
+        return f"{at.year:04d}.{at.month:02d}.{at.day:02d}_{at.hour:02d}:{at.minute:02d}:{secs}_TAI"
     at = getattr(_T0 + TimeDelta(whole, format="sec", scale="tai"), ZONES[zone])
     ymdhms = at.ymdhms
     sec = int(round(float(ymdhms["second"]))) + frac

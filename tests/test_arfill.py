@@ -54,6 +54,42 @@ def test_banded_solution_equals_dense_least_squares(complex_data):
     assert np.all(filled[~good & ~unknown] == 0)
 
 
+def test_batched_solution_equals_dense_least_squares_for_every_series():
+    # several series with their own filters; isolated gaps of equal length (one shared factorisation
+    # per series), coupled gaps, gaps next to a barrier and near the series ends
+    rng = np.random.default_rng(11)
+    n, p, nser = 400, 5, 3
+    a = np.c_[np.ones(nser), 0.3 * rng.normal(size=(nser, p)) + 0.2j * rng.normal(size=(nser, p))]
+    x = rng.normal(size=(nser, n)) + 1j * rng.normal(size=(nser, n))
+    good = np.ones(n, dtype=bool)
+    for s, e in [(2, 4), (30, 33), (60, 63), (90, 93), (120, 122), (125, 128), (200, 230), (232, 235),
+                 (300, 301), (390, 393)]:
+        good[s:e] = False
+    unknown = fillable_gaps(good, p)
+    filled, mask = fill_gaps(x, good, a, unknown)
+    assert np.array_equal(mask, unknown)
+    for i in range(nser):
+        np.testing.assert_allclose(filled[i, unknown], _dense_solution(x[i], good, a[i], unknown), atol=1e-10)
+
+
+def test_unknown_no_error_sees_is_left_unfilled():
+    # a 1-sample "unknown" squeezed between two long gaps: no prediction error of order 4 reaches it
+    rng = np.random.default_rng(12)
+    n, p = 200, 4
+    a = np.r_[1, 0.3 * rng.normal(size=p)]
+    x = rng.normal(size=(2, n))
+    good = np.ones(n, dtype=bool)
+    good[50:71] = False
+    good[120:123] = False
+    unknown = np.zeros(n, dtype=bool)
+    unknown[60] = unknown[120:123] = True
+    filled, mask = fill_gaps(x, good, a, unknown)
+    assert not mask[60] and mask[120:123].all() and np.all(filled[:, 60] == 0)
+    seen = unknown & mask
+    for i in range(2):
+        np.testing.assert_allclose(filled[i, seen], _dense_solution(x[i], good, a, seen), atol=1e-10)
+
+
 def test_burg_recovers_ar2_coefficients():
     rng = np.random.default_rng(7)
     a_true = np.array([1.0, -2 * 0.95 * np.cos(0.6), 0.95**2])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_support import make_executor, native_cancel, wait_for
+from cluster_support import cancel_leftovers, make_executor, native_cancel, wait_for
 from globalhs.executors.base import FINAL, JobSpec, JobState
 
 pytestmark = pytest.mark.cluster
@@ -34,6 +34,8 @@ def executor(request):
     ex = make_executor(request.param)
     yield ex
     ex.close()
+    prefix = f"subt.{os.getpid()}."
+    cancel_leftovers(lambda name: name.startswith(prefix) or name.startswith(f"subq{os.getpid()}"))
 
 
 def _finish(ex, ids, timeout=90):
@@ -75,8 +77,8 @@ def test_array_concurrency_cap_is_respected(executor, tmp_path):
     spans = [(float((tmp_path / f"start.{k}").read_text()), float((tmp_path / f"end.{k}").read_text()))
              for k in range(6)]
     overlap = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
-    assert overlap == 2, f"{overlap} tasks ran at once with a cap of 2: {spans}"
-    assert max(running_samples) <= 2 and max(running_samples) >= 1
+    assert overlap <= 2, f"{overlap} tasks ran at once with a cap of 2: {spans}"
+    assert 1 <= max(running_samples) <= 2
 
 
 def test_running_job_cancelled_behind_the_driver_s_back_is_detected(executor, tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_support import CLUSTER_BASE, make_executor, native_cancel, wait_for
+from cluster_support import CLUSTER_BASE, cancel_leftovers, make_executor, native_cancel, wait_for
 from globalhs.executors.base import JobSpec, JobState
 
 pytest.importorskip("globalhs.pipeline.runner", reason="the driver (globalhs.pipeline.runner) is not merged here yet")
@@ -56,7 +56,8 @@ def templates(tmp_path, monkeypatch):
 
     write.counters = counters
     write.label = label
-    return write
+    yield write
+    cancel_leftovers(lambda name: name.endswith(label))
 
 
 def count(templates, step: str, index: int) -> int:
@@ -328,3 +329,50 @@ def test_timeout_is_resubmitted_with_more_time(templates, name, tmp_path, monkey
     assert code == 0, out
     assert "timeout: resubmitted with time 4 s -> 8 s" in out
     assert count(templates, "sht", 6400) == 2 and rows[("sht", "6400")].attempt == 2
+
+
+@pytest.mark.parametrize("name", EXECUTORS)
+def test_real_sht_step_gives_the_local_executor_s_records(tmp_path, monkeypatch, name):
+    """12 hours of the synthetic Sun (64 px, l <= 10), the sht step (module jv2ts, 2 jobs of 6 h)
+    run on the local executor, then on the batch system (--force, its own work directory): both
+    runs commit records with the same keywords and bit-identical data."""
+    import numpy as np
+
+    from globalhs.drms import open_store
+    from globalhs.science.synthsun import ObservationConfig
+    from globalhs.synthetic.generate import default_modes_path, generate
+    from globalhs.time import DAY, parse_time_or_day
+
+    make_executor(name).close()                          # skip (or fail, when asked) unless it answers
+    if not default_modes_path().exists():
+        pytest.skip(f"reference mode table {default_modes_path()} is absent (GLOBALHS_REFDATA)")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    generate(parse_time_or_day("6400d"), 0.5 * DAY, lmax=10, config=ObservationConfig(size=64, seed=1))
+    args = ["starttime=6400d", "totaltime=12h", "timechunk1=6h", "label=synth", "lmax=10", "laststep=sht"]
+
+    def records():
+        store = open_store()
+        # DATE is when the record was written: the one keyword that must differ between the runs
+        return [(rec.prime, {k: v for k, v in rec.keywords.items() if k != "DATE"},
+                 {seg.name: rec.read(seg.name) for seg in store.series("synth.V_sht").segments})
+                for rec in store.query("synth.V_sht[6400d/12h]")]
+
+    results = {}
+    for which in ("local", name):
+        executor = LocalExecutor(slots=2) if which == "local" else make_executor(name)
+        plan = make_plan(parse_params([*args, f"topdir={tmp_path / which}"]))
+        out = io.StringIO()
+        try:
+            with Ledger(plan.workdir) as ledger:
+                code = Runner(plan, executor, ledger, Reporter(stream=out), force=True, poll_interval=0.5).run()
+        finally:
+            executor.close()
+        assert code == 0, out.getvalue()
+        results[which] = records()
+    local, got = results["local"], results[name]
+    assert len(local) >= 2 and [p for p, _, _ in got] == [p for p, _, _ in local]
+    for (_, kw, segs), (_, kw0, segs0) in zip(got, local):
+        assert kw == kw0
+        assert segs.keys() == segs0.keys()
+        for seg in segs0:
+            assert np.array_equal(segs[seg], segs0[seg], equal_nan=True), seg

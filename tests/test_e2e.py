@@ -21,7 +21,7 @@ from globalhs.modules import MODULES
 from globalhs.pipeline.steps import STEPS_BY_NAME
 from globalhs.pipeline.templates import find_template
 from globalhs.report.build import _modes, build_report, find_products
-from globalhs.report.compare import compare_tables
+from globalhs.report.compare import compare_tables, spectral_recovery
 from globalhs.science.synthsun import ObservationConfig
 from globalhs.synthetic.generate import default_modes_path, generate
 from globalhs.synthetic.truth import load_truth
@@ -88,29 +88,57 @@ def _fitted_against_truth(args: list[str]):
     return compare_tables(fitted, truth.modes)
 
 
+def _spectral_recovery(args: list[str], lmax_check: int):
+    from globalhs.report.build import _power
+
+    run = find_products(args)
+    store = open_store()
+    ls, freq, power = _power(store, f"{run.outputs['pow']}[{format_time(run.start)}]")
+    return spectral_recovery(ls, freq, power, load_truth(store.root, run.input_series).modes, lmax_check)
+
+
 def test_one_day_lmax_20_through_driver_and_local_executor():
-    _pipeline_or_skip("pkbgn")
+    """Every step up to the leakage matrix on one day of a synthetic Sun, through the real driver,
+    then pkbgn.
+
+    One day does not resolve the mode widths (about 1 uHz: weeks), so the frequencies are checked
+    first where they can be: the power of every true low-degree multiplet stands out of the l-nu
+    diagram at its true frequency, to within the resolution 1/T. Then pkbgn (widths held at the
+    window's main lobe) must run and give the low-degree frequencies back within a few sigma.
+    """
+    _pipeline_or_skip("leakage")
     days, lmax = 1, 20
-    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax,
-             config=ObservationConfig(size=128, seed=1))
-    args = ["starttime=6400d", f"totaltime={days}d", "label=synth", "lmin=0", f"lmax={lmax}", "laststep=pkbgn"]
+    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax, config=ObservationConfig(size=64, seed=1))
+    args = ["starttime=6400d", f"totaltime={days}d", "label=synth", "lmin=0", f"lmax={lmax}", "laststep=leakage"]
     done = _run(args, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:]
     _check_products(args, lmax, days * DAY)
-    comp = _fitted_against_truth(args)
+    rec = _spectral_recovery(args, lmax_check=5)
+    offsets, contrast = rec.offset, rec.contrast
+    assert offsets.size >= 30
+    assert np.median(np.abs(offsets)) < 0.5 and np.max(np.abs(offsets)) < 1.5, np.round(offsets, 2)
+    assert np.median(contrast) > 10 and contrast.min() > 2, np.round(contrast, 1)
+    path, _ = build_report(args)
+    assert (path.parent / "lnu.png").exists() and (path.parent / "window.png").exists()
+    # pkbgn on the same day (the driver skips the verified steps): every job succeeds (multiplets that
+    # cannot be fitted are rejections, not failures), and the low-degree frequencies come back within a
+    # few sigma. Measured: 278 of 306 fitted, median |nu - true| / sigma 0.98 for l <= 5 (the formal
+    # errors of 1-day fits are too small: rms 4.1 sigma with a few outliers, docs/peakbagging.md).
+    fit_args = args[:-1] + ["laststep=pkbgn"]
+    done = _run(fit_args, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:]
+    comp = _fitted_against_truth(fit_args)
+    assert comp.n_fitted >= 0.8 * comp.n_truth, comp.summary()
     low = comp.l <= 5
-    res = comp.nu_residual[low]
-    assert np.isfinite(res).sum() >= 5, f"only {np.isfinite(res).sum()} low-degree multiplets with errors"
-    assert np.all(np.abs(res[np.isfinite(res)]) < 5), f"low-degree residuals (sigma): {np.round(res, 2)}"
-    path, summary = build_report(args)
-    assert path.exists() and "true multiplets fitted" in summary
+    assert low.sum() >= 30, comp.summary()
+    assert np.median(np.abs(comp.nu_residual[low])) < 2, np.round(comp.nu_residual[low], 1)
 
 
 @pytest.mark.slow
 def test_36_days_lmax_60_recovers_nu_and_a1_within_2_sigma():
     _pipeline_or_skip("invert")
     days, lmax = 36, 60
-    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax, config=ObservationConfig(seed=7))
+    generate(parse_time_or_day("6400d"), days * DAY, lmax=lmax, config=ObservationConfig(seed=7), workers=2)
     args = ["starttime=6400d", f"totaltime={days}d", "label=synth", "lmin=0", f"lmax={lmax}", "laststep=invert"]
     done = _run(args, timeout=6 * 3600)
     assert done.returncode == 0, done.stdout[-3000:]

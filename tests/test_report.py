@@ -135,3 +135,92 @@ def test_build_report_of_a_run_with_synthetic_products(tmp_path, monkeypatch):
     assert "no power spectra found" in html and "no inversion found" in html
     window = [r for r in store.query("synth.V[2010.07.11_00:00:00_TAI/2h]") if not r.keywords["QUALITY"]]
     assert f"{len(window)} good images of 120" in html
+
+    # Real data have no truth: the same run reported without it keeps the data panels only.
+    import shutil
+
+    shutil.rmtree(truth_stored.directory)
+    path, summary = build_report(args, out=tmp_path / "real")
+    assert "40 multiplets fitted" in summary and "no truth" in summary
+    assert not (path.parent / "nu_residuals.png").exists() and (path.parent / "window.png").exists()
+
+
+def test_lnu_loader_reads_the_pow_module_output():
+    """Tones put into a gap-filled series come out of the real pow module where the l-nu loader says:
+    mode (2, +1) at +nu in row (2, 1), mode (3, -2) at -nu in row (3, 2), both folded to +nu."""
+    from globalhs.drms import open_store
+    from globalhs.drms.builtin import timeseries_series
+    from globalhs.modules import get_module
+    from globalhs.report.build import _power
+    from globalhs.time import parse_time
+
+    start, ndt, dt = parse_time("2010.07.11_00:00:00_TAI"), 1440, 60.0
+    t = np.arange(ndt) * dt
+    # Frequencies on the grid k / (N dt), near 3000 and 2500 uHz.
+    nu_a, nu_b = (round(nu * ndt * dt) / (ndt * dt) for nu in (3.0e-3, 2.5e-3))
+    rows = np.zeros((10, ndt), dtype=complex)               # l 0..3: rows l(l+1)/2 + m
+    rows[2 * 3 // 2 + 1] = np.exp(2j * np.pi * nu_a * t)
+    rows[3 * 4 // 2 + 2] = 2 * np.exp(-2j * np.pi * nu_b * t)
+    data = np.empty((10, 2 * ndt), dtype=np.float32)
+    data[:, 0::2], data[:, 1::2] = rows.real, rows.imag
+    store = open_store()
+    store.ensure_series(timeseries_series("synth.V_sht_gf_1d"))
+    with store.writer() as w:
+        w.add("synth.V_sht_gf_1d", {"T_START": start, "LMIN": 0, "LMAX": 3, "NDT": ndt, "T_STEP": dt}, {"data": data})
+    get_module("pow")(["in=synth.V_sht_gf_1d[2010.07.11_00:00:00_TAI]", "out=synth.V_sht_pow_1d", "LMIN=0", "LMAX=3"])
+    ls, freq, power = _power(store, "synth.V_sht_pow_1d[2010.07.11_00:00:00_TAI]")
+    np.testing.assert_array_equal(ls, [0, 1, 2, 3])
+    assert freq[np.argmax(power[2])] == pytest.approx(nu_a * 1e6)
+    assert freq[np.argmax(power[3])] == pytest.approx(nu_b * 1e6)
+    assert power[2].max() == pytest.approx(1.0, rel=1e-5) and power[3].max() == pytest.approx(4.0, rel=1e-5)
+    assert power[0].max() == 0 and power[1].max() == 0
+
+
+def test_cli_report_errors_name_the_problem(tmp_path):
+    from click.testing import CliRunner
+
+    from globalhs.cli import main
+
+    runner = CliRunner()
+    missing = runner.invoke(main, ["report", "starttime=6400d", "totaltime=1d", "label=synth"])
+    assert missing.exit_code != 0 and "no work directory" in missing.output
+    bad = runner.invoke(main, ["report", "starttime=6400d", "label=synth"])
+    assert bad.exit_code != 0 and "totaltime" in bad.output
+
+
+def test_rotation_loader_reads_the_rot2d_layout():
+    from globalhs.drms import PrimeKey, Segment, SeriesDef, open_store
+    from globalhs.report.build import _rotation
+    from globalhs.time import MDI_EPOCH, parse_time
+
+    store = open_store()
+    store.ensure_series(SeriesDef(
+        "synth.V_rot2d", (PrimeKey("T_START", "time", MDI_EPOCH, 86400.0, 0.0, "TAI", "start"),), (),
+        (Segment("omega", "float32"), Segment("err", "float32"), Segment("radius", "float64"),
+         Segment("colat", "float64")), "rot2d"))
+    r, colat = np.linspace(0.5, 1.0, 11), np.arange(49) * 1.875
+    omega = (430 + 20 * np.cos(np.deg2rad(colat))[None, :] ** 2 * r[:, None]).astype(np.float32)
+    with store.writer() as w:
+        w.add("synth.V_rot2d", {"T_START": parse_time("2010.07.11_00:00:00_TAI")},
+              {"omega": omega, "err": np.ones_like(omega), "radius": r, "colat": colat})
+    got = _rotation(store, "synth.V_rot2d[2010.07.11_00:00:00_TAI]")
+    np.testing.assert_allclose(got[0], r)
+    np.testing.assert_allclose(got[1], colat)
+    np.testing.assert_allclose(got[2], omega)
+
+
+def test_spectral_recovery_finds_peaks_at_true_frequencies():
+    from globalhs.report.compare import spectral_recovery
+
+    truth = _truth(60)
+    truth.l[:] = np.arange(60) % 6
+    truth.nu[:] = np.linspace(2100, 3900, 60)
+    freq = np.arange(0, 8000, 11.574)
+    ls = np.arange(6)
+    power = np.full((6, freq.size), 1.0)
+    for l, nu in zip(truth.l, truth.nu):
+        power[l] += 50 * np.exp(-0.5 * ((freq - nu - 3.0) / 6.0) ** 2)   # peaks 3 uHz above the truth
+    rec = spectral_recovery(ls, freq, power, truth, lmax=5)
+    assert rec.l.size == 60
+    np.testing.assert_allclose(rec.offset * rec.resolution_uhz, 3.0, atol=1.5)
+    assert np.median(rec.contrast) > 20 and "60 true multiplets" in rec.summary()

@@ -19,7 +19,7 @@ from globalhs.executors.base import BatchError, JobSpec, JobState, JobStatus
 from globalhs.executors.local import LocalExecutor
 from globalhs.pipeline.ledger import Ledger
 from globalhs.pipeline.params import parse_params
-from globalhs.pipeline.plan import make_plan
+from globalhs.pipeline.plan import job_environment, make_plan
 from globalhs.pipeline.progress import Reporter
 from globalhs.pipeline.runner import Runner
 from globalhs.pipeline.workdir import DriverLock
@@ -317,11 +317,17 @@ class Forgetful:
         pass
 
 
-def test_unknown_without_exit_status_is_lost_after_3_polls(site):
+def test_unknown_without_exit_status_is_lost_after_3_polls(site, tmp_path, monkeypatch):
+    # LOST is not the job's fault: resubmitted without using a retry, up to the run's cap
+    # (site config batch.limits.max_resubmits, here 2): 3 attempts of 3 polls each, then the run stops
+    config = tmp_path / "site.toml"
+    config.write_text("[batch.limits]\nmax_resubmits = 2\n")
+    monkeypatch.setenv("GLOBALHS_CONFIG", str(config))
     _template(site, "v2t")
     executor = Forgetful()
     code, out, rows, _ = _run("totaltime=1d", executor=executor, retries=0)
-    assert code == 1 and executor.polls == 3
+    assert code == 1 and executor.polls == 9
+    assert out.count("lost: resubmitted (not counted as a retry)") == 2
     assert "lost: the executor no longer knows the job (unknown) and it wrote no exit status after 3 polls" \
         in out
     assert rows[("sht", "6400")].executor == "fake" and rows[("sht", "6400")].job_id == "id0"
@@ -353,7 +359,7 @@ def _start_cli_driver(args):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for_running(site, workdir, n, timeout=20):
+def _wait_for_running(site, workdir, n, timeout=90):   # generous: a loaded CI machine starts Python slowly
     deadline = time.time() + timeout
     while time.time() < deadline:
         pids = [p for p in site[1].glob("pid.*") if p.read_text().strip()]
@@ -534,15 +540,18 @@ def test_force_cancels_jobs_an_earlier_driver_left_running(site, tmp_path):
     job = plan.steps[0].jobs[0]
     plan.steps[0].stepdir.mkdir(parents=True)
     job.parms.write_text(job.rendered.parms_text())
-    job.script.write_text(job.script_text({}))
+    job.script.write_text(job.script_text(job_environment()))
     [old_id] = old.submit([JobSpec(job.name, job.script, job.stepdir)])
     with Ledger(plan.workdir) as ledger:
         from globalhs.pipeline.runner import parms_hash
         ledger.submitted("sht", job.index, parms_hash(job), "local", old_id, job.name)
-    _wait_for_running(site, plan.workdir, 1)
-    _template(site, "v2t")                                           # now a quick job
-    code, out, rows, _ = _run("totaltime=1d", force=True)
-    assert code == 0, out
-    assert "cancelling 1 job(s) of an earlier run" in out
-    assert old.poll([old_id])[old_id].state is JobState.FAILED      # killed by the new driver
+    try:
+        _wait_for_running(site, plan.workdir, 1)
+        _template(site, "v2t")                                           # now a quick job
+        code, out, rows, _ = _run("totaltime=1d", force=True)
+        assert code == 0, out
+        assert "cancelling 1 job(s) of an earlier run" in out
+        assert old.poll([old_id])[old_id].state is JobState.FAILED      # killed by the new driver
+    finally:
+        old.cancel([old_id])                                             # no stray job if this fails
     assert _count(site, "sht", 6400) == 2

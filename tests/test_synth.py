@@ -237,3 +237,58 @@ def test_geometry_reuse_within_tolerance_changes_images_negligibly():
     reused = list(synthetic_observation(ms, 1.0e9, 30, ObservationConfig(**base)))
     diff = max(np.nanmax(np.abs(a.image - b.image)) for a, b in zip(exact, reused))
     assert 0 < diff < 0.5   # m/s, against signals of 2 km/s
+
+
+@pytest.mark.parametrize("m", [2, -2])
+def test_conventions_match_the_sht_and_spectra(m):
+    """A mode (l, m) synthesised here, sampled on jv2ts' grid over the whole sphere and transformed by
+    its SHT, shows in row (l, |m|) at +nu for m > 0 and at -nu for m < 0 (spectra's convention), with
+    |a_lm| = |z| / sqrt(4 pi) (the SHT's unit is a field of unit mean square; ours is orthonormal)."""
+    sht_module = pytest.importorskip("globalhs.science.sht")
+    from globalhs.science.grid import MapGrid
+
+    import ducc0
+
+    l, lmax, dt, n = 3, 4, 60.0, 512
+    nu = round(3.0e-3 * n * dt) / (n * dt)
+    ms = mode_set(_table([l], [10], [nu * 1e6], [1.0], [1e-3], np.zeros((1, 2))), lmax=lmax).select(
+        np.arange(-l, l + 1) == m)
+    radial, _ = SphericalFieldStream(ms, lmax=lmax, dt=dt, seed=4).next(n, np.zeros(n))
+    grid = MapGrid(mapmmax=32, sinbdivs=32, maplgmin=-180.0, maplgmax=180.0 - 180.0 / 32, mapbmax=90.0)
+    theta = np.arccos(grid.sin_lat)[:, None] * np.ones(grid.cols)
+    phi = np.mod(grid.lon, 2 * np.pi)[None, :] * np.ones((grid.rows, 1))
+    loc = np.column_stack([theta.ravel(), phi.ravel()])
+    maps = np.stack([ducc0.sht.synthesis_general(alm=a[None], spin=0, lmax=lmax, loc=loc, epsilon=1e-10)[0]
+                     for a in radial]).reshape(n, *grid.shape)
+    a = sht_module.SHT(grid, 0, lmax, dtype=np.float64).transform(maps)        # [n, n_lm]
+    series = a[:, sht_module.lm_index(l, abs(m), 0)]
+    spectrum = np.abs(np.fft.fftshift(np.fft.fft(series, norm="forward"))) ** 2
+    freq = (np.arange(n) - n // 2) / (n * dt)
+    assert freq[np.argmax(spectrum)] == pytest.approx(np.sign(m) * nu)
+    # The width is 1 nHz: over 512 steps the mode's modulus is nearly constant.
+    z = SphericalFieldStream(ms, lmax=lmax, dt=dt, seed=4)._modes.advance(n)[:, 0]
+    np.testing.assert_allclose(np.abs(series), np.abs(z) / np.sqrt(4 * np.pi), rtol=2e-3)
+
+
+def test_parts_of_a_span_equal_the_whole():
+    ms = mode_set(_table([1, 2], [10, 10], [2500.0, 2600.0], [2.0, 2.0], [1.0, 1.0], np.zeros((2, 4))), lmax=4)
+    config = ObservationConfig(size=32, duty_cycle=0.8, mean_gap=3, seed=5)
+    whole = list(synthetic_observation(ms, 1.0e9, 150, config, block=16))
+    parts = [img for first, count in ((0, 37), (37, 80), (117, 40))
+             for img in synthetic_observation(ms, 1.0e9, 150, config, block=16, part=(first, count))]
+    assert [i.index for i in parts] == list(range(150))
+    for a, b in zip(whole, parts):
+        assert a.status == b.status and a.keywords == b.keywords
+        if a.image is not None:
+            np.testing.assert_array_equal(a.image, b.image)
+
+
+def test_background_has_the_requested_variance_per_coefficient():
+    ms = mode_set(_table([1], [10], [2500.0], [1e-30], [1.0], np.zeros((1, 2))), lmax=1)
+    stream = SphericalFieldStream(ms, lmax=3, dt=60.0, seed=8, background_variance=2.0, background_width=1e-3)
+    radial, _ = stream.next(8000, np.zeros(8000))
+    # a_lm (m > 0) = (z_m + (-1)^m conj(z_-m)) / 2 of two independent series of variance 2: E|a|^2 = 1.
+    a33 = radial[:, 3 * (2 * 3 + 1 - 3) // 2 + 3]
+    assert np.mean(np.abs(a33) ** 2) == pytest.approx(1.0, rel=0.12)
+    # a_l0 = Re z: E a^2 = 1 as well.
+    assert np.mean(radial[:, 2].real ** 2) == pytest.approx(1.0, rel=0.12)

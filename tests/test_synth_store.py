@@ -99,3 +99,30 @@ def test_rotation_given_is_kept_with_the_truth(refdata):
     truth = load_truth(open_store().root, "synth.V")
     np.testing.assert_array_equal(truth.rotation.omega, rot.omega)
     assert truth.rotation.label == "rot2d.hmiv72d.ave"
+
+
+def test_two_workers_write_the_same_records_as_one(tmp_path):
+    config = ObservationConfig(size=24, duty_cycle=0.8, mean_gap=3, seed=6)
+    one = generate(START, 1800.0, lmax=4, modes=_table(), config=config, store=open_store(tmp_path / "one"))
+    two = generate(START, 1800.0, lmax=4, modes=_table(), config=config, store=open_store(tmp_path / "two"),
+                   workers=2, commit_every=7)
+    assert (one.n_written, one.n_missing, one.n_flagged) == (two.n_written, two.n_missing, two.n_flagged)
+    a = open_store(tmp_path / "one").query("synth.V[2010.07.11_00:00:00_TAI/30m]")
+    b = open_store(tmp_path / "two").query("synth.V[2010.07.11_00:00:00_TAI/30m]")
+    assert [r.keywords for r in a] == [r.keywords for r in b]
+    for ra, rb in zip(a, b):
+        np.testing.assert_array_equal(ra.read("V"), rb.read("V"))
+
+
+def test_starting_guesses_come_from_the_earlier_table_with_heights_zeroed():
+    from globalhs.synthetic.truth import starting_guesses
+
+    earlier = _table(nu=(2499.0, 3001.0, 4000.0), l=(1, 2, 3))
+    earlier.n[2] = 11
+    guesses = starting_guesses(earlier, _table())
+    np.testing.assert_array_equal(guesses.l, [1, 2])           # only multiplets the truth has
+    np.testing.assert_array_equal(guesses.nu, [2499.0, 3001.0])  # the earlier fit's values, not the truth's
+    assert np.all(guesses.amp == 0) and np.all(guesses.bg == 0)
+    generate(START, 600.0, lmax=4, modes=_table(), config=ObservationConfig(size=24), guess=earlier)
+    stored = load_truth(open_store().root, "synth.V").directory / "guess.txt"
+    assert stored.exists() and "2499.0000" in stored.read_text()

@@ -82,6 +82,13 @@ def run(args, dry_run, executor_name, force, retries, quiet):
         for problem in problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(2)
+    from globalhs.executors.site import SiteConfig, SiteConfigError
+
+    try:
+        SiteConfig.load()                 # the [batch] tables: a bad value stops the run before it starts
+    except SiteConfigError as exc:
+        click.echo(f"globalhs run: {exc}", err=True)
+        sys.exit(2)
     try:
         executor = executor_class(executor_name)()
     except (ImportError, AttributeError, BatchError, ValueError, OSError) as exc:

@@ -59,10 +59,12 @@ def _duration(ctx, param, value):
 @click.option("--rmesh", type=click.Path(exists=True, dir_okay=False),
               help="radius mesh of --rotation (every 4th point is a row; e.g. rotation/rmesh.orig)")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed (same seed, same data)")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="processes making the span (the records are identical for any number)")
 @click.option("--replace", is_flag=True, help="overwrite existing records and truth of the series")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def synth(starttime, totaltime, lmax, lmin, modes, series, size, style, cadence, noise, duty_cycle, mean_gap,
-          flagged_fraction, amplitude_scale, background, numin, numax, rotation, rmesh, seed, replace, quiet):
+          flagged_fraction, amplitude_scale, background, numin, numax, rotation, rmesh, seed, workers, replace, quiet):
     """Generate synthetic Dopplergrams of a Sun with known modes into the record store."""
     from globalhs.drms import DrmsError
     from globalhs.science.modetable import ModeTableError
@@ -81,7 +83,8 @@ def synth(starttime, totaltime, lmax, lmin, modes, series, size, style, cadence,
             quiet, "synthesising",
             lambda progress: generate(starttime, totaltime, lmax=lmax, lmin=lmin, modes=modes, config=config,
                                       series=series, amplitude_scale=amplitude_scale, numin=numin, numax=numax,
-                                      replace=replace, rotation=given_rotation, progress=progress),
+                                      replace=replace, rotation=given_rotation, workers=workers,
+                                      progress=progress),
         )
     except (ValueError, DrmsError, ModeTableError, TruthError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -126,15 +129,20 @@ def report(args, out):
 
 @click.command()
 @click.option("--days", type=click.FloatRange(0.25, 30), default=2.0, show_default=True, help="days to synthesise")
-@click.option("--lmax", type=click.IntRange(1, 100), default=20, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lmax", type=click.IntRange(1, 100), default=20, show_default=True,
+              help="highest degree synthesised and analysed")
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed of the synthetic Sun")
+@click.option("--size", type=click.IntRange(32, 1024), default=128, show_default=True, help="image size (pixels)")
+@click.option("--laststep", default=None,
+              help="last pipeline step (default: invert from 2 days on, else leakage: at 1 day the "
+                   "fits' errors are too small to be useful)")
 @click.option("--quiet", is_flag=True, help="no progress display")
-def demo(days, lmax, seed, quiet):
+def demo(days, lmax, seed, size, laststep, quiet):
     """Synthesise a short set, run the whole pipeline on it (label synth) and write the report."""
     from globalhs.synthetic.demo import DemoError, run_demo
 
     try:
-        result = run_demo(days=days, lmax=lmax, seed=seed, quiet=quiet)
+        result = run_demo(days=days, lmax=lmax, seed=seed, quiet=quiet, size=size, laststep=laststep)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(result.summary)

@@ -18,10 +18,10 @@ import getpass
 import hashlib
 import os
 import shlex
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from globalhs.atomic import atomic_write
 from globalhs.executors.base import BatchError, JobSpec, JobState, JobStatus
 from globalhs.executors.command import CommandRunner, RateLimiter
 from globalhs.executors.naming import array_name, legal_name
@@ -66,7 +66,8 @@ def write_task_list(jobs: Sequence[JobSpec], task_var: str, first_task: int) -> 
     Files are named after a hash of the scripts, so resubmitting the same jobs reuses the same files.
     """
     workdir = Path(jobs[0].workdir)
-    lines = "".join(f"{Path(j.script).resolve()}\t{Path(j.stdout).resolve() if j.stdout else '/dev/null'}\n"
+    # absolute paths without resolving links (os.path.abspath: no system call per path)
+    lines = "".join(f"{os.path.abspath(j.script)}\t{os.path.abspath(j.stdout) if j.stdout else '/dev/null'}\n"
                     for j in jobs)
     for bad in ("\n", "\t"):
         if any(bad in str(j.script) or bad in str(j.stdout or "") for j in jobs):
@@ -74,30 +75,16 @@ def write_task_list(jobs: Sequence[JobSpec], task_var: str, first_task: int) -> 
     digest = hashlib.sha1(f"{task_var}\n{first_task}\n{lines}".encode()).hexdigest()[:12]
     listfile = workdir / f".globalhs-array.{digest}.list"
     wrapper = workdir / f".globalhs-array.{digest}.sh"
-    _atomic_write(listfile, lines, 0o644)
-    _atomic_write(wrapper, (
+    atomic_write(listfile, lines, chmod=0o644)
+    atomic_write(wrapper, (
         "#!/bin/sh\n"
         f"# globalhs array wrapper: task N runs line N-{first_task}+1 of the list (script<TAB>stdout)\n"
         f"line=$(sed -n \"$(( ${{{task_var}}} - {first_task} + 1 ))p\" {shlex.quote(str(listfile))})\n"
         "script=${line%%\t*}; out=${line#*\t}\n"
         "[ -n \"$script\" ] || { echo \"no task ${" + task_var + "} in " + shlex.quote(str(listfile)) + "\" >&2; exit 2; }\n"
         "if [ -x \"$script\" ]; then exec \"$script\" >>\"$out\" 2>&1; else exec /bin/sh \"$script\" >>\"$out\" 2>&1; fi\n"
-    ), 0o755)
+    ), chmod=0o755)
     return wrapper
-
-
-def _atomic_write(path: Path, text: str, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class BatchExecutor:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from globalhs.atomic import atomic_write
 from globalhs.executors.base import JobSpec, JobState, JobStatus
 
 
@@ -182,9 +183,7 @@ class LocalExecutor:
         pid = entry.process.pid
         record = {"id": job_id, "pid": pid, "start": _proc_start(pid)}
         pidfile = Path(f"{spec.script}.pid")
-        tmp = pidfile.with_name(f".{pidfile.name}.tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, pidfile)
+        atomic_write(pidfile, json.dumps(record), durable=False)
 
     @staticmethod
     def _foreign_pid(job_id: str) -> int | None:

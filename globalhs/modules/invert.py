@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from globalhs.atomic import atomic_open
 from globalhs.modules.base import Arg, Module, ModuleError
 
 #: Colatitudes of the output map: the rot2d layout (0 = pole .. 90 = equator, 49 columns).
@@ -147,12 +148,9 @@ def plot_map(path: Path, r: np.ndarray, colat: np.ndarray, omega: np.ndarray, er
     ax1.legend(title="latitude")
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=90)
     plt.close(fig)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def rot2d_series(name: str):

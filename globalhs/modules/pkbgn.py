@@ -8,8 +8,10 @@ the fits replace the guesses (their own and their neighbours') and everything is
 
 Output: the JSOC mode-table text (``outtable``; 12 + 2 NACOEFF columns) and, with writeflag=1, a
 record of ``out`` (prime keys T_START, LMIN, LMAX; segment ``modes`` = the same table as numbers).
-Multiplets that fail a quality test are listed with the reason in ``<outtable>.rejected`` and on
-stdout and are not written; if none can be fitted the module fails.
+Multiplets that fail a quality test or cannot be fitted at all (too few frequency bins in their
+windows, as for l = 0 on spans of a few days) are listed with the reason in ``<outtable>.rejected`` and
+on stdout, counted in NREJECT and not written; if none can be fitted the table is empty (NMODES = 0)
+and the job still succeeds: only bad input or an internal error fails it.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from __future__ import annotations
 import math
 import os
 import string
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from globalhs.atomic import atomic_open
 from globalhs.drms import DrmsError, Keyword, PrimeKey, Segment, SeriesDef, open_store
 from globalhs.modules.base import Arg, Module, ModuleError
 from globalhs.modules.leakage import block_from_record
 from globalhs.science import peakbag as pb
-from globalhs.science.modetable import ModeTable, ModeTableError, format_modetable, read_modetable, write_modetable
+from globalhs.science.modetable import ModeTable, ModeTableError, read_modetable, write_modetable
 from globalhs.time import MDI_EPOCH, format_time
 
 MODES_KEYWORDS = (
@@ -80,7 +84,7 @@ def main(args) -> None:
         settings = pb.FitSettings(nacoeff=args["NACOEFF"], window_gammas=args["WINDOWGAMMAS"],
                                   window_min=args["WINDOWMIN"], asymmetric=bool(args["ASYM"]),
                                   neighbours=args["NEIGHBOURS"], max_iter=args["MAXITER"],
-                                  orbital_nhz=args["ORBITAL"])
+                                  orbital_nhz=_orbital_value(args["ORBITAL"]))
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
     guess_path = _expand_path(args["guess"], "guess")
@@ -94,6 +98,9 @@ def main(args) -> None:
     spec_recs = _query(store, args["in"], "in")
     leak_recs = _query(store, args["leakage"], "leakage")
     spectra = _spectra_by_l(spec_recs, lmin, lmax)
+    if args["ORBITAL"] == "mean":
+        settings = replace(settings, orbital_nhz=_span_orbital(spec_recs[0]))
+    print(f"pkbgn: a1 made sidereal with {settings.orbital_nhz:.3f} nHz (ORBITAL={args['ORBITAL']})", flush=True)
     wanted = sorted({int(l) for l in guesses.l if lmin <= l <= lmax})
     if not wanted:
         raise ModuleError(f"guess={args['guess']!r} has no multiplet with {lmin} <= l <= {lmax}")
@@ -127,9 +134,9 @@ def main(args) -> None:
     rejected = [f for f in fits if not f.ok]
     for f in rejected:
         print(f"rejected n={f.n} l={f.l}: {f.reason}", flush=True)
-    if len(result) == 0:
-        raise ModuleError(f"no multiplet with {lmin} <= l <= {lmax} could be fitted ({len(rejected)} rejected; "
-                          f"first: n={rejected[0].n} l={rejected[0].l}: {rejected[0].reason})")
+    if len(result) == 0:  # a result, not a failure: the spectra cannot support these fits (e.g. too short)
+        print(f"pkbgn: no multiplet with {lmin} <= l <= {lmax} could be fitted ({len(rejected)} rejected); "
+              f"writing an empty table", flush=True)
     t_start = float(spec_recs[0].keywords["T_START"])
     outtable = Path(args["outtable"] or f"{args['out']}.{format_time(t_start)}.{lmin}-{lmax}.txt")
     write_modetable(outtable, result)
@@ -145,6 +152,29 @@ def main(args) -> None:
                     "SOURCE": args["in"], "LEAKAGE": args["leakage"], "GUESS": str(args["guess"])}
         with store.writer(replace=True) as w:
             w.add(args["out"], keywords, {"modes": result.to_array()})
+
+
+def _orbital_value(text: str) -> float:
+    """ORBITAL as a number (nan for ``mean``, replaced once the span is known)."""
+    if text == "mean":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"ORBITAL={text!r}: expected a rate in nHz or 'mean'") from None
+
+
+def _span_orbital(rec) -> float:
+    """The observer's mean orbital rate (nHz) over the span of a pow record (T_START, 1/DELTA_NU)."""
+    try:
+        t_start, dnu = float(rec.keywords["T_START"]), float(rec.keywords["DELTA_NU"])
+    except KeyError as exc:
+        raise ModuleError(f"spectrum record {rec.spec()} lacks keyword {exc}; ORBITAL=mean needs T_START "
+                          f"and DELTA_NU") from None
+    if not (math.isfinite(t_start) and dnu > 0):
+        raise ModuleError(f"spectrum record {rec.spec()}: T_START={t_start} DELTA_NU={dnu}: ORBITAL=mean needs "
+                          f"a span")
+    return pb.mean_orbital_nhz(t_start, 1.0 / dnu)
 
 
 def _model_guesses(args, reference: ModeTable, nacoeff: int) -> ModeTable:
@@ -187,19 +217,30 @@ def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings,
             h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leakage_for(l), settings)
             if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
                 est[row] = (h, b)
-    if not est:
-        raise ModuleError("no multiplet of the guess table has enough data in its window to estimate its height")
+    if not est:  # too few bins (short spans, low l): each fit starts from its own window's data instead
+        print("pkbgn: no multiplet has enough bins in its windows to estimate its height; the fits start "
+              "from the data in their windows", flush=True)
+        return table
     rows = np.array(list(est))
     values = np.array(list(est.values()))
     with np.errstate(divide="ignore", invalid="ignore"):
-        h_ratio = np.nanmedian(np.where(table.amp[rows] > 0, values[:, 0] / table.amp[rows], np.nan))
-        b_ratio = np.nanmedian(np.where(table.bg[rows] > 0, values[:, 1] / table.bg[rows], np.nan))
+        h_ratio = _median_ratio(values[:, 0], table.amp[rows])
+        b_ratio = _median_ratio(values[:, 1], table.bg[rows])
     table.amp *= h_ratio if np.isfinite(h_ratio) else 1.0
     table.bg *= b_ratio if np.isfinite(b_ratio) else 1.0
     table.amp[rows], table.bg[rows] = values[:, 0], values[:, 1]
-    print(f"pkbgn: heights from the data for {len(rows)} multiplets; other rows scaled by {h_ratio:.4g} "
-          f"(height) and {b_ratio:.4g} (background)", flush=True)
+    scaled = "; other rows " + (f"scaled by {h_ratio:.4g} (height) and {b_ratio:.4g} (background)"
+                                if np.isfinite(h_ratio) or np.isfinite(b_ratio) else
+                                "kept (the table gives no heights to scale)")
+    print(f"pkbgn: heights from the data for {len(rows)} multiplets{scaled}", flush=True)
     return table
+
+
+def _median_ratio(estimated: np.ndarray, tabled: np.ndarray) -> float:
+    """Median of estimated / tabled over the rows whose tabled value is positive; nan if there are none
+    (e.g. a guess table with its heights zeroed, as the synthetic Sun's is)."""
+    positive = tabled > 0
+    return float(np.median(estimated[positive] / tabled[positive])) if positive.any() else np.nan
 
 
 def _band(table: ModeTable, l: int, settings: pb.FitSettings) -> tuple[float, float]:
@@ -236,14 +277,10 @@ def _spectrum(rec, first_row: int, l: int, band, cache: dict) -> pb.Spectrum:
 
 
 def _write_rejected(path: Path, rejected) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as fh:
+    with atomic_open(path) as fh:
         fh.write("# l n reason (multiplets not written to the mode table)\n")
         for f in rejected:
             fh.write(f"{f.l:4d} {f.n:3d} {f.reason}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _ranges(values) -> str:
@@ -271,7 +308,8 @@ MODULE = Module(
         Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),
         Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
         Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
-        Arg("ORBITAL", float, pb.ORBITAL_NHZ, "nHz added to the synodic a1 to report it sidereal"),
+        Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "
+            "mean orbital rate over the span (ephemeris; 30.5-32.6 nHz over the year)"),
         Arg("writeflag", int, 1, "non-zero: also write the record; 0: text table only"),
     ),
     main,

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from globalhs.atomic import atomic_write
 from globalhs.modules.base import Arg, Module, ModuleError
 
 
@@ -32,9 +33,7 @@ def _bump(counter: Path) -> int:
         count = 1
     except ValueError:
         raise ModuleError(f"counter file {counter} does not hold an integer") from None
-    tmp = counter.with_name(f".{counter.name}.{os.getpid()}")
-    tmp.write_text(f"{count}\n")
-    os.replace(tmp, counter)
+    atomic_write(counter, f"{count}\n", durable=False)
     return count
 
 

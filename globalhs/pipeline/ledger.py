@@ -16,6 +16,7 @@ describes the jobs as they were.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -89,6 +90,18 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One real transaction (the connection is in autocommit mode, where ``with connection:``
+        would commit every statement on its own: one fsync per row, 5 ms each)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def get(self, step: str, chunk: str) -> Row | None:
         cur = self._db.execute("SELECT * FROM jobs WHERE step=? AND chunk=?", (step, chunk))
         row = cur.fetchone()
@@ -104,7 +117,7 @@ class Ledger:
     def submitted(self, step: str, chunk: str, parms_hash: str, executor: str, job_id: str,
                   name: str) -> None:
         """Record a submission (the attempt counter goes up; a new hash restarts it)."""
-        with self._db:
+        with self._transaction():
             old = self.get(step, chunk)
             attempt = old.attempt + 1 if old and old.parms_hash == parms_hash else 1
             self._db.execute(
@@ -112,9 +125,22 @@ class Ledger:
                 (step, chunk, parms_hash, attempt, executor, job_id, name, "submitted", None, "",
                  time.time(), None, None))
 
+    def submitted_many(self, rows: Iterable[tuple[str, str, str, str, str, str]]) -> None:
+        """Record many submissions (step, chunk, parms_hash, executor, job_id, name) in one transaction:
+        what one submit call put on the queue is recorded together (one fsync, not one per job)."""
+        now = time.time()
+        with self._transaction():
+            values = []
+            for step, chunk, parms_hash, executor, job_id, name in rows:
+                old = self.get(step, chunk)
+                attempt = old.attempt + 1 if old and old.parms_hash == parms_hash else 1
+                values.append((step, chunk, parms_hash, attempt, executor, job_id, name, "submitted", None, "",
+                               now, None, None))
+            self._db.executemany("INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+
     def started(self, step_chunks: Iterable[tuple[str, str]], when: float) -> None:
         """Record that these jobs were seen running (kept if already set)."""
-        with self._db:
+        with self._transaction():
             self._db.executemany(
                 "UPDATE jobs SET started=? WHERE step=? AND chunk=? AND started IS NULL",
                 [(when, step, chunk) for step, chunk in step_chunks])
@@ -123,20 +149,20 @@ class Ledger:
                  reason: str = "") -> None:
         if state not in STATES:
             raise ValueError(f"unknown ledger state {state!r}")
-        with self._db:
+        with self._transaction():
             self._db.execute(
                 "UPDATE jobs SET state=?, exit_status=?, reason=?, finished=? WHERE step=? AND chunk=?",
                 (state, exit_status, reason, time.time(), step, chunk))
 
     def cancel_all(self, step_chunks: Iterable[tuple[str, str]]) -> None:
-        with self._db:
+        with self._transaction():
             for step, chunk in step_chunks:
                 self._db.execute(
                     "UPDATE jobs SET state='cancelled', reason='cancelled', finished=? "
                     "WHERE step=? AND chunk=? AND state='submitted'", (time.time(), step, chunk))
 
     def set_step(self, step: str, state: str, njobs: int) -> None:
-        with self._db:
+        with self._transaction():
             self._db.execute("INSERT OR REPLACE INTO steps VALUES (?,?,?,?)", (step, state, njobs, time.time()))
 
     def step_states(self) -> dict[str, tuple[str, int, float]]:

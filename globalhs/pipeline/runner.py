@@ -30,12 +30,17 @@ from pathlib import Path
 from typing import Callable
 
 from globalhs.executors.base import ACTIVE, BatchError, JobSpec, JobState, JobStatus
+from globalhs.executors.batch import PartialSubmitError
+from globalhs.executors.naming import name_matches
+from globalhs.executors.policy import FREE_STATES, LIMIT_STATES, Action, decide
+from globalhs.executors.site import SiteConfig
 from globalhs.pipeline.ledger import Ledger
 from globalhs.pipeline.plan import LABEL_ENV, Job, RunPlan, StepPlan, job_environment
 from globalhs.pipeline.progress import Reporter, StepCounts
-from globalhs.pipeline.workdir import atomic_write
+from globalhs.atomic import atomic_write
 
 SUCCESS = "successful completion"
+CLASSED = (FREE_STATES | LIMIT_STATES) - {JobState.UNKNOWN}   # states that say why a job ended
 LOST_POLLS = 3
 BATCH_ERRORS_TOLERATED = 10     # consecutive transient batch-system errors before the run stops
 
@@ -95,6 +100,8 @@ def _check_stage(job: Job) -> str | None:
 class _Active:
     job: Job
     unknown_polls: int = 0
+    name: str | None = None               # the name the ledger recorded (adopted jobs)
+    state: JobState = JobState.FAILED     # the failure class of an attempt that did not succeed
 
 
 class StepFailed(Exception):
@@ -122,6 +129,10 @@ class Runner:
         self._states: dict[str, JobState] = {}
         self._batch_errors = 0
         self.current_step: str | None = None     # the step running (for the resume command)
+        # failure classes (globalhs.executors.policy): the site config's escalation and run cap
+        self.site = getattr(executor, "site", None) or SiteConfig.load()
+        self._resubmits = 0                                  # the run's resubmissions outside --retries
+        self._escalated: dict[str, JobSpec] = {}             # chunk -> the job with more time / memory
         env = job_environment()
         env[LABEL_ENV] = plan.params["label"]
         self.environment = env
@@ -197,11 +208,11 @@ class Runner:
                     counts.skipped += 1
                     continue
                 if ours:
-                    self.active[row.job_id] = _Active(job)      # left running by a killed driver
+                    self.active[row.job_id] = _Active(job, name=row.name)   # left running by a killed driver
                     continue
             if ours:
                 stale.append(row.job_id)                        # changed parameters or --force
-            atomic_write(job.parms, job.rendered.parms_text())
+            atomic_write(job.parms, job.rendered.parms_text(), durable=False)   # rewritten on every rerun
             pending.append(job)
         if stale:
             self.reporter.message(f"step {step.name}: cancelling {len(stale)} job(s) of an earlier run "
@@ -210,6 +221,7 @@ class Runner:
         if counts.skipped:
             self.reporter.message(f"step {step.name}: {counts.skipped} chunk(s) already verified, skipped")
         attempts: dict[str, int] = {}
+        retries_used: dict[str, int] = {}
         final_failures: list[tuple[Job, str]] = []
         pause = self._pause_first
         while pending or self.active:
@@ -221,17 +233,24 @@ class Runner:
             finished = self._collect()
             changed = bool(finished) or before != (len(pending), self._states)
             pause = self._pause_first if changed else min(pause * 1.5, self._pause_max)
-            for job, reason in finished:
+            for job, reason, state in finished:
                 if reason is None:
                     counts.done += 1
                     continue
                 counts.failed += 1
                 self._faillog(sp, job, attempts.get(job.index, 1), reason)
-                if attempts.get(job.index, 1) <= self.retries:
-                    self.reporter.message(f"{job.name}: failed ({reason}); resubmitting")
-                    pending.append(job)
-                else:
+                decision = decide(state, self._spec(sp, job), retries_used=retries_used.get(job.index, 0),
+                                  retries=self.retries, resubmits_used=self._resubmits, site=self.site)
+                if decision.action is Action.FAIL:
                     final_failures.append((job, reason))
+                    continue
+                if decision.action is Action.RETRY:
+                    retries_used[job.index] = retries_used.get(job.index, 0) + 1
+                else:
+                    self._resubmits += 1
+                    self._escalated[job.index] = decision.spec
+                self.reporter.message(f"{job.name}: failed ({reason}); {decision.why}")
+                pending.append(job)
             self._refresh(counts, pending)
         counts.finished, counts.queued, counts.running = time.time(), 0, 0
         if final_failures:
@@ -250,27 +269,41 @@ class Runner:
         if room <= 0:
             return pending
         batch, rest = pending[:room], pending[room:]
+        present = {entry.name for entry in os.scandir(sp.stepdir)}    # one listing, not a stat per file
         for job in batch:
-            self._prepare(job)
+            self._prepare(job, present)
         try:
             ids = self._batch_call(self.executor.submit, [self._spec(sp, job) for job in batch])
+        except PartialSubmitError as exc:
+            # record what did reach the queue (never submitted twice), then fail or retry the rest
+            self._record(sp, batch[:len(exc.ids)], exc.ids, hashes, attempts)
+            if not exc.transient:
+                raise
+            self.reporter.message(f"batch system error (will retry): {exc}")
+            return batch[len(exc.ids):] + rest
         except _Transient:
             return pending
         if len(ids) != len(batch):
             raise BatchError(f"executor {self.executor.name} returned {len(ids)} job id(s) for "
                              f"{len(batch)} submitted job(s)")
+        self._record(sp, batch, ids, hashes, attempts)
+        return rest
+
+    def _record(self, sp: StepPlan, batch: list[Job], ids: list[str], hashes: dict[str, str],
+                attempts: dict[str, int]) -> None:
         for job, job_id in zip(batch, ids):
             self.active[job_id] = _Active(job)
             attempts[job.index] = attempts.get(job.index, 0) + 1
-            self.ledger.submitted(sp.step.name, job.index, hashes[job.index], self.executor.name,
-                                  job_id, job.name)
-        return rest
+        self.ledger.submitted_many((sp.step.name, job.index, hashes[job.index], self.executor.name, job_id,
+                                    job.name) for job, job_id in zip(batch, ids))
 
     def _batch_call(self, call, *args):
         """``call(*args)``; a transient BatchError is logged and raised as _Transient (retry next
         cycle) until BATCH_ERRORS_TOLERATED in a row; any other BatchError propagates."""
         try:
             result = call(*args)
+        except PartialSubmitError:
+            raise
         except BatchError as exc:
             if not exc.transient:
                 raise
@@ -282,16 +315,27 @@ class Runner:
         self._batch_errors = 0
         return result
 
-    def _prepare(self, job: Job) -> None:
-        """Fresh files for an attempt: nothing of an earlier attempt may be taken for this one's."""
-        for path in (job.log, job.exitstatus):
-            path.unlink(missing_ok=True)
-        shutil.rmtree(job.stage, ignore_errors=True)
-        atomic_write(job.script, job.script_text(self.environment), mode=0o755)
+    def _prepare(self, job: Job, present: set[str] | None = None) -> None:
+        """Fresh files for an attempt: nothing of an earlier attempt may be taken for this one's.
+
+        ``present``: names in the step directory (None: look at each file).
+        """
+        for path in (job.log, job.exitstatus, job.stage):
+            if present is not None and path.name not in present:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        atomic_write(job.script, job.script_text(self.environment), chmod=0o755, durable=False)
 
     def _spec(self, sp: StepPlan, job: Job) -> JobSpec:
-        return JobSpec(name=job.name, script=job.script, workdir=job.stepdir, queue=sp.queue,
+        """The job as submitted: the site config's resources for its step, more after an escalation."""
+        if job.index in self._escalated:
+            return self._escalated[job.index]
+        spec = JobSpec(name=job.name, script=job.script, workdir=job.stepdir, queue=sp.queue,
                        stdout=job.stepdir / f"{job.name}.out")
+        return self.site.apply(spec, sp.step.name, self.executor.name)
 
     def _collect(self) -> list[tuple[Job, str | None]]:
         """One poll of all active jobs; the finished ones, verified and committed (or why not)."""
@@ -320,19 +364,26 @@ class Runner:
             exit_status = _read_status(job)
             self.ledger.finished(job.step.name, job.index, "done" if reason is None else "failed",
                                  exit_status, reason or "")
-            finished.append((job, reason))
+            finished.append((job, reason, entry.state))
         return finished
 
     def _resolve(self, entry: _Active, status: JobStatus):
+        if entry.name and status.name and not name_matches(status.name, entry.name):
+            # an adopted id that now names another job (ids are reused after a controller restart)
+            entry.state = JobState.UNKNOWN
+            return (f"lost: job id now belongs to {status.name!r}, not {entry.name!r}")
         if status.state in ACTIVE:
             entry.unknown_polls = 0
             return _STILL_ACTIVE
+        # the batch system's class of an attempt that did not succeed (an application error if none)
+        entry.state = status.state if status.state in CLASSED else JobState.FAILED
         if entry.job.exitstatus.is_file():
             return verify(entry.job)
         if status.state in (JobState.UNKNOWN, JobState.COMPLETED):
             entry.unknown_polls += 1          # a shared file system may show the file late
             if entry.unknown_polls < LOST_POLLS:
                 return _STILL_ACTIVE
+            entry.state = JobState.UNKNOWN
             return (f"lost: the executor no longer knows the job ({status.state.value}) and it wrote "
                     f"no exit status after {LOST_POLLS} polls")
         words = status.reason or status.state.value

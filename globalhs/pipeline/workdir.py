@@ -31,19 +31,6 @@ def run_dir(topdir: str | Path, label: str, starttime: str, totaltime: str, lmin
             / f"{lmin}-{lmax}")
 
 
-def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` through a temporary name, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if mode is not None:
-        os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 class LockError(RuntimeError):
     """Another driver holds the work directory."""
 

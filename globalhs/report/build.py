@@ -16,7 +16,7 @@ import numpy as np
 
 from globalhs.drms import DrmsError, open_store
 from globalhs.report import figures
-from globalhs.report.compare import Comparison, compare_tables
+from globalhs.report.compare import Comparison, compare_tables, spectral_recovery
 from globalhs.report.html import Section, write_html
 from globalhs.science.modetable import ModeTable, ModeTableError
 from globalhs.synthetic.truth import load_truth
@@ -130,13 +130,14 @@ def _power(store, recordset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
         if data.ndim != 2 or "DELTA_NU" not in kw:
             continue
         f = kw.get("FREQ0", 0.0) + kw["DELTA_NU"] * np.arange(data.shape[1])
-        positive = f > 0
-        mirror = np.searchsorted(f, -f[positive])
+        zero = int(round(-kw.get("FREQ0", 0.0) / kw["DELTA_NU"]))     # column of frequency 0
+        positive = np.arange(zero + 1, data.shape[1])
+        mirror = 2 * zero - positive                                     # column of -f, if stored
         lmin_rec, lmax_rec = int(kw["LMIN"]), int(kw["LMAX"])
         base = lmin_rec * (lmin_rec + 1) // 2
         for ell in range(lmin_rec, lmax_rec + 1):
             block = data[ell * (ell + 1) // 2 - base: ell * (ell + 1) // 2 - base + ell + 1]
-            ok = mirror < data.shape[1]
+            ok = mirror >= 0
             total = block[:, positive].sum(axis=0)
             total[ok] += block[:, mirror[ok]].sum(axis=0)
             ls.append(ell)
@@ -149,13 +150,12 @@ def _power(store, recordset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
 
 
 def _rotation(store, recordset: str):
+    """(radius, colatitude in degrees, Omega/2pi in nHz) of the invert record (segments omega,
+    radius, colat of the rot2d layout), or None."""
     for rec in store.query(recordset):
-        kw = rec.keywords
-        data = rec.read()
-        if data.ndim == 2 and "RMIN" in kw:
-            r = np.linspace(kw["RMIN"], kw["RMAX"], data.shape[0])
-            colat = np.linspace(kw.get("COLATMIN", 0.0), kw.get("COLATMAX", 90.0), data.shape[1])
-            return r, colat, data
+        names = {seg.name for seg in rec.defn.segments}
+        if {"omega", "radius", "colat"} <= names:
+            return rec.read("radius"), rec.read("colat"), rec.read("omega")
     return None
 
 
@@ -205,7 +205,12 @@ def build_report(args: list[str], out: Path | None = None, store=None) -> tuple[
         ls, freq, pw = power
         mark = (truth.modes.l, truth.modes.nu) if truth is not None else None
         fig = figures.lnu_diagram(pw, ls, freq, out / "lnu.png", truth=mark, numax=6000.0)
-        sections.append(Section("l-nu power diagram", fig.name, f"from {pow_series}"))
+        text = f"from {pow_series}"
+        if truth is not None:
+            recovery = spectral_recovery(ls, freq, pw, truth.modes, int(ls.max()))
+            text += "; " + recovery.summary()
+            summary = recovery.summary()
+        sections.append(Section("l-nu power diagram", fig.name, text))
     else:
         sections.append(Section("l-nu power diagram", missing=f"no power spectra found (pow series "
                                 f"{run.outputs.get('pow', 'unknown')})"))

@@ -14,7 +14,7 @@ import numpy as np
 
 from globalhs.science.modetable import ERROR_FLAG, ModeTable
 
-__all__ = ["Comparison", "compare_tables"]
+__all__ = ["Comparison", "compare_tables", "SpectralRecovery", "spectral_recovery"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,49 @@ def compare_tables(fitted: ModeTable, truth: ModeTable) -> Comparison:
         a_true=truth.a[t, :k], a_fit=fitted.a[f, :k], a_sigma=fitted.a_err[f, :k],
         n_truth=len(truth), n_fitted=len(fitted),
     )
+
+
+@dataclass(frozen=True)
+class SpectralRecovery:
+    """Where the power of each true multiplet sits in the l-nu diagram, before any fit.
+
+    ``offset``: (power-weighted centroid within +-2 bins of the true frequency - true frequency) in
+    units of the resolution; ``contrast``: the peak in that window over the median power of the
+    degree's 1.5-4.5 mHz band. For spans too short to resolve the mode widths (days), this is the
+    check of the frequencies that is possible.
+    """
+
+    l: np.ndarray
+    nu: np.ndarray
+    offset: np.ndarray
+    contrast: np.ndarray
+    resolution_uhz: float
+
+    def summary(self) -> str:
+        if self.l.size == 0:
+            return "no true multiplet in the analysed band"
+        return (f"{self.l.size} true multiplets (l {self.l.min()}-{self.l.max()}, 2-4 mHz) seen in the l-nu power: "
+                f"median |centroid - true| {np.median(np.abs(self.offset)):.2f} x resolution "
+                f"({self.resolution_uhz:.2f} uHz), peak/median power {np.median(self.contrast):.0f} (median)")
+
+
+def spectral_recovery(ls: np.ndarray, freq_uhz: np.ndarray, power: np.ndarray, truth: ModeTable,
+                      lmax: int, band: tuple[float, float] = (2000.0, 4000.0)) -> SpectralRecovery:
+    """Centroid offset and contrast of every true multiplet with l <= lmax in ``band`` (uHz)."""
+    dnu = float(freq_uhz[1] - freq_uhz[0])
+    noise_band = (freq_uhz > 1500) & (freq_uhz < 4500)
+    rows = {int(l): i for i, l in enumerate(ls)}
+    out = {"l": [], "nu": [], "offset": [], "contrast": []}
+    for l, nu in zip(truth.l, truth.nu):
+        if l > lmax or int(l) not in rows or not band[0] < nu < band[1]:
+            continue
+        row = power[rows[int(l)]]
+        k = int(np.argmin(np.abs(freq_uhz - nu)))
+        if k < 2 or k + 3 > row.size:
+            continue
+        window = slice(k - 2, k + 3)
+        out["l"].append(int(l))
+        out["nu"].append(float(nu))
+        out["offset"].append((np.sum(freq_uhz[window] * row[window]) / np.sum(row[window]) - nu) / dnu)
+        out["contrast"].append(row[window].max() / np.median(row[noise_band]))
+    return SpectralRecovery(*(np.array(out[k]) for k in ("l", "nu", "offset", "contrast")), dnu)

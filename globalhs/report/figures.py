@@ -66,12 +66,12 @@ def frequency_residuals(comp: Comparison, path: Path) -> Path:
     good = np.isfinite(res)
     fig = Figure(figsize=(8.5, 3.6))
     ax, hx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    sc = ax.scatter(comp.l[good], res[good], c=comp.nu_true[good], s=10, cmap="viridis")
+    sc = ax.scatter(comp.l[good], np.clip(res[good], -10, 10), c=comp.nu_true[good], s=10, cmap="viridis")
     for k in (-2, 2):
         ax.axhline(k, color="0.6", lw=0.8, ls="--")
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("degree l")
-    ax.set_ylabel("(nu fit - nu true) / sigma")
+    ax.set_ylabel("(nu fit - nu true) / sigma (clipped at 10)")
     fig.colorbar(sc, ax=ax, label="nu (uHz)")
     if good.any():
         bins = np.linspace(-5, 5, 41)
@@ -97,7 +97,16 @@ def acoeff_panels(comp: Comparison, path: Path, which: Sequence[int] = (1, 3)) -
             ax.errorbar(comp.l[ok], comp.a_fit[ok, i - 1], yerr=sigma[ok], fmt="o", ms=2.5, lw=0.6,
                         color="C0", label="fitted")
             has = comp.l >= (i + 1) // 2
-            ax.plot(comp.l[has], comp.a_true[has, i - 1], ".", ms=3, color="C3", label="truth")
+            ax.plot(comp.l[has], comp.a_true[has, i - 1], "_", ms=8, mew=1.5, color="C3", label="truth", zorder=3)
+            values = np.concatenate([comp.a_fit[ok, i - 1], comp.a_true[has, i - 1]])
+            if values.size:
+                # Robust limits: a few runaway fits must not flatten the panel (they are counted below).
+                lo, hi = np.percentile(values, [3, 97])
+                pad = 0.3 * (hi - lo) + 1.0
+                ax.set_ylim(lo - pad, hi + pad)
+                outside = np.sum((comp.a_fit[ok, i - 1] < lo - pad) | (comp.a_fit[ok, i - 1] > hi + pad))
+                if outside:
+                    ax.set_title(f"{outside} fit(s) off the scale", fontsize=8)
         ax.set_xlabel("degree l")
         ax.set_ylabel(f"a{i} (nHz)")
         ax.legend(fontsize=8)
@@ -117,13 +126,16 @@ def rotation_maps(radius: np.ndarray, colatitude_deg: np.ndarray, omega_nhz: np.
     if reference is not None:
         maps.append((reference_label, *reference))
     fig = Figure(figsize=(4.0 * len(maps) + 0.8, 4.2))
-    vmin = min(np.nanpercentile(m[3], 1) for m in maps)
-    vmax = max(np.nanpercentile(m[3], 99) for m in maps)
+    # Colours from the well-resolved outer half (the core is barely constrained by the modes).
+    outer = [m[3][np.asarray(m[1]) >= 0.5] for m in maps]
+    vmin = min(np.nanpercentile(o, 1) for o in outer if o.size)
+    vmax = max(np.nanpercentile(o, 99) for o in outer if o.size)
     for k, (title, r, colat, om) in enumerate(maps, 1):
         ax = fig.add_subplot(1, len(maps), k)
         th = np.deg2rad(colat)
         R, TH = np.meshgrid(r, th, indexing="ij")
-        pc = ax.pcolormesh(R * np.sin(TH), R * np.cos(TH), om, shading="gouraud", cmap="RdYlBu_r", vmin=vmin, vmax=vmax)
+        pc = ax.pcolormesh(R * np.sin(TH), R * np.cos(TH), np.clip(om, vmin, vmax), shading="gouraud",
+                           cmap="RdYlBu_r", vmin=vmin, vmax=vmax)
         ax.contour(R * np.sin(TH), R * np.cos(TH), om, levels=np.arange(300, 500, 10), colors="k", linewidths=0.4)
         ax.set_aspect("equal")
         ax.set_xlim(0, 1.02)

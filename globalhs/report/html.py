@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+
+from globalhs.atomic import atomic_write
 
 __all__ = ["Section", "write_html"]
 
@@ -52,10 +53,5 @@ def write_html(path: Path, title: str, summary: str, facts: list[tuple[str, str]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = _TEMPLATE.render(title=title, summary=summary, facts=facts, sections=sections)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, text)
     return path

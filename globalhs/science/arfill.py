@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.linalg import LinAlgError, blas, solveh_banded
 
 __all__ = [
@@ -83,53 +84,58 @@ def _blas(work: np.dtype):
             np.dtype(np.complex128): (blas.zdotc, blas.zaxpy)}[np.dtype(work)]
 
 
-def _burg_series(x: np.ndarray, good: np.ndarray, order: int, starts: np.ndarray, stops: np.ndarray):
-    """Multi-segment Burg of one series: (a, power). See :func:`burg`.
+def _burg_stages(n: int, order: int, starts: np.ndarray, stops: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """Per Burg stage k = 1..order, the indices that depend on the window alone (shared by a batch):
+    (heads, ends, stale) of :func:`_burg_series`."""
+    lengths = stops - starts
+    stages = []
+    for k in range(1, order + 1):
+        m = n - k
+        live = lengths >= k
+        if not live.any():
+            raise ValueError(f"no good segment is longer than {k - 1} samples; cannot fit AR order {order}")
+        heads = starts[live] - 1  # f_{k-1} at position k-1 of its segment: its pair is not inside
+        ends = stops[live] - k  # the sample after a segment: b_{k-1}(t-1) valid, f_{k-1}(t) zero
+        stale = np.concatenate((starts[live] + k - 1, stops[live])) - k  # garbage made at head and end
+        stages.append((heads[heads >= 0], ends[ends < m], stale[(stale >= 0) & (stale < m)]))
+    return stages
+
+
+def _burg_series(x: np.ndarray, good: np.ndarray, stages) -> np.ndarray:
+    """Reflection coefficients of multi-segment Burg for one series. See :func:`burg`.
 
     Arrays hold f_{k}(t) and b_{k}(t) at index t - k. Invariant: errors not inside one segment
     (position in segment < k) are zero, so the sums over all indices equal the sums over pairs inside
     segments except for two kinds of pair per segment, subtracted explicitly: the segment head where
     f_{k-1} is valid but its partner is not, and the sample after the segment's end. The loop is
-    BLAS dot/axpy on contiguous vectors, in place: its cost is a few passes over the series per order.
+    BLAS dot/axpy on contiguous vectors, in place: its cost is a few passes over the series per order;
+    everything that depends on the window alone was computed once (``stages``).
     """
     n = len(x)
     work = np.result_type(x.dtype, np.float32)
-    wide = np.result_type(work, np.float64)
     dot, axpy = _blas(work)
-    lengths = stops - starts
     f = np.where(good, x, 0).astype(work)
     b = f.copy()
     spare = np.empty_like(f)
-    a = np.zeros(order + 1, dtype=wide)
-    a[0] = 1
-    power = float(np.mean(np.abs(x[good].astype(wide)) ** 2)) if good.any() else 0.0
-    for k in range(1, order + 1):
+    kappas = np.zeros(len(stages), dtype=np.result_type(work, np.float64))
+    for k, (heads, ends, stale) in enumerate(stages, start=1):
         m = n - k
         ff = f[1 : m + 1]  # f_{k-1}(t), t = k..n-1
         bb = b[:m]  # b_{k-1}(t-1)
-        live = lengths >= k
-        if not live.any():
-            raise ValueError(f"no good segment is longer than {k - 1} samples; cannot fit AR order {order}")
-        heads = starts[live] - 1  # f_{k-1} at position k-1 of its segment: its pair is not inside
-        heads = heads[heads >= 0]
-        ends = stops[live] - k  # the sample after a segment: b_{k-1}(t-1) valid, f_{k-1}(t) zero
-        ends = ends[ends < m]
         num = dot(bb, ff)
-        den = float(np.real(dot(ff, ff))) + float(np.real(dot(bb, bb)))
-        den -= float(np.sum(np.abs(ff[heads].astype(wide)) ** 2) + np.sum(np.abs(bb[ends].astype(wide)) ** 2))
+        h = ff[heads].astype(kappas.dtype)
+        e = bb[ends].astype(kappas.dtype)
+        den = float(np.real(dot(ff, ff))) + float(np.real(dot(bb, bb))) - np.vdot(h, h).real - np.vdot(e, e).real
         kappa = -2.0 * num / den if den > 0 else 0.0 * num
         f_new = spare[:m]
         np.copyto(f_new, ff)
         axpy(bb, f_new, a=kappa)  # f_k(t) = f_{k-1}(t) + kappa b_{k-1}(t-1)
         axpy(ff, bb, a=np.conj(kappa))  # b_k(t) = b_{k-1}(t-1) + conj(kappa) f_{k-1}(t), in place
-        stale = np.concatenate((starts[live] + k - 1, stops[live])) - k  # garbage made at head and end
-        stale = stale[(stale >= 0) & (stale < m)]
         f_new[stale] = 0
         bb[stale] = 0
         spare, f = f, spare
-        a[1 : k + 1] = a[1 : k + 1] + kappa * np.conj(a[k - 1 :: -1][:k])
-        power *= 1 - abs(kappa) ** 2
-    return a, power
+        kappas[k - 1] = kappa
+    return kappas
 
 
 def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +145,8 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
     f_t = sum_k a_k x_{t-k} (MATLAB ``arburg`` convention), and the prediction-error power. Sums run
     inside each good segment only; the reflection coefficients have modulus < 1 (minimum phase).
     The error sequences stay in the input's precision (single precision halves the memory traffic of
-    this O(order x n) loop); the coefficients are accumulated in double precision.
+    this O(order x n) loop); the coefficients are accumulated in double precision, for the whole
+    batch at once from the reflection coefficients (Levinson step-up).
     """
     x = np.asarray(x)
     single = x.ndim == 1
@@ -147,10 +154,14 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
     good = np.asarray(good, dtype=bool)
     starts, stops = runs(good)
     wide = np.result_type(x2.dtype, np.float64)
+    stages = _burg_stages(x2.shape[1], order, starts, stops)
+    kappas = np.array([_burg_series(np.ascontiguousarray(row), good, stages) for row in x2]).reshape(len(x2), order)
     a = np.zeros((x2.shape[0], order + 1), dtype=wide)
-    power = np.zeros(x2.shape[0])
-    for i in range(x2.shape[0]):
-        a[i], power[i] = _burg_series(np.ascontiguousarray(x2[i]), good, order, starts, stops)
+    a[:, 0] = 1
+    for k in range(1, order + 1):
+        a[:, 1 : k + 1] += kappas[:, k - 1 : k] * np.conj(a[:, k - 1 :: -1][:, :k])
+    power = np.mean(np.abs(x2[:, good].astype(wide)) ** 2, axis=1) if good.any() else np.zeros(len(x2))
+    power = power * np.prod(1 - np.abs(kappas) ** 2, axis=1)
     if not np.iscomplexobj(x):
         a = a.real
     return (a[0], power[0]) if single else (a, power)
@@ -209,26 +220,28 @@ def filled_window(good: np.ndarray, minpercentage: float, maxorder: int, niter: 
 
 
 def _pair_sum_table(a: np.ndarray) -> np.ndarray:
-    """C[s, m] = sum_{k<m} a_k conj(a_{k+s}): prefix sums of the lag-s products, for exact block ends."""
-    p = len(a) - 1
-    apad = np.concatenate((a, np.zeros(p + 1, dtype=a.dtype)))
+    """C[..., s, m] = sum_{k<m} a_k conj(a_{k+s}): prefix sums of the lag-s products, for exact block
+    ends; ``a`` is one filter (p+1,) or a stack (..., p+1)."""
+    p = a.shape[-1] - 1
+    apad = np.concatenate((a, np.zeros(a.shape[:-1] + (p + 1,), dtype=a.dtype)), axis=-1)
     k = np.arange(p + 1)
-    products = a[None, :] * np.conj(apad[k[:, None] + k[None, :]])  # [s, k]
-    table = np.zeros((p + 1, p + 2), dtype=products.dtype)
-    np.cumsum(products, axis=1, out=table[:, 1:])
+    products = a[..., None, :] * np.conj(apad[..., k[:, None] + k[None, :]])  # [..., s, k]
+    table = np.zeros(products.shape[:-1] + (p + 2,), dtype=products.dtype)
+    np.cumsum(products, axis=-1, out=table[..., 1:])
     return table
 
 
-def _normal_matrix_band(a, tu, block_start, block_stop):
-    """Upper band (LAPACK storage) of M = F_u^H F_u + B_u^H B_u for unknowns at times ``tu``.
+def _normal_matrix_pairs(p, tu, block_start, block_stop):
+    """The nonzero upper entries (i <= j) of M = F_u^H F_u + B_u^H B_u for unknowns at times ``tu``,
+    and where their values sit in the pair-sum table: M_ij = T[s, f1] - T[s, f0] + T[s, b1] - T[s, b0]
+    with s = tu_j - tu_i. They depend on the window alone, so every series of a batch shares them.
 
     Prediction-error rows r run over [block_start + p, block_stop - 1] of each unknown's block.
+    Returns (i, j, s, f1, f0, b1, b0) as flat integer arrays.
     """
-    p = len(a) - 1
     nu = len(tu)
     width = int(np.max(np.searchsorted(tu, tu + p, side="right") - np.arange(nu) - 1)) if nu else 0
-    table = _pair_sum_table(a)
-    band = np.zeros((width + 1, nu), dtype=table.dtype)
+    parts = []
     for d in range(width + 1):
         i = np.arange(nu - d)
         j = i + d
@@ -239,10 +252,89 @@ def _normal_matrix_band(a, tu, block_start, block_stop):
         rhi = np.minimum(tu[i] + p, block_stop[i] - 1)
         ok = rlo <= rhi
         i, j, s, rlo, rhi = i[ok], j[ok], s[ok], rlo[ok], rhi[ok]
-        forward = table[s, rhi - tu[j] + 1] - table[s, rlo - tu[j]]
-        backward = table[s, tu[i] + p - rlo + 1] - table[s, tu[i] + p - rhi]
-        band[width - d, j] = forward + backward
+        parts.append((i, j, s, rhi - tu[j] + 1, rlo - tu[j], tu[i] + p - rlo + 1, tu[i] + p - rhi))
+    return tuple(np.concatenate(c) for c in zip(*parts)) if parts else (np.zeros(0, dtype=int),) * 7
+
+
+def _pair_values(table, pairs):
+    """Values of the entries ``pairs`` (from :func:`_normal_matrix_pairs`) for a table (s, m) or a
+    stack of tables (nseries, s, m); returned as (entries,) or (entries, nseries).
+
+    Away from block ends an entry is twice the full lag-s sum T[s, p+1-s] (the forward and backward
+    errors see the same products), one gather from a small array; only the entries near a block end
+    need the four partial sums."""
+    _, _, s, f1, f0, b1, b0 = pairs
+    p1 = table.shape[-1]  # p + 2
+    flat = table.reshape(table.shape[:-2] + (-1,))
+    flat = np.ascontiguousarray(np.moveaxis(flat, -1, 0))  # [(s, m), series]: each gather takes a row
+    row = s * p1
+    full = (f1 == p1 - 1 - s) & (f0 == 0) & (b1 == f1) & (b0 == 0)
+    gamma = 2 * flat[np.arange(p1 - 1) * p1 + p1 - 1 - np.arange(p1 - 1)]  # [s, series]
+    values = gamma[s]
+    edge = np.flatnonzero(~full)
+    r = row[edge]
+    values[edge] = flat[r + f1[edge]] - flat[r + f0[edge]] + (flat[r + b1[edge]] - flat[r + b0[edge]])
+    return values
+
+
+def _normal_matrix_band(a, tu, block_start, block_stop):
+    """Upper band (LAPACK storage) of M = F_u^H F_u + B_u^H B_u for unknowns at times ``tu``."""
+    p = len(a) - 1
+    nu = len(tu)
+    width = int(np.max(np.searchsorted(tu, tu + p, side="right") - np.arange(nu) - 1)) if nu else 0
+    pairs = _normal_matrix_pairs(p, tu, block_start, block_stop)
+    band = np.zeros((width + 1, nu), dtype=np.result_type(a.dtype, np.float64))
+    i, j = pairs[:2]
+    band[width - (j - i), j] = _pair_values(_pair_sum_table(a), pairs)
     return band
+
+
+def _solve_clusters(a2, tu, block_start, block_stop, rhs):
+    """Solve M u = rhs for every series at once, or None when some series needs the careful path.
+
+    Unknowns more than p apart (or in different blocks) share no prediction error, so M is block
+    diagonal: one small dense block per cluster of nearby gaps. A block depends on the cluster's
+    geometry only (its entries' lags and how far the block ends cut the sums), so clusters of the
+    same geometry -- e.g. every isolated gap of m samples away from the ends -- share one matrix per
+    series: it is factorised once and solved for all of them, for all series in one LAPACK call
+    (instead of one banded solve of everything per series). Cholesky first, so that exactly the
+    systems the banded solver would reject (not positive definite) are sent back; an unknown no
+    prediction error sees does the same.
+    """
+    p = a2.shape[1] - 1
+    nser, nu = rhs.shape
+    pairs = _normal_matrix_pairs(p, tu, block_start, block_stop)
+    i, j = pairs[:2]
+    values = _pair_values(_pair_sum_table(a2), pairs)  # [entry, series]
+    diag = np.zeros((nu, nser))
+    diag[i[i == j]] = values[i == j].real
+    if not np.all(diag > 1e-12 * np.maximum(diag.max(axis=0), 1e-300)):
+        return None
+    new = np.concatenate(([True], (np.diff(tu) > p) | (np.diff(block_start) != 0)))
+    cluster = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    size = np.diff(np.append(first, nu))
+    order = np.argsort(cluster[i], kind="stable")
+    bounds = np.searchsorted(cluster[i][order], np.arange(len(first) + 1))
+    local = np.stack((i - first[cluster[i]], j - first[cluster[i]], *pairs[2:]))[:, order]
+    groups: dict[bytes, list[int]] = {}
+    for c in range(len(first)):
+        groups.setdefault(size[c].tobytes() + local[:, bounds[c] : bounds[c + 1]].tobytes(), []).append(c)
+    u = np.empty_like(rhs)
+    for same in groups.values():
+        c0, m = same[0], size[same[0]]
+        e = order[bounds[c0] : bounds[c0 + 1]]
+        li, lj = local[0, bounds[c0] : bounds[c0 + 1]], local[1, bounds[c0] : bounds[c0 + 1]]
+        mat = np.zeros((nser, m, m), dtype=values.dtype)
+        mat[:, lj, li] = np.conj(values[e]).T
+        mat[:, li, lj] = values[e].T
+        members = first[same][None, :] + np.arange(m)[:, None]  # [local, cluster] -> unknown index
+        try:
+            np.linalg.cholesky(mat)
+        except np.linalg.LinAlgError:
+            return None
+        u[:, members] = np.linalg.solve(mat, rhs[:, members])
+    return u
 
 
 def _valid_rows(n: int, p: int, barrier: np.ndarray) -> np.ndarray:
@@ -253,6 +345,38 @@ def _valid_rows(n: int, p: int, barrier: np.ndarray) -> np.ndarray:
     return (r >= p) & (cum[r + 1] - cum[lo] == 0)
 
 
+def _right_hand_side(d: np.ndarray, a2: np.ndarray, tu: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """-(F^H F + B^H B) d at the unknowns ``tu``, for every series (rows of ``d``, zero off the data).
+
+    Only the prediction errors within p after an unknown matter. Unknowns closer than p form a
+    cluster whose errors are those of the rows t0..t1+p, a contiguous stretch: its data windows are a
+    strided view (no index arrays), one batched product over all series per cluster gives the forward
+    and backward errors, and the same trick on the errors gives the gradient.
+    """
+    nser, n = d.shape
+    p = a2.shape[1] - 1
+    pad = np.zeros((nser, n + 2 * p), dtype=d.dtype)  # d[t] at pad[t + p]: windows never leave it
+    pad[:, p : p + n] = d
+    valid = np.zeros(n + 2 * p, dtype=bool)  # row r at valid[r + p]
+    valid[p : p + n] = rows
+    # window j of row r is d[r-p+j]: forward error weights a_{p-j}, backward conj(a_j)
+    weights = np.stack((a2[:, ::-1], np.conj(a2)), axis=2)  # [series, j, forward/backward]
+    new = np.concatenate(([True], np.diff(tu) > p))
+    first, last = tu[new], tu[np.append(new[1:], True)]
+    bounds = np.searchsorted(tu, np.append(first, tu[-1] + 1))
+    rhs = np.empty((nser, len(tu)), dtype=np.result_type(d.dtype, a2.dtype))
+    for c, (t0, t1) in enumerate(zip(first, last)):
+        seen = sliding_window_view(pad[:, t0 : t1 + 2 * p + 1], p + 1, axis=1)  # [series, r - t0, j]
+        errors = (seen @ weights) * valid[t0 + p : t1 + 2 * p + 1, None]  # [series, r - t0, f/b]
+        local = tu[bounds[c] : bounds[c + 1]] - t0
+        # gradient sum_k conj(a_k) f[t+k] + a_k b[t+p-k], over the windows of errors after each t
+        forward = sliding_window_view(errors[..., 0], p + 1, axis=1)[:, local]  # [series, t, k]
+        backward = sliding_window_view(errors[..., 1], p + 1, axis=1)[:, local]
+        rhs[:, bounds[c] : bounds[c + 1]] = -(np.einsum("stk,sk->st", forward, np.conj(a2))
+                                                + np.einsum("stk,sk->st", backward, a2[:, ::-1]))
+    return rhs
+
+
 def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fill the samples ``unknown`` by minimising the forward and backward prediction errors.
 
@@ -260,7 +384,7 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     ----------
     x : (n,) or (nseries, n); only samples with ``good`` are used as data.
     good : bool (n,), the data samples.
-    a : (order+1,) or (nseries, order+1) prediction-error filters (a_0 = 1), one per series.
+    a : (order+1,) prediction-error filter (a_0 = 1) shared by all series, or (nseries, order+1), one each.
     unknown : bool (n,), samples to fill (gaps no longer than the order; see :func:`fillable_gaps`).
         Samples neither good nor unknown are barriers: no prediction error may touch them.
 
@@ -273,8 +397,8 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     x = np.asarray(x)
     single = x.ndim == 1
     x2 = np.atleast_2d(x)
-    a2 = np.atleast_2d(a)
     nser, n = x2.shape
+    a2 = np.broadcast_to(np.atleast_2d(a), (nser, np.shape(a)[-1]))  # one filter may serve a batch
     p = a2.shape[1] - 1
     good = np.asarray(good, dtype=bool)
     unknown = np.asarray(unknown, dtype=bool) & ~good
@@ -291,27 +415,13 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     k = np.searchsorted(bar_idx, tu)
     block_start = np.where(k > 0, bar_idx[np.maximum(k - 1, 0)] + 1, 0) if len(bar_idx) else np.zeros_like(tu)
     block_stop = np.where(k < len(bar_idx), bar_idx[np.minimum(k, len(bar_idx) - 1)], n) if len(bar_idx) else np.full_like(tu, n)
-    # right-hand side -(F^H F + B^H B) d at the unknowns: only the prediction errors that involve an
-    # unknown matter (rows within p after one), computed by gathering the data they use
-    lags = np.arange(p + 1)
-    cum = np.concatenate(([0], np.cumsum(unknown)))
-    r = np.arange(n)
-    near = cum[r + 1] - cum[np.maximum(r - p, 0)] > 0
-    rows_used = np.flatnonzero(near & rows)
-    taps = rows_used[:, None] - lags[None, :]  # data x[r - k] of row r
-    at_unknown = tu[:, None] + lags[None, :]  # rows t + k that see the unknown t
-    rhs = np.empty((nser, len(tu)), dtype=dtype)
-    errors = np.zeros(n + p + 1, dtype=dtype)
-    for i in range(nser):
-        seen = out[i][taps]  # [rows, k] = x[r - k]
-        errors[rows_used] = seen @ a2[i]  # forward errors sum_k a_k x[r-k]
-        grad = errors[at_unknown] @ np.conj(a2[i])  # sum_k conj(a_k) f[t+k]
-        errors[rows_used] = seen @ np.conj(a2[i, ::-1])  # backward errors sum_k conj(a_k) x[r-p+k]
-        grad += errors[at_unknown] @ a2[i, ::-1]  # sum_k a_k b[t+p-k]
-        rhs[i] = -grad
+    rhs = _right_hand_side(out, a2, tu, rows)
     filled_mask = np.zeros(n, dtype=bool)
     solved = np.ones(len(tu), dtype=bool)
-    for i in range(nser):
+    u = _solve_clusters(a2, tu, block_start, block_stop, rhs)
+    if u is not None:
+        out[:, tu] = u
+    for i in range(nser) if u is None else ():  # one series at a time, dropping unseen unknowns
         band = _normal_matrix_band(a2[i], tu, block_start, block_stop)
         diag = band[-1].real
         keep = diag > 1e-12 * max(diag.max(), 1e-300)

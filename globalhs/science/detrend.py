@@ -105,16 +105,16 @@ def detrend(
         win = length if window is None else min(window, length)
         ov = min(overlap, win // 2) if win < length else 0
         starts = window_starts(length, win, ov)
-        trend = np.zeros(x.shape[:-1] + (length,), dtype=out.dtype)
+        tapers = []
         weight = np.zeros(length)
         for j, s in enumerate(starts):
-            e = s + win
             ramp_in = 0 if j == 0 else starts[j - 1] + win - s
-            ramp_out = 0 if j == len(starts) - 1 else e - starts[j + 1]
-            w = _taper(win, ramp_in, ramp_out)
-            seg = slice(start + s, start + e)
-            trend[..., s:e] += w * polynomial_fit(x[..., seg], good[seg], order)
-            weight[s:e] += w
-        out[..., start:stop] -= trend / weight
+            ramp_out = 0 if j == len(starts) - 1 else s + win - starts[j + 1]
+            tapers.append(_taper(win, ramp_in, ramp_out))
+            weight[s : s + win] += tapers[-1]
+        # subtract each window's share of the blended trend in place (fits use the input x)
+        for s, w in zip(starts, tapers):
+            seg = slice(start + s, start + s + win)
+            out[..., seg] -= polynomial_fit(x[..., seg], good[seg], order) * (w / weight[s : s + win])
     out[..., ~good] = 0
     return out

@@ -25,11 +25,12 @@ Reading and writing take text/paths only here; :func:`write_modetable` writes at
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from globalhs.atomic import atomic_write
 
 __all__ = ["ERROR_FLAG", "ModeTable", "ModeTableError", "parse_modetable", "read_modetable",
            "format_modetable", "write_modetable", "ncolumns"]
@@ -137,7 +138,7 @@ class ModeTable:
     def to_array(self) -> np.ndarray:
         """The table as a (rows, 12 + 2N) float array in column order (what the FITS record stores)."""
         return np.column_stack([self.l, self.n, self.nu, self.amp, self.width, self.bg, self.asym,
-                                self.err, self.a, self.a_err]).astype(float).reshape(len(self), -1)
+                                self.err, self.a, self.a_err]).astype(float).reshape(len(self), _NFIXED + 2 * self.nacoeff)
 
     @classmethod
     def from_array(cls, array: np.ndarray, source: str = "array") -> "ModeTable":
@@ -207,15 +208,4 @@ def format_modetable(table: ModeTable) -> str:
 
 def write_modetable(path: str | os.PathLike, table: ModeTable) -> None:
     """Write ``table`` to ``path`` atomically (temporary file in the same directory, fsync, rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(format_modetable(table))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, format_modetable(table))

@@ -20,7 +20,7 @@ observed Hessian of -ln(likelihood) at the optimum (for asymmetric profiles, the
 sum (dM/dp_i dM/dp_j)/M^2, its expectation).
 
 Units: frequencies and widths in uHz, a-coefficients in nHz (a_1 reported sidereal: the fit's
-synodic a_1 plus ``orbital_nhz``, 31.7 nHz by default), H and B in the units of the power spectra.
+synodic a_1 plus ``orbital_nhz``, 31.7 nHz by default here; pkbgn passes the span's mean rate), H and B in the units of the power spectra.
 The mode table's "amplitude" column holds H and "background" holds B (what these columns mean in the
 JSOC tables is [unverified]; see docs/peakbagging.md).
 
@@ -42,10 +42,25 @@ from globalhs.science.modetable import ERROR_FLAG, ModeTable
 from globalhs.science.observe import horizontal_ratio
 
 __all__ = ["FitSettings", "MultipletFit", "Spectrum", "fit_multiplet", "fit_degree", "fits_to_table",
-           "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ"]
+           "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ",
+           "mean_orbital_nhz"]
 
 ORBITAL_NHZ = 31.7
-"""Mean orbital frequency of SOHO/SDO (nHz): a1 sidereal = a1 synodic + this (SCIENCE.md conventions)."""
+"""Mean orbital frequency of SOHO/SDO (nHz) over a year: a1 sidereal = a1 synodic + this (SCIENCE.md
+conventions).  The rate varies from 30.5 (early July) to 32.6 nHz (early January), so for spans shorter
+than a year :func:`mean_orbital_nhz` of the span is the better choice (pkbgn's default)."""
+
+
+def mean_orbital_nhz(t_start: float, length: float) -> float:
+    """Mean rate (nHz) at which an Earth-bound observer circles the solar axis over [t_start, t_start +
+    length] (internal TAI seconds): the synodic-to-sidereal shift of a1 that such a span's spectra hold,
+    (eta(end) - eta(start)) / (2 pi length) with eta from :mod:`globalhs.science.ephemeris`."""
+    from globalhs.science.ephemeris import solar_geometry
+
+    if not length > 0:
+        raise ValueError(f"span length must be positive, got {length}")
+    eta = solar_geometry(np.array([t_start, t_start + length])).eta
+    return float((eta[1] - eta[0]) / (2.0 * np.pi * length) * 1e9)
 
 
 @dataclass(frozen=True)
@@ -428,6 +443,7 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
             except np.linalg.LinAlgError:
                 lam *= 10
                 continue
+            step = _limit_step(step, theta, prob, free)
             trial = theta.copy()
             trial[free] += step
             trial_value = prob.objective(trial)
@@ -482,6 +498,34 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
                     bg * sig[3 + na], sig[4 + na] if settings.asymmetric else ERROR_FLAG])
     return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
                         prob.evaluations * prob.k2.size * prob.nu.shape[1])
+
+
+MAX_LOG_STEP = 1.0
+"""Largest change of ln H, ln Gamma or ln B in one step (a factor e): the quadratic model of
+-ln(likelihood) is only trusted that far, so a first step from a poor start cannot jump to e^-40."""
+MAX_NU_STEP = 0.25
+"""Largest change of nu_nl in one step, in window half-widths."""
+WIDTH_BOUNDS = (0.25, 4.0)
+"""ln Gamma is kept within [ln(0.25 dnu), ln(4 W)]: beyond these the fit is rejected anyway (Gamma
+outside [dnu, 2 W]), and an unbounded walk there only costs iterations and overflows."""
+
+
+def _limit_step(step: np.ndarray, theta: np.ndarray, prob: _Problem, free: np.ndarray) -> np.ndarray:
+    """``step`` (free parameters) scaled down so that no log-parameter changes by more than
+    MAX_LOG_STEP and nu_nl by no more than MAX_NU_STEP window half-widths (a trust region in the
+    parameters whose scale is known a priori; the direction is kept), then ln Gamma clipped to its
+    bounds."""
+    full = np.zeros(free.size)
+    full[free] = step
+    na = prob.nfree_a
+    ratio = max(abs(full[0]) / (MAX_NU_STEP * prob.half), np.max(np.abs(full[1 + na:4 + na])) / MAX_LOG_STEP)
+    if ratio > 1.0:
+        full /= ratio
+    if free[2 + na]:
+        theta_g = theta[2 + na]
+        lo, hi = np.log(WIDTH_BOUNDS[0] * prob.dnu), np.log(WIDTH_BOUNDS[1] * prob.half)
+        full[2 + na] = np.clip(theta_g + full[2 + na], lo, hi) - theta_g
+    return full[free]
 
 
 def _small(step, fisher, tolerance) -> bool:

@@ -142,13 +142,14 @@ class ModeOscillators:
         self.c = np.conj(self.c)  # time runs as exp(-2 pi i nu t)
         self._rng = rng
         self._block = block
+        self._excitation_scale = (self.sigma_e / np.sqrt(2.0)).astype(np.float32)
         std = np.sqrt(np.asarray(variance, dtype=float) / 2.0)
         self.state = std * (rng.standard_normal(self.c.size) + 1j * rng.standard_normal(self.c.size))
 
     def _excitation(self, k: int) -> np.ndarray:
         # float32 draws: twice as fast, and the excitation needs no more precision than that.
         draws = self._rng.standard_normal((k, self.c.size, 2), dtype=np.float32)
-        return (draws[..., 0] + 1j * draws[..., 1]) * (self.sigma_e / np.sqrt(2.0))
+        return draws.view(np.complex64)[..., 0] * self._excitation_scale
 
     def advance(self, k: int) -> np.ndarray:
         """The next ``k`` samples of every mode, shape (k, nmodes)."""
@@ -157,9 +158,10 @@ class ModeOscillators:
         while done < k:
             size = min(self._block, k - done)
             eps = self._excitation(size)
-            z = self.state
+            z = self.state.copy()
             for i in range(size):
-                z = self.c * z + eps[i]
+                z *= self.c
+                z += eps[i]
                 out[done + i] = z
             self.state = z
             done += size
@@ -200,8 +202,7 @@ class SphericalFieldStream:
         self.nalm = (self.lmax + 1) * (self.lmax + 2) // 2
         self._radial = _folding_matrices(modes.l, modes.m, self.lmax)
         self._horizontal = _folding_matrices(modes.l, modes.m, self.lmax, weight=modes.beta)
-        self._m_offset = self.lmax
-        self._m = modes.m
+        self._alm_m = np.concatenate([np.full(self.lmax + 1 - m, m) for m in range(self.lmax + 1)])
         self._background = None
         if background_variance > 0:
             bl = np.concatenate([np.full(2 * ell + 1, ell) for ell in range(1, self.lmax + 1)])
@@ -216,19 +217,25 @@ class SphericalFieldStream:
     def next(self, k: int, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients of the next ``k`` steps, given the observer angle ``eta`` (rad) at each step."""
         eta = np.asarray(eta, dtype=float).reshape(k, 1)
-        # exp(i m eta) for every m from one small table per step (m runs over -lmax..lmax).
-        phase = np.exp(1j * np.arange(-self.lmax, self.lmax + 1)[None, :] * eta)
-        z = self._modes.advance(k) * phase[:, self._m + self._m_offset]
+        z = self._modes.advance(k)
         radial = _fold(self._radial, z)
         horizontal = _fold(self._horizontal, z)
+        # The frame rotation exp(i m eta) multiplies every mode of azimuthal order m; a mode of order
+        # -|m| enters the |m| coefficient conjugated, so its factor is exp(i |m| eta) as well: the
+        # rotation acts on the folded coefficients, one factor per (l, m >= 0).
+        phase = np.exp(1j * eta * self._alm_m[None, :])
+        radial *= phase
+        horizontal *= phase
         if self._background is not None:
+            # The background is defined in the rotating frame of the observer: no frame rotation.
             radial += _fold(self._background_fold, self._background.advance(k))
         self.step += k
         return radial, horizontal
 
 
 def _folding_matrices(l: np.ndarray, m: np.ndarray, lmax: int, weight: np.ndarray | None = None):
-    """Sparse maps from mode series z to real-field coefficients: a = P z + N conj(z).
+    """Sparse maps from mode series z to real-field coefficients a = P z + N conj(z), returned as the
+    real pair (P + N, P - N), so that a = (P + N) Re z + i (P - N) Im z.
 
     Re(z Y_lm) = 2 Re((z/2) Y_lm) for m > 0, Re(z) Y_l0 for m = 0, and for m < 0
     Re(z Y_l,-|m|) = 2 Re(((-1)^m conj(z)/2) Y_l|m|), since Y_l,-m = (-1)^m conj(Y_lm).
@@ -241,9 +248,10 @@ def _folding_matrices(l: np.ndarray, m: np.ndarray, lmax: int, weight: np.ndarra
     pos = np.where(m >= 0, 0.5, 0.0) * weight
     neg = np.where(m <= 0, 0.5 * np.where(np.abs(m) % 2 == 1, -1.0, 1.0), 0.0) * weight
     shape = (nalm, l.size)
+    # Stored transposed (modes x alm), so that the time-major series z (k, modes) multiply from the left.
     return (
-        scipy.sparse.csr_array((pos, (index, cols)), shape=shape),
-        scipy.sparse.csr_array((neg, (index, cols)), shape=shape),
+        scipy.sparse.csr_array(((pos + neg), (cols, index)), shape=shape[::-1]),
+        scipy.sparse.csr_array(((pos - neg), (cols, index)), shape=shape[::-1]),
     )
 
 
@@ -259,9 +267,10 @@ def field_coefficients(l, m, z, lmax: int, weight=None) -> np.ndarray:
 
 def _fold(matrices, z: np.ndarray) -> np.ndarray:
     """Coefficients (k, nalm) of mode series z (k, nmodes) through a pair of folding matrices."""
-    pos, neg = matrices
-    zt = np.ascontiguousarray(z.T)
-    return (pos @ zt + neg @ np.conj(zt)).T
+    plus_t, minus_t = matrices
+    out = (z.real @ plus_t).astype(complex)
+    out.imag = z.imag @ minus_t
+    return out
 
 
 def gap_pattern(

@@ -42,9 +42,9 @@ class ObservationConfig:
     noise per pixel (m/s). ``duty_cycle``: fraction of good images; ``mean_gap``: mean gap length in
     images; ``flagged_fraction``: share of gaps that are bad-QUALITY images rather than absent ones.
     ``background_variance``: granulation-like background per (l, m), (m/s)^2.
-    ``geometry_tolerance``: the pixel geometry is recomputed when B0 or P has moved by more than this
-    (degrees) or the distance by more than this fraction x 1e-2 since it was last computed; 1e-3 deg
-    moves a limb pixel of a 90-pixel disk by 0.002 pixel. The keywords are always the exact values.
+    ``geometry_tolerance``: the pixel geometry is drawn at B0 and P rounded to this (degrees) and the
+    distance rounded to this x 1e-2 in its logarithm; 1e-3 deg moves a limb pixel of a 90-pixel disk
+    by at most 0.001 pixel. The keywords are always the exact values.
     """
 
     size: int = 192
@@ -105,11 +105,14 @@ def synthetic_observation(
     lmax: int | None = None,
     render: Renderer = render_mode_velocity,
     block: int = 64,
+    part: tuple[int, int] | None = None,
 ) -> Iterator[SyntheticImage]:
     """Yield ``n_images`` synthetic Dopplergrams from ``t_start`` (internal TAI s) at ``config.cadence``.
 
     Deterministic for ``config.seed``: the modes, the noise and the gaps each have their own stream
-    spawned from it, so changing the gap settings does not change the modes.
+    spawned from it, so changing the gap settings does not change the modes. ``part=(first, count)``
+    yields only images first..first+count-1, exactly as the whole run would (the mode stream is run
+    through the earlier steps without rendering them), so a span can be made by several processes.
     """
     lmax = modes.lmax if lmax is None else int(lmax)
     seeds = np.random.SeedSequence(config.seed).spawn(3)
@@ -126,13 +129,20 @@ def synthetic_observation(
     centre = (config.size - 1) / 2.0
     rsun_pix = config.rsun_fraction * config.size / 2.0
     disk, disk_at = None, (np.inf, np.inf, np.inf)
-    for first in range(0, n_images, block):
+    part_first, part_count = part if part is not None else (0, n_images)
+    part_stop = min(n_images, part_first + part_count)
+    tol = config.geometry_tolerance
+    for first in range(0, part_stop, block):
         k = min(block, n_images - first)
         times = t_start + (first + np.arange(k)) * config.cadence
         geo = solar_geometry(times)
         radial, horizontal = field_stream.next(k, geo.eta)
+        if first + k <= part_first:
+            continue
         for i in range(k):
             index, t = first + i, float(times[i])
+            if not part_first <= index < part_stop:
+                continue
             g = type(geo)(**{name: np.asarray(getattr(geo, name))[i] for name in geo.__dataclass_fields__})
             quality = QUALITY_BAD if status[index] == STATUS_FLAGGED else 0
             keywords = _keywords(config, t, g, quality)
@@ -140,12 +150,15 @@ def synthetic_observation(
                 yield SyntheticImage(index, t, STATUS_MISSING, None, keywords)
                 continue
             s_ratio = RSUN / float(g.dsun)
-            moved = max(abs(float(g.b0) - disk_at[0]), abs(float(g.p) - disk_at[1]),
-                        abs(float(g.dsun) / disk_at[2] - 1) * 100)
-            if moved > config.geometry_tolerance:
-                disk = disk_pixels(shape, centre, centre, rsun_pix, float(g.b0), float(g.p), s_ratio=s_ratio)
-                disk_at = (float(g.b0), float(g.p), float(g.dsun))
-                steady = surface_velocity(disk, disk_at[0], rotation=config.rotation, limb_shift=config.limb_shift)
+            # The pixel geometry is drawn at B0, P (and distance) rounded to the tolerance: the images
+            # then do not depend on where a part starts, and one geometry serves many images.
+            at = ((round(float(g.b0) / tol) * tol, round(float(g.p) / tol) * tol,
+                   float(np.exp(round(np.log(float(g.dsun)) / (tol / 100)) * (tol / 100))))
+                  if tol > 0 else (float(g.b0), float(g.p), float(g.dsun)))
+            if at != disk_at:
+                disk_at = at
+                disk = disk_pixels(shape, centre, centre, rsun_pix, at[0], at[1], s_ratio=RSUN / at[2])
+                steady = surface_velocity(disk, at[0], rotation=config.rotation, limb_shift=config.limb_shift)
             v = render(radial[i], horizontal[i], lmax, disk)
             v = v + steady
             if config.observer_velocity:

@@ -9,6 +9,8 @@ the first image, so an interrupted generation still says what it was making.
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing as mp
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,20 +23,22 @@ from globalhs.drms.builtin import synth_V
 from globalhs.science.modetable import ModeTable, read_modetable
 from globalhs.science.synth import mode_set
 from globalhs.science.synthsun import ObservationConfig, synthetic_observation
-from globalhs.synthetic.truth import Rotation, record_rotation, record_truth
+from globalhs.synthetic.truth import Rotation, record_guesses, record_rotation, record_truth, starting_guesses
 from globalhs.time import format_time
 
 __all__ = ["DEFAULT_MODES", "default_modes_path", "GenerationSummary", "generate"]
 
 DEFAULT_MODES = ("hmi_modes", "hmi.6400.36")
 """The default mode table, under the reference-data directory (GLOBALHS_REFDATA or ../shared/data)."""
+EARLIER_MODES = ("hmi_modes", "hmi.6328.36.72d")
+"""The default peakbagging starting table: the HMI fit of the 72 days before the default truth."""
 
 
-def default_modes_path() -> Path:
+def default_modes_path(which: tuple[str, str] = DEFAULT_MODES) -> Path:
     """``$GLOBALHS_REFDATA/hmi_modes/hmi.6400.36``, else ``../shared/data/...`` beside the project."""
     root = os.environ.get("GLOBALHS_REFDATA")
     base = Path(root) if root else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    return base.joinpath(*DEFAULT_MODES)
+    return base.joinpath(*which)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ def generate(
     numax: float = np.inf,
     replace: bool = False,
     rotation: Rotation | None = None,
+    guess: str | os.PathLike | ModeTable | None = None,
+    workers: int = 1,
     commit_every: int = 360,
     store=None,
     progress: Callable[[int, int], None] | None = None,
@@ -77,7 +83,11 @@ def generate(
     ``modes``: a mode table (path or table; default ``default_modes_path()``); multiplets with
     ``lmin <= l <= lmax`` and ``numin <= nu <= numax`` (uHz) are synthesised. ``rotation`` is recorded
     with the truth as the rotation the table's splittings stand for (the report shows it beside the
-    inversion); the splittings themselves always come from the table. ``progress(done, n)`` is
+    inversion); the splittings themselves always come from the table. ``guess`` is the earlier table
+    the peakbagging starting values come from (default: hmi.6328.36.72d if present, else the truth;
+    ``globalhs.synthetic.truth.starting_guesses``). ``workers`` > 1 makes the span
+    in that many processes (contiguous parts; each runs the mode stream through the earlier steps
+    without rendering them, so the records are identical to a single process's). ``progress(done, n)`` is
     called after each committed batch. Raises ``ValueError``/``DrmsError`` naming the bad input.
     """
     if total <= 0:
@@ -114,19 +124,55 @@ def generate(
     truth = record_truth(store.root, series, used, span, replace=replace)
     if rotation is not None:
         record_rotation(store.root, series, rotation)
+    if guess is None:
+        earlier = default_modes_path(EARLIER_MODES)
+        guess = earlier if earlier.exists() else used
+    record_guesses(store.root, series,
+                   starting_guesses(guess if isinstance(guess, ModeTable) else read_modetable(guess), used))
+    parts = _parts(n_images, max(1, int(workers)))
+    job = dict(store_root=str(store.root), modeset=modeset, start=start, n_images=n_images, config=config,
+               lmax=lmax, series=series, replace=replace, commit_every=commit_every)
+    counts = np.zeros(3, dtype=int)
+    if len(parts) == 1:
+        counts += _make_part(parts[0], store=store, progress=progress, **job)
+    else:
+        with concurrent.futures.ProcessPoolExecutor(len(parts) - 1, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_make_part, part, **job) for part in parts[1:]]
+            # The first part here, with the progress bar scaled to the whole span.
+            scale = len(parts)
+            counts += _make_part(parts[0], store=store, progress=(lambda d, n: progress(d * scale, n_images))
+                                 if progress else None, **job)
+            for future in futures:
+                counts += future.result()
+        if progress:
+            progress(n_images, n_images)
+    written, missing, flagged = (int(c) for c in counts)
+    return GenerationSummary(series, start, n_images, written, missing, flagged, len(modeset), len(used),
+                             truth.directory)
+
+
+def _parts(n: int, workers: int) -> list[tuple[int, int]]:
+    """Contiguous (first, count) parts of n images for ``workers`` processes."""
+    bounds = [round(i * n / workers) for i in range(workers + 1)]
+    return [(a, b - a) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _make_part(part, *, store_root, modeset, start, n_images, config, lmax, series, replace, commit_every,
+               store=None, progress=None) -> np.ndarray:
+    """Render and store images part[0]..part[0]+part[1]-1; returns (written, missing, flagged)."""
+    store = store if store is not None else open_store(store_root)
     written = missing = flagged = 0
     batch: list = []
 
     def flush() -> None:
-        nonlocal batch
         if batch:
             with store.writer(replace=replace) as w:
                 for img in batch:
                     w.add(series, keywords=img.keywords, segments={"V": img.image})
-            batch = []
+            batch.clear()
 
     done = 0
-    for img in synthetic_observation(modeset, start, n_images, config, lmax=lmax):
+    for img in synthetic_observation(modeset, start, n_images, config, lmax=lmax, part=part):
         done += 1
         if img.image is None:
             missing += 1
@@ -137,10 +183,9 @@ def generate(
         if len(batch) >= commit_every:
             flush()
             if progress:
-                progress(done, n_images)
+                progress(done, part[1])
     flush()
     if progress:
-        progress(n_images, n_images)
-    return GenerationSummary(series, start, n_images, written, missing, flagged, len(modeset), len(used),
-                             truth.directory)
+        progress(part[1], part[1])
+    return np.array([written, missing, flagged])
 

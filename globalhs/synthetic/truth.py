@@ -4,22 +4,28 @@
 synthesised, JSOC mode-table format) and ``synth.json`` the parameters of every span written into the
 series (start, length, seed, instrument settings), so a report can compare a run's results with what
 went in. One series holds one synthetic Sun: writing a different mode set into it is refused.
+
+``guess.txt`` beside them is the starting table for peakbagging the synthetic data (the synth label's
+pkbgn template reads ``$GLOBALHS_STORE/truth/synth.V/guess.txt``): an *earlier* fit (by default the HMI
+table 72 days before the default truth), restricted to the multiplets the synthetic Sun has, with the
+height and background columns zeroed so that the fits take them from the spectra (a table's heights
+are in its own pipeline's power units, not ours).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from globalhs.atomic import atomic_open, atomic_write
 from globalhs.science.modetable import ModeTable, format_modetable, read_modetable
 
 __all__ = ["Truth", "TruthError", "Rotation", "truth_dir", "load_truth", "record_truth", "read_rot2d",
-           "record_rotation"]
+           "record_rotation", "starting_guesses", "record_guesses"]
 
 
 class TruthError(ValueError):
@@ -54,20 +60,6 @@ class Truth:
 def truth_dir(store_root: str | os.PathLike, series: str) -> Path:
     """Directory of the truth of ``series`` in the store rooted at ``store_root``."""
     return Path(store_root) / "truth" / series
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_truth(store_root: str | os.PathLike, series: str) -> Truth | None:
@@ -113,8 +105,8 @@ def record_truth(store_root: str | os.PathLike, series: str, modes: ModeTable, s
             )
         spans = [s for s in existing.spans if (s.get("start"), s.get("total")) != (span.get("start"), span.get("total"))]
     spans.append(span)
-    _atomic_write(directory / "modes.txt", text)
-    _atomic_write(directory / "synth.json", json.dumps({"series": series, "spans": spans}, indent=1, sort_keys=True))
+    atomic_write(directory / "modes.txt", text)
+    atomic_write(directory / "synth.json", json.dumps({"series": series, "spans": spans}, indent=1, sort_keys=True))
     return Truth(modes, {"series": series, "spans": spans}, directory)
 
 
@@ -139,16 +131,31 @@ def record_rotation(store_root: str | os.PathLike, series: str, rotation: Rotati
     directory = truth_dir(store_root, series)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "rotation.npz"
-    fd, tmp = tempfile.mkstemp(prefix=".rotation.", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, radius=rotation.radius, colatitude=rotation.colatitude, omega=rotation.omega,
-                     label=np.array(rotation.label))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, radius=rotation.radius, colatitude=rotation.colatitude, omega=rotation.omega,
+                 label=np.array(rotation.label))
     return path
+
+
+def starting_guesses(earlier: ModeTable, truth: ModeTable) -> ModeTable:
+    """``earlier``'s rows for the (n, l) the truth has, heights and backgrounds zeroed; the truth's own
+    rows (zeroed likewise) for multiplets ``earlier`` lacks."""
+    rows, missing = [], []
+    for j, (n, l) in enumerate(zip(truth.n, truth.l)):
+        i = earlier.find(n, l)
+        (rows.append(i) if i is not None else missing.append(j))
+    parts = [earlier.select(np.array(rows, dtype=int))] if rows else []
+    if missing:
+        parts.append(truth.select(np.array(missing, dtype=int)).with_nacoeff(earlier.nacoeff))
+    guesses = ModeTable.concatenate(parts).sorted()
+    guesses.amp[:] = 0.0
+    guesses.bg[:] = 0.0
+    return guesses
+
+
+def record_guesses(store_root: str | os.PathLike, series: str, guesses: ModeTable) -> Path:
+    """Write the peakbagging starting table of ``series`` (``guess.txt``)."""
+    directory = truth_dir(store_root, series)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write(directory / "guess.txt", format_modetable(guesses))
+    return directory / "guess.txt"
