@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from globalhs.drms.series import Keyword, PrimeKey, Segment, SeriesDef
 from globalhs.time import MDI_EPOCH, parse_duration
 
-__all__ = ["GEOMETRY_KEYWORDS", "dopplergram_series", "mdi_vw_V", "mdi_fd_V", "hmi_V_45s", "synth_V",
+__all__ = ["GEOMETRY_KEYWORDS", "span_degree_keys", "dopplergram_series", "mdi_vw_V", "mdi_fd_V", "hmi_V_45s", "synth_V",
            "INPUT_SERIES", "input_series", "timeseries_series", "TIMESERIES_KEYWORDS"]
 
 GEOMETRY_KEYWORDS: tuple[Keyword, ...] = (
@@ -112,6 +112,14 @@ TIMESERIES_KEYWORDS: tuple[Keyword, ...] = (
     Keyword("NDATA", "int", 0, description="number of input images used"),
     Keyword("SOURCE", "string", description="input record set"),
 )
+
+
+def span_degree_keys(span: str, lowest: str, highest: str) -> tuple[PrimeKey, ...]:
+    """Prime keys of a product made per span and degree range: T_START (day slots from the MDI epoch,
+    so its index is the MDI day), LMIN, LMAX. The arguments describe the three keys."""
+    return (PrimeKey("T_START", "time", MDI_EPOCH, 86400.0, 0.0, "TAI", span),
+            PrimeKey("LMIN", "int", description=lowest),
+            PrimeKey("LMAX", "int", description=highest))
 
 
 def timeseries_series(name: str, tstep_slot: str | float = "1d", segments: Iterable[Segment] | None = None,

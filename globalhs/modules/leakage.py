@@ -16,10 +16,11 @@ import math
 
 import numpy as np
 
-from globalhs.drms import DrmsError, Keyword, PrimeKey, Segment, SeriesDef, open_store
+from globalhs.drms import DrmsError, Keyword, Segment, SeriesDef, open_store
+from globalhs.drms.builtin import span_degree_keys
 from globalhs.modules.base import Arg, Module, ModuleError
 from globalhs.science.leakage import LeakageBlock, MapGeometry, leakage_block
-from globalhs.time import MDI_EPOCH, parse_time_or_day
+from globalhs.time import parse_time_or_day
 
 LEAKAGE_KEYWORDS = (
     Keyword("B0", "float", unit="deg", description="observer latitude the leakage was computed for"),
@@ -40,9 +41,7 @@ def leakage_series(name: str) -> SeriesDef:
     """The leakage-matrix series: one record per l chunk."""
     return SeriesDef(
         name,
-        (PrimeKey("T_START", "time", MDI_EPOCH, 86400.0, 0.0, "TAI", "start of the span it applies to"),
-         PrimeKey("LMIN", "int", description="lowest target degree"),
-         PrimeKey("LMAX", "int", description="highest target degree")),
+        span_degree_keys("start of the span it applies to", "lowest target degree", "highest target degree"),
         LEAKAGE_KEYWORDS,
         (Segment("radial", "float32", description="C^r [l^2 - LMIN^2 + m + l][l'-l+LKGDL][m'-m+LKGDM]"),
          Segment("horizontal", "float32", description="C^h, same layout; C = C^r + beta C^h")),

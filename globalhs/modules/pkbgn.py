@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from globalhs.atomic import atomic_open
-from globalhs.drms import DrmsError, Keyword, PrimeKey, Segment, SeriesDef, open_store
+from globalhs.drms import DrmsError, Keyword, Segment, SeriesDef, open_store
+from globalhs.drms.builtin import span_degree_keys
 from globalhs.modules.base import Arg, Module, ModuleError
 from globalhs.modules.leakage import block_from_record
 from globalhs.science import peakbag as pb
 from globalhs.science.modetable import ModeTable, ModeTableError, read_modetable, write_modetable
-from globalhs.time import MDI_EPOCH, format_time
+from globalhs.time import format_time
 
 MODES_KEYWORDS = (
     Keyword("NACOEFF", "int", description="a-coefficients per mode"),
@@ -47,9 +48,7 @@ def modes_series(name: str) -> SeriesDef:
     """Mode-table series (``P_sht_modes``): one record per l range."""
     return SeriesDef(
         name,
-        (PrimeKey("T_START", "time", MDI_EPOCH, 86400.0, 0.0, "TAI", "start of the span analysed"),
-         PrimeKey("LMIN", "int", description="lowest degree fitted"),
-         PrimeKey("LMAX", "int", description="highest degree fitted")),
+        span_degree_keys("start of the span analysed", "lowest degree fitted", "highest degree fitted"),
         MODES_KEYWORDS,
         (Segment("modes", "float64", description="mode table: rows (n,l), 12 + 2 NACOEFF columns as the text"),),
         "peakbagging results in the JSOC mode-table layout",
