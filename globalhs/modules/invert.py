@@ -20,6 +20,7 @@ import numpy as np
 
 from globalhs.atomic import atomic_open
 from globalhs.modules.base import Arg, Module, ModuleError
+from globalhs.refdata import refdata_dir
 
 #: Colatitudes of the output map: the rot2d layout (0 = pole .. 90 = equator, 49 columns).
 COLAT_DEG = np.arange(49) * 1.875
@@ -202,16 +203,17 @@ def _model_path(arg: str) -> Path:
     env = os.environ.get("GLOBALHS_MODEL")
     if env:
         return Path(env)
-    ref = os.environ.get("GLOBALHS_REFDATA")
-    if ref:
-        return Path(ref) / DEFAULT_MODEL
-    raise ModuleError("argument model is empty and neither GLOBALHS_MODEL nor GLOBALHS_REFDATA is set; "
-                      "expected the path of an FGONG model (e.g. model_s/fgong.l5bi.d.15c)")
+    default = refdata_dir() / DEFAULT_MODEL
+    if default.is_file():
+        return default
+    raise ModuleError(f"argument model is empty, GLOBALHS_MODEL is not set and the default model {default} "
+                      "does not exist; expected the path of an FGONG model (set model=, GLOBALHS_MODEL or "
+                      "GLOBALHS_REFDATA)")
 
 
 def _read_input(spec: str, tstart_arg: str):
     """(ModeData, T_START, source text) from a text file or a record set."""
-    from globalhs.time import parse_time_or_day, TimeFormatError
+    from globalhs.time import TimeFormatError, parse_time_or_day
 
     path = Path(spec)
     if path.is_file():
@@ -253,7 +255,12 @@ def _read_input(spec: str, tstart_arg: str):
 
 
 def main(args: dict) -> None:
-    from globalhs.kernelcache import KernelCacheError, kernel_set, load_config, read_model
+    from globalhs.kernelcache import (
+        KernelCacheError,
+        kernel_set,
+        load_config,
+        read_model,
+    )
     from globalhs.science.rls import RLSError, averaging_kernels, rls_invert
 
     if args["mur"] < 0 or args["mut"] < 0:

@@ -29,6 +29,7 @@ from globalhs.drms import DrmsError, Keyword, Segment, SeriesDef, open_store
 from globalhs.drms.builtin import span_degree_keys
 from globalhs.modules.base import Arg, Module, ModuleError
 from globalhs.modules.leakage import block_from_record
+from globalhs.refdata import refdata_dir
 from globalhs.science import peakbag as pb
 from globalhs.science.modetable import ModeTable, ModeTableError, read_modetable, write_modetable
 from globalhs.time import format_time
@@ -194,7 +195,7 @@ def _expand_path(text: str, what: str) -> str:
     """``~`` and ``$VARS`` expanded; GLOBALHS_REFDATA defaults to ../shared/data beside the project
     (as the tests' refdata fixture and the synthetic Sun's default truth table do)."""
     env = dict(os.environ)
-    env.setdefault("GLOBALHS_REFDATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    env.setdefault("GLOBALHS_REFDATA", str(refdata_dir()))
     try:
         expanded = string.Template(text).substitute(env)
     except (KeyError, ValueError) as exc:

@@ -20,6 +20,7 @@ import numpy as np
 
 from globalhs.drms import DrmsError, open_store
 from globalhs.drms.builtin import synth_V
+from globalhs.refdata import refdata_dir
 from globalhs.science.modetable import ModeTable, read_modetable
 from globalhs.science.synth import mode_set
 from globalhs.science.synthsun import ObservationConfig, synthetic_observation
@@ -36,9 +37,7 @@ EARLIER_MODES = ("hmi_modes", "hmi.6328.36.72d")
 
 def default_modes_path(which: tuple[str, str] = DEFAULT_MODES) -> Path:
     """``$GLOBALHS_REFDATA/hmi_modes/hmi.6400.36``, else ``../shared/data/...`` beside the project."""
-    root = os.environ.get("GLOBALHS_REFDATA")
-    base = Path(root) if root else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    return base.joinpath(*which)
+    return refdata_dir().joinpath(*which)
 
 
 @dataclass(frozen=True)
