@@ -193,14 +193,28 @@ def legendre_m(m: int, lmax: int, x) -> np.ndarray:
     if np.any(np.abs(x) > 1.0):
         raise ValueError("abscissae x must lie in [-1, 1]")
     sin_theta = np.sqrt((1.0 - x) * (1.0 + x))
+    out = np.empty((lmax - m + 1, x.size))
+    for row, values in enumerate(_rows(m, lmax, x, sin_theta)):
+        out[row] = values
+    return out
+
+
+def _single(l: int, m: int, x: np.ndarray, sin_theta: np.ndarray) -> np.ndarray:
+    for values in _rows(m, l, x, sin_theta):
+        pass
+    return values
+
+
+def _rows(m: int, lmax: int, x: np.ndarray, sin_theta: np.ndarray):
+    """P~_l^m(x) for l = m..lmax, one row at a time: the sectoral seed and the three-term recurrence
+    carried as mantissa and binary exponent, so values far below the double range stay exact."""
     mant = np.full(x.size, np.sqrt(0.5))
     exp = np.zeros(x.size, dtype=np.int64)
     for k in range(1, m + 1):
         mant, e = np.frexp(mant * (-np.sqrt((2.0 * k + 1.0) / (2.0 * k))) * sin_theta)
         exp += e
-    out = np.empty((lmax - m + 1, x.size))
     prev, cur = np.zeros_like(mant), mant
-    out[0] = np.ldexp(cur, exp)
+    yield np.ldexp(cur, exp)
     for k in range(m + 1, lmax + 1):
         a, b = _coefficients(k, np.array([m]))
         cur, prev = a[0] * (x * cur - b[0] * prev), cur
@@ -209,24 +223,4 @@ def legendre_m(m: int, lmax: int, x) -> np.ndarray:
             cur = np.where(big, cur * 2.0**-_RESCALE_BITS, cur)
             prev = np.where(big, prev * 2.0**-_RESCALE_BITS, prev)
             exp = exp + np.where(big, _RESCALE_BITS, 0)
-        out[k - m] = np.ldexp(cur, exp)
-    return out
-
-
-def _single(l: int, m: int, x: np.ndarray, sin_theta: np.ndarray) -> np.ndarray:
-    mant = np.full(x.size, np.sqrt(0.5))
-    exp = np.zeros(x.size, dtype=np.int64)
-    for k in range(1, m + 1):
-        mant, e = np.frexp(mant * (-np.sqrt((2.0 * k + 1.0) / (2.0 * k))) * sin_theta)
-        exp += e
-    prev = np.zeros_like(mant)
-    cur = mant
-    for k in range(m + 1, l + 1):
-        a, b = _coefficients(k, np.array([m]))
-        cur, prev = a[0] * (x * cur - b[0] * prev), cur
-        big = np.abs(cur) > 2.0**_RESCALE_BITS
-        if big.any():
-            cur = np.where(big, cur * 2.0**-_RESCALE_BITS, cur)
-            prev = np.where(big, prev * 2.0**-_RESCALE_BITS, prev)
-            exp = exp + np.where(big, _RESCALE_BITS, 0)
-    return np.ldexp(cur, exp)
+        yield np.ldexp(cur, exp)
