@@ -411,61 +411,12 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     free[2 + prob.nfree_a] = not prob.fixed_width  # ln Gamma
     if prob.nbins < 3 * free.sum():
         return fail(f"only {prob.nbins} usable bins in the window for {free.sum()} parameters")
-    theta = _start(prob, guess, spec)
-    value = prob.objective(theta)
-    if not np.isfinite(value):
-        return fail("starting model is not positive")
-    lam = 1e-3
-    converged = False
-    it = 0
-    small_gain = 0
-    newton = not settings.asymmetric
-    for it in range(1, settings.max_iter + 1):
-        # Newton (observed Hessian) where it is positive definite, else Fisher scoring
-        grad, fisher = prob.score_and_fisher(theta, observed=newton)
-        grad, fisher = grad[free], fisher[np.ix_(free, free)]
-        if newton:
-            try:
-                np.linalg.cholesky(fisher)
-            except np.linalg.LinAlgError:
-                grad, fisher = prob.score_and_fisher(theta)
-                grad, fisher = grad[free], fisher[np.ix_(free, free)]
-        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fisher))):
-            return fail("non-finite gradient", iterations=it)
-        scale = np.sqrt(np.clip(np.diag(fisher), 1e-300, None))
-        fs = fisher / np.outer(scale, scale)
-        gs = grad / scale
-        improved = False
-        step = np.zeros(free.sum())
-        for _ in range(30):
-            try:
-                step = -np.linalg.solve(fs + lam * np.eye(len(gs)), gs) / scale
-            except np.linalg.LinAlgError:
-                lam *= 10
-                continue
-            step = _limit_step(step, theta, prob, free)
-            trial = theta.copy()
-            trial[free] += step
-            trial_value = prob.objective(trial)
-            if trial_value <= value:
-                improved = True
-                break
-            lam *= 10
-        if not improved:
-            # no descent possible: at the optimum to rounding, or stuck
-            converged = _small(step, fisher, settings.tolerance) or small_gain > 0
-            break
-        gain = value - trial_value
-        theta, value = trial, trial_value
-        lam = max(lam / 10, 1e-9)
-        # converged: the step is tiny compared with the formal errors, or -ln(likelihood) has stopped
-        # improving (gains below settings.gain for 3 steps: the remaining moves are << 1 sigma)
-        small_gain = small_gain + 1 if gain < settings.gain else 0
-        if _small(step, fisher, settings.tolerance) or small_gain >= 3:
-            converged = True
-            break
+    theta, value, converged, it, failure = _maximise(prob, _start(prob, guess, spec), free, settings)
+    if failure:
+        return fail(failure, iterations=it)
     if not converged:
         return fail(f"no convergence in {settings.max_iter} iterations", iterations=it)
+    newton = not settings.asymmetric
     grad, hessian = prob.score_and_fisher(theta, observed=newton and settings.errors == "hessian")
     hessian = hessian[np.ix_(free, free)]
     try:
@@ -498,6 +449,68 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
                     bg * sig[3 + na], sig[4 + na] if settings.asymmetric else ERROR_FLAG])
     return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
                         prob.evaluations * prob.k2.size * prob.nu.shape[1])
+
+
+def _maximise(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: FitSettings):
+    """Minimise -ln(likelihood) over the parameters ``free`` from ``theta`` (the others held).
+
+    Newton steps with the observed Hessian where it is positive definite, else Fisher scoring, with
+    Levenberg damping and a bounded step (:func:`_limit_step`).  Returns (theta, value, converged,
+    iterations, failure): ``failure`` is "" or the reason the iteration could not go on."""
+    theta = np.array(theta, dtype=float)
+    value = prob.objective(theta)
+    if not np.isfinite(value):
+        return theta, value, False, 0, "starting model is not positive"
+    lam = 1e-3
+    converged = False
+    it = 0
+    small_gain = 0
+    newton = not settings.asymmetric
+    for it in range(1, settings.max_iter + 1):
+        # Newton (observed Hessian) where it is positive definite, else Fisher scoring
+        grad, fisher = prob.score_and_fisher(theta, observed=newton)
+        grad, fisher = grad[free], fisher[np.ix_(free, free)]
+        if newton:
+            try:
+                np.linalg.cholesky(fisher)
+            except np.linalg.LinAlgError:
+                grad, fisher = prob.score_and_fisher(theta)
+                grad, fisher = grad[free], fisher[np.ix_(free, free)]
+        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fisher))):
+            return theta, value, False, it, "non-finite gradient"
+        scale = np.sqrt(np.clip(np.diag(fisher), 1e-300, None))
+        fs = fisher / np.outer(scale, scale)
+        gs = grad / scale
+        improved = False
+        step = np.zeros(free.sum())
+        for _ in range(30):
+            try:
+                step = -np.linalg.solve(fs + lam * np.eye(len(gs)), gs) / scale
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            step = _limit_step(step, theta, prob, free)
+            trial = theta.copy()
+            trial[free] += step
+            trial_value = prob.objective(trial)
+            if trial_value <= value:
+                improved = True
+                break
+            lam *= 10
+        if not improved:
+            # no descent possible: at the optimum to rounding, or stuck
+            converged = _small(step, fisher, settings.tolerance) or small_gain > 0
+            break
+        gain = value - trial_value
+        theta, value = trial, trial_value
+        lam = max(lam / 10, 1e-9)
+        # converged: the step is tiny compared with the formal errors, or -ln(likelihood) has stopped
+        # improving (gains below settings.gain for 3 steps: the remaining moves are << 1 sigma)
+        small_gain = small_gain + 1 if gain < settings.gain else 0
+        if _small(step, fisher, settings.tolerance) or small_gain >= 3:
+            converged = True
+            break
+    return theta, value, converged, it, ""
 
 
 MAX_LOG_STEP = 1.0
