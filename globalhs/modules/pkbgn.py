@@ -84,7 +84,7 @@ def main(args) -> None:
         settings = pb.FitSettings(nacoeff=args["NACOEFF"], window_gammas=args["WINDOWGAMMAS"],
                                   window_min=args["WINDOWMIN"], asymmetric=bool(args["ASYM"]),
                                   neighbours=args["NEIGHBOURS"], max_iter=args["MAXITER"],
-                                  orbital_nhz=_orbital_value(args["ORBITAL"]))
+                                  orbital_nhz=_orbital_value(args["ORBITAL"]), bootstrap=args["BOOTSTRAP"])
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
     guess_path = _expand_path(args["guess"], "guess")
@@ -134,6 +134,11 @@ def main(args) -> None:
     rejected = [f for f in fits if not f.ok]
     for f in rejected:
         print(f"rejected n={f.n} l={f.l}: {f.reason}", flush=True)
+    nonlinear = [f for f in fits if f.ok and f.linearity > settings.bootstrap_above]
+    for f in nonlinear:
+        print(f"nonlinear n={f.n} l={f.l}: sigma(nu_nlm)/Gamma = {f.linearity:.2f} > {settings.bootstrap_above}; "
+              f"errors from the {f.error_method}" + ("" if settings.bootstrap else
+                                                    " are likely too small (BOOTSTRAP=100 estimates them)"), flush=True)
     if len(result) == 0:  # a result, not a failure: the spectra cannot support these fits (e.g. too short)
         print(f"pkbgn: no multiplet with {lmin} <= l <= {lmax} could be fitted ({len(rejected)} rejected); "
               f"writing an empty table", flush=True)
@@ -141,7 +146,8 @@ def main(args) -> None:
     outtable = Path(args["outtable"] or f"{args['out']}.{format_time(t_start)}.{lmin}-{lmax}.txt")
     write_modetable(outtable, result)
     _write_rejected(Path(str(outtable) + ".rejected"), rejected)
-    print(f"pkbgn: {len(result)} multiplets fitted, {len(rejected)} rejected; table {outtable}", flush=True)
+    print(f"pkbgn: {len(result)} multiplets fitted ({len(nonlinear)} nonlinear), {len(rejected)} rejected; "
+          f"table {outtable}", flush=True)
     if args["writeflag"]:
         try:
             store.create_series(modes_series(args["out"]))
@@ -308,6 +314,8 @@ MODULE = Module(
         Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),
         Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
         Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
+        Arg("BOOTSTRAP", int, 0, "replicates of a parametric bootstrap giving the errors of nonlinear fits (median "
+            "sigma(nu_nlm)/Gamma > 0.15, where the Hessian's are too small); 0: Hessian errors for all"),
         Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "
             "mean orbital rate over the span (ephemeris; 30.5-32.6 nHz over the year)"),
         Arg("writeflag", int, 1, "non-zero: also write the record; 0: text table only"),

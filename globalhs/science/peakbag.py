@@ -63,6 +63,11 @@ def mean_orbital_nhz(t_start: float, length: float) -> float:
     return float((eta[1] - eta[0]) / (2.0 * np.pi * length) * 1e9)
 
 
+MIN_BOOTSTRAP = 20
+"""Fewest bootstrap replicates accepted: below this the scatter of the sample standard deviation
+(1/sqrt(2K), 16 % at 20) would itself spoil the errors."""
+
+
 @dataclass(frozen=True)
 class FitSettings:
     """How a multiplet is fitted (the pkbgn arguments of the same names in upper case)."""
@@ -82,6 +87,9 @@ class FitSettings:
     max_shift: float = 0.5  # reject when nu_nl moves more than this many window half-widths
     orbital_nhz: float = ORBITAL_NHZ
     errors: str = "hessian"  # formal errors from the observed Hessian, or "fisher" (its expectation)
+    bootstrap: int = 0  # replicates of the parametric bootstrap for the errors of nonlinear fits (0: never)
+    bootstrap_above: float = 0.15  # nonlinear: median sigma(nu_nlm)/Gamma above this (fit.linearity)
+    seed: int = 0  # of the bootstrap's random numbers (with n and l: each multiplet's are reproducible)
 
     def __post_init__(self) -> None:
         if self.neighbours not in ("include", "mask"):
@@ -90,6 +98,10 @@ class FitSettings:
             raise ValueError(f"errors must be 'hessian' or 'fisher', got {self.errors!r}")
         if self.nacoeff < 0:
             raise ValueError(f"nacoeff must be >= 0, got {self.nacoeff}")
+        if self.bootstrap < 0 or 0 < self.bootstrap < MIN_BOOTSTRAP:
+            raise ValueError(f"bootstrap must be 0 (off) or at least {MIN_BOOTSTRAP} replicates, got {self.bootstrap}")
+        if not self.bootstrap_above > 0:
+            raise ValueError(f"bootstrap_above must be positive, got {self.bootstrap_above}")
 
 
 @dataclass
@@ -131,6 +143,8 @@ class MultipletFit:
     nbins: int = 0
     loglike: float = np.nan
     kernel_elements: int = 0  # profile values computed (sources x bins x model evaluations): for benchmarks
+    linearity: float = np.nan  # median over m of sigma(nu_nlm) / Gamma from the Hessian (see fit_multiplet)
+    error_method: str = ""  # "hessian", "fisher" or "bootstrap K" (replicates that converged)
 
 
 def lorentzian(nu, centre, width, height, asym=0.0):
@@ -411,7 +425,8 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     free[2 + prob.nfree_a] = not prob.fixed_width  # ln Gamma
     if prob.nbins < 3 * free.sum():
         return fail(f"only {prob.nbins} usable bins in the window for {free.sum()} parameters")
-    theta, value, converged, it, failure = _maximise(prob, _start(prob, guess, spec), free, settings)
+    start = _start(prob, guess, spec)
+    theta, value, converged, it, failure = _maximise(prob, start, free, settings)
     if failure:
         return fail(failure, iterations=it)
     if not converged:
@@ -438,6 +453,15 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
         return fail(f"width {gamma:.4g} uHz outside [{spec.dnu:.4g}, {2 * prob.half:.4g}]", iterations=it)
     if sig[0] > gamma:
         return fail(f"frequency error {sig[0]:.3g} uHz exceeds the width {gamma:.3g}", iterations=it)
+    linearity = _component_error_ratio(prob, cov[:1 + na, :1 + na], gamma)
+    method = "hessian" if newton and settings.errors == "hessian" else "fisher"
+    if settings.bootstrap and linearity > settings.bootstrap_above:
+        boot, converged_reps = _bootstrap(prob, theta, start, free, settings, np.random.default_rng([settings.seed, n, l]))
+        if converged_reps < 0.9 * settings.bootstrap:
+            return fail(f"errors need the bootstrap (sigma(nu_nlm)/Gamma = {linearity:.2f}) but only "
+                        f"{converged_reps} of {settings.bootstrap} replicate fits converged", iterations=it)
+        sig[free] = np.maximum(sig[free], boot)
+        method = f"bootstrap {converged_reps}"
     a = np.zeros(settings.nacoeff)
     a_err = np.zeros(settings.nacoeff)
     a[:na] = a_syn
@@ -448,7 +472,47 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     err = np.array([sig[0], height * sig[1 + na], ERROR_FLAG if prob.fixed_width else gamma * sig[2 + na],
                     bg * sig[3 + na], sig[4 + na] if settings.asymmetric else ERROR_FLAG])
     return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
-                        prob.evaluations * prob.k2.size * prob.nu.shape[1])
+                        prob.evaluations * prob.k2.size * prob.nu.shape[1], linearity, method)
+
+
+
+def _component_error_ratio(prob: _Problem, cov_freq: np.ndarray, gamma: float) -> float:
+    """Median over m of sigma(nu_nlm) / Gamma, nu_nlm = nu_nl + sum_i a_i P_i(m), from the covariance
+    of (nu_nl, a_1..a_N').
+
+    The inverse Hessian is the right covariance only while the model is close to linear in the
+    parameters over their errors.  The frequencies enter through Lorentzians, which are far from linear
+    in their centre beyond about Gamma/(2 sqrt 3) = 0.29 Gamma (where dL/dnu turns over), so 2 sigma of
+    every component must stay well inside that: sigma(nu_nlm)/Gamma below about 0.15.  It is exceeded
+    when each component is nearly free (N' close to 2l, low l: the 2l+1 components are then estimated
+    one by one from the few bins of partly blended peaks) and for modes a few bins wide."""
+    q = np.vstack([np.ones((1, prob.m.size)), prob.poly]) if prob.nfree_a else np.ones((1, prob.m.size))
+    var = np.einsum("im,ij,jm->m", q, cov_freq, q)
+    return float(np.median(np.sqrt(np.clip(var, 0.0, None))) / gamma)
+
+
+def _bootstrap(prob: _Problem, theta: np.ndarray, start: np.ndarray, free: np.ndarray, settings: FitSettings,
+               rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Root-mean-square errors of the free parameters over ``settings.bootstrap`` parametric-bootstrap
+    replicates, and the number of replicates whose fit converged (only those are used).
+
+    Each replicate is the fitted model times unit exponentials on the same bins, fitted as the data
+    were (from the same ``start``); its error is its distance from ``theta``, the replicate's truth, so
+    that a bias of the estimator counts as well as its scatter."""
+    data = prob.data
+    expect, _, _ = prob.model(theta)
+    samples = []
+    try:
+        for _ in range(settings.bootstrap):
+            prob.data = np.where(prob.valid, expect * rng.exponential(size=expect.shape), 0.0)
+            fitted, _, converged, _, failure = _maximise(prob, start, free, settings)
+            if converged and not failure:
+                samples.append(fitted[free] - theta[free])
+    finally:
+        prob.data = data
+    if len(samples) < 2:
+        return np.full(int(free.sum()), np.nan), len(samples)
+    return np.sqrt(np.mean(np.square(samples), axis=0)), len(samples)
 
 
 def _maximise(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: FitSettings):
