@@ -88,6 +88,8 @@ def test_pkbgn_errors_are_named(tmp_path, capsys, monkeypatch):
     assert "guess='bad.txt'" in capsys.readouterr().err
     assert PKBGN(["in=x", "leakage=y", "guess=g", "out=o", "LMIN=4", "LMAX=3"]) == 1
     assert "LMIN=4 LMAX=3" in capsys.readouterr().err
+    assert PKBGN(["in=x", "leakage=y", "guess=g", "out=o", "BOOTSTRAP=5"]) == 1
+    assert "bootstrap must be 0 (off) or at least 20 replicates, got 5" in capsys.readouterr().err
 
 
 @pytest.mark.refdata
