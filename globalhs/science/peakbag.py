@@ -17,7 +17,10 @@ near each peak).  -ln(likelihood) = sum_m sum_nu [ln M + P/M] is minimised by Fi
 Levenberg damping, switching to Newton steps with the observed Hessian wherever that is positive
 definite (quadratic convergence near the optimum); formal errors are sqrt(diag(H^-1)) with H the
 observed Hessian of -ln(likelihood) at the optimum (for asymmetric profiles, the Fisher matrix
-sum (dM/dp_i dM/dp_j)/M^2, its expectation).
+sum (dM/dp_i dM/dp_j)/M^2, its expectation).  Those errors hold while the model is close to linear
+in the parameters over them; each fit reports how far it is from that (``MultipletFit.linearity``,
+the median over m of sigma(nu_nlm)/Gamma), and ``FitSettings.bootstrap`` replaces the errors of fits
+above ``bootstrap_above`` by a parametric bootstrap's (docs/peakbagging.md, "What the errors mean").
 
 Units: frequencies and widths in uHz, a-coefficients in nHz (a_1 reported sidereal: the fit's
 synodic a_1 plus ``orbital_nhz``, 31.7 nHz by default here; pkbgn passes the span's mean rate), H and B in the units of the power spectra.
