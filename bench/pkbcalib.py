@@ -23,7 +23,8 @@ from globalhs.science.peakbag_calibration import calibration_set
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", default=os.environ.get("GLOBALHS_REFDATA", "../shared/data") + "/hmi_modes/hmi.6400.36")
+    refdata = os.environ.get("GLOBALHS_REFDATA", "../shared/data")
+    parser.add_argument("--table", default=refdata + "/hmi_modes/hmi.6400.36")
     parser.add_argument("--nacoeff", type=int, default=6)
     parser.add_argument("--seeds", default="0:24", help="first:stop")
     parser.add_argument("--degrees", default="5,20,50,100,150")

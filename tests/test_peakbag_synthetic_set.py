@@ -65,7 +65,7 @@ def test_small_set_is_calibrated_n6(refdata):
     assert np.all((result.spread() > 0.8) & (result.spread() < 1.25)), result.summary()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _l5_n36(path):
     truth = read_modetable(path).with_nacoeff(36)
     return calibration_set(truth, (5,), range(12), pb.FitSettings(nacoeff=36))

@@ -459,7 +459,8 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     linearity = _component_error_ratio(prob, cov[:1 + na, :1 + na], gamma)
     method = "hessian" if newton and settings.errors == "hessian" else "fisher"
     if settings.bootstrap and linearity > settings.bootstrap_above:
-        boot, converged_reps = _bootstrap(prob, theta, start, free, settings, np.random.default_rng([settings.seed, n, l]))
+        rng = np.random.default_rng([settings.seed, n, l])
+        boot, converged_reps = _bootstrap(prob, theta, start, free, settings, rng)
         if converged_reps < 0.9 * settings.bootstrap:
             return fail(f"errors need the bootstrap (sigma(nu_nlm)/Gamma = {linearity:.2f}) but only "
                         f"{converged_reps} of {settings.bootstrap} replicate fits converged", iterations=it)

@@ -23,7 +23,7 @@ from globalhs.science.leakage import LeakageBlock, MapGeometry, leakage_block
 from globalhs.science.modetable import ModeTable
 from globalhs.science.synthspec import synthetic_degree
 
-__all__ = ["CalibrationSet", "calibration_set", "QUANTITIES", "DNU_72D"]
+__all__ = ["DNU_72D", "QUANTITIES", "CalibrationSet", "calibration_set"]
 
 DNU_72D = 1e6 / (72 * 86400)
 """Frequency resolution of a 72-day series (uHz)."""
@@ -64,18 +64,20 @@ class CalibrationSet:
         return float(np.sqrt(COVERED * (1 - COVERED) / max(self.pulls.size, 1)))
 
     def summary(self) -> str:
-        lines = [f"{len(self.pulls)} multiplets fitted of {self.total}, {len(self.rejected)} rejected; "
-                 f"{self.pulls.size} pulls, binomial sd {100 * self.binomial_sd:.2f} %",
-                 f"pooled within 2 sigma {100 * self.pooled():.2f} %; per quantity (nu, a1, a3) "
-                 + " / ".join(f"{100 * v:.1f}" for v in self.within()) + " %; spread "
-                 + " / ".join(f"{v:.3f}" for v in self.spread()) + "; mean "
-                 + " / ".join(f"{v:+.2f}" for v in self.pulls.mean(axis=0))]
+        def joined(values, fmt):
+            return " / ".join(format(v, fmt) for v in values)
+
+        lines = [(f"{len(self.pulls)} multiplets fitted of {self.total}, {len(self.rejected)} rejected; "
+                  f"{self.pulls.size} pulls, binomial sd {100 * self.binomial_sd:.2f} %"),
+                 (f"pooled within 2 sigma {100 * self.pooled():.2f} %; per quantity (nu, a1, a3) "
+                  f"{joined(100 * self.within(), '.1f')} %; spread {joined(self.spread(), '.3f')}; "
+                  f"mean {joined(self.pulls.mean(axis=0), '+.2f')}")]
         for l in np.unique(self.l):
             sel = self.l == l
             lines.append(f"  l={l:4d}: {sel.sum():4d} fits, within 2 sigma "
-                         + " / ".join(f"{100 * v:5.1f}" for v in self.within(select=sel)) + " %, spread "
-                         + " / ".join(f"{v:.2f}" for v in self.spread(select=sel))
-                         + f", linearity median {np.median(self.linearity[sel]):.3f}")
+                         f"{joined(100 * self.within(select=sel), '5.1f')} %, spread "
+                         f"{joined(self.spread(select=sel), '.2f')}, linearity median "
+                         f"{np.median(self.linearity[sel]):.3f}")
         for reason in self.rejected:
             lines.append(f"  rejected {reason}")
         return "\n".join(lines)
@@ -86,7 +88,7 @@ def _leakage(l: int, dl: int = 6, dm: int = 15) -> LeakageBlock:
     return leakage_block(MapGeometry(), max(l - dl, 0), l + dl, dl, dm)
 
 
-def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings = pb.FitSettings(),
+def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings | None = None,
                     background: float = 0.002, dnu: float = DNU_72D, nu_offset: float = 0.3,
                     a1_offset: float = 10.0) -> CalibrationSet:
     """Fit synthetic spectra of ``degrees`` built from ``truth`` (its a-coefficients as many as it has)
@@ -95,6 +97,7 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings =
 
     The spectra of (seed, l) come from ``np.random.default_rng([seed, l])`` and the guess offsets from
     ``np.random.default_rng([seed, l, 1])``, so any subset of seeds or degrees reproduces its part."""
+    settings = pb.FitSettings() if settings is None else settings
     pulls, ls, ns, lin, rejected, total = [], [], [], [], [], 0
     for l in degrees:
         leak = _leakage(int(l))
