@@ -52,6 +52,23 @@ def test_issue_criterion_95_percent_within_2_sigma_n6(refdata):
     assert np.all((result.spread() > 0.8) & (result.spread() < 1.25)), result.summary()
 
 
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_set_without_l5_n36(refdata):
+    """N = 36 for l = 20, 50, 100, 150, 6 seeds (252 multiplets, 756 pulls, binomial sd 0.76 %).
+
+    Measured 94.69 % within 2 sigma (nu / a1 / a3 95.2 / 93.6 / 95.2 %), spreads 0.94 / 1.06 / 1.01,
+    one multiplet rejected with its reason; l = 20 alone 92.1 % (its fits are near the linearity
+    limit, median 0.14), l >= 50 about 96 %.  The bound, 93 %, is 2.2 sd below a calibrated
+    estimator and catches errors more than about 12 % too small; l = 5 is the xfail below."""
+    truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(36)
+    result = calibration_set(truth, DEGREES[1:], range(6), pb.FitSettings(nacoeff=36))
+    print(result.summary())
+    _check_accounted(result)
+    assert len(result.rejected) <= 0.02 * result.total, result.summary()
+    assert result.pooled() >= 0.93, result.summary()
+    assert np.all((result.spread() > 0.8) & (result.spread() < 1.25)), result.summary()
+
 @pytest.mark.refdata
 def test_small_set_is_calibrated_n6(refdata):
     """The fast version: l = 5 only, 10 seeds (100 multiplets, 300 pulls, binomial scatter 1.2 %).
