@@ -21,6 +21,8 @@ from globalhs.science.synthspec import synthetic_degree
 DNU = 1e6 / (72 * 86400)
 DEGREES = (5, 20, 50, 100, 150)
 SEEDS = (0, 1)
+MDIVW72D = MapGeometry(MAPMMAX=600, SINBDIVS=200, MAPRMAX=0.95, MAPLGMAX=89.0, MAPBMAX=89.0, APODIZE=1,
+                       APINNER=0.83, APWIDTH=0.04)  # the map of lkg.parms.mdivw72d
 BACKGROUND = 0.002  # peak height / background from ~40 (weakest modes) to ~2000
 
 
@@ -35,7 +37,7 @@ def _pulls(truth, nacoeff):
     rng = np.random.default_rng(99)
     pulls, rejected, total = [], [], 0
     for l in DEGREES:
-        leak = leakage_block(MapGeometry(), max(l - 6, 0), l + 6, 6, 15)
+        leak = leakage_block(MDIVW72D, max(l - 6, 0), l + 6, 6, 15)
         for seed in SEEDS:
             power, nu0, _ = synthetic_degree(
                 truth, l, leak, DNU, BACKGROUND, np.random.default_rng(1000 * seed + l),
