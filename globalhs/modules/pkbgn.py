@@ -84,7 +84,7 @@ def main(args) -> None:
         settings = pb.FitSettings(nacoeff=args["NACOEFF"], window_gammas=args["WINDOWGAMMAS"],
                                   window_min=args["WINDOWMIN"], asymmetric=bool(args["ASYM"]),
                                   neighbours=args["NEIGHBOURS"], max_iter=args["MAXITER"],
-                                  orbital_nhz=_orbital_value(args["ORBITAL"]))
+                                  orbital_nhz=_orbital_value(args["ORBITAL"]), errors=args["ERRORS"])
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
     guess_path = _expand_path(args["guess"], "guess")
@@ -332,6 +332,9 @@ MODULE = Module(
         Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),
         Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
         Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
+        Arg("ERRORS", str, "hessian", "formal errors: hessian (observed Hessian of the diagonal likelihood), fisher "
+            "(its expectation) or sandwich (H^-1 J H^-1: also counts that a mode's realisation appears in every "
+            "m-spectrum it leaks into, SCIENCE.md section 6)", ("hessian", "fisher", "sandwich")),
         Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "
             "mean orbital rate over the span (ephemeris; 30.5-32.6 nHz over the year)"),
         Arg("writeflag", int, 1, "non-zero: also write the record; 0: text table only"),
