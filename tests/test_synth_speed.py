@@ -62,3 +62,25 @@ def test_advance_into_a_buffer_is_the_same_stream(block):
     osc.advance(30, out=out[:30])
     osc.advance(40, out=out[30:])
     np.testing.assert_array_equal(out, a)
+
+
+def test_disk_geometry_shortcuts_give_the_same_numbers():
+    from dataclasses import replace
+
+    from globalhs.science.observe import observer_components
+    from globalhs.science.sunimage import disk_pixels, surface_velocity
+
+    for s_ratio in (0.0, 0.0047, 0.0046):
+        disk = disk_pixels((64, 64), 31.5, 31.0, 29.0, 6.5, -20.0, s_ratio=s_ratio)
+        again = disk_pixels((64, 64), 31.5, 31.0, 29.0, 6.5, -20.0, s_ratio=s_ratio)  # from the cache
+        for got, want in zip((disk.o_r, disk.o_theta, disk.o_phi),
+                             observer_components(disk.theta, disk.phi, np.deg2rad(6.5))):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(again.theta, disk.theta)
+        bare = replace(disk, sin_theta=None, cos_theta=None, sin_phi=None)
+        np.testing.assert_array_equal(surface_velocity(disk, 6.5), surface_velocity(bare, 6.5))
+    near = disk_pixels((64, 64), 31.5, 31.0, 29.0, 6.5, -20.0, s_ratio=0.0046)
+    far = disk_pixels((64, 64), 31.5, 31.0, 29.0, 6.5, -20.0, s_ratio=0.0047)
+    assert not np.array_equal(near.theta, far.theta)  # the cache is keyed by the distance
+    with pytest.raises(ValueError):
+        near.rows[0] = 1  # cached arrays are shared: read-only
