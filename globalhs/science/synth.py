@@ -263,7 +263,14 @@ class _MultipletFold:
     series costs as much as drawing its excitation (docs/performance.md, synth)."""
 
     def __init__(self, lmax: int, blocks: list[tuple[int, int, int, np.ndarray]]):
-        self.lmax, self.blocks = lmax, blocks
+        self.lmax = lmax
+        # Per l: the weights (1, beta) of its multiplets as a complex (2, count) matrix for matmul.
+        self.blocks = [(ell, first, count, np.stack([np.ones(count), beta]).astype(complex))
+                       for ell, first, count, beta in blocks]
+        present = np.zeros((lmax + 1) ** 2, dtype=bool)
+        for ell, *_ in blocks:
+            present[ell * ell: (ell + 1) ** 2] = True
+        self.missing = np.flatnonzero(~present)  # degrees without modes: zero sums
         ells = np.concatenate([np.full(ell, ell) for ell in range(1, lmax + 1)]) if lmax else np.zeros(0, int)
         ms = np.concatenate([np.arange(1, ell + 1) for ell in range(1, lmax + 1)]) if lmax else np.zeros(0, int)
         # In the summed array S (k, (lmax+1)^2), (l, m) sits at l^2 + l + m.
@@ -296,13 +303,14 @@ class _MultipletFold:
         """(radial, horizontal) coefficients (k, nalm) of the series z (k, nmodes)."""
         k = z.shape[0]
         nalm = (self.lmax + 1) * (self.lmax + 2) // 2
-        summed = np.zeros((2, k, (self.lmax + 1) ** 2), dtype=complex)
-        for ell, first, count, beta in self.blocks:
+        summed = np.empty((k, 2, (self.lmax + 1) ** 2), dtype=complex)
+        for ell, first, count, weights in self.blocks:
             width = 2 * ell + 1
             block = z[:, first:first + count * width].reshape(k, count, width)
-            at = slice(ell * ell, ell * ell + width)
-            np.sum(block, axis=1, out=summed[0, :, at])
-            np.einsum("knm,n->km", block, beta, out=summed[1, :, at])
+            # (2, count) @ (k, count, width): the plain and the beta-weighted sums over n in one pass.
+            summed[:, :, ell * ell: ell * ell + width] = np.matmul(weights, block)
+        summed[:, :, self.missing] = 0
+        summed = summed.transpose(1, 0, 2)
         out = np.empty((2, k, nalm), dtype=complex)
         # a_l0 = Re S_l0; a_lm = (S_lm + (-1)^m conj(S_l,-m)) / 2 for m > 0 (see _folding_matrices).
         out[:, :, self.zero_dst] = summed[:, :, self.zero_src].real
