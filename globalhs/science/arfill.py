@@ -26,14 +26,21 @@ All functions take one series (n,) or a batch (nseries, n) sharing one window, r
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.linalg import LinAlgError, blas, solveh_banded
 
+try:  # the compiled kernels (optional: setup.py builds them when a C compiler is present)
+    from globalhs.science import _arfill_c
+except ImportError:  # pragma: no cover - depends on the installation
+    _arfill_c = None
+
 __all__ = [
     "FillResult",
+    "kernel_path",
     "runs",
     "choose_order",
     "burg",
@@ -44,6 +51,14 @@ __all__ = [
     "fahlman_ulrych",
     "sigma_clip",
 ]
+
+
+def kernel_path() -> str:
+    """Which implementation the hot loops use: ``"compiled"`` (the C kernels of ``_arfill_c``, built at
+    install) or ``"numpy"`` (the reference; also forced by ``GLOBALHS_ARFILL=numpy``)."""
+    if _arfill_c is None or os.environ.get("GLOBALHS_ARFILL", "").lower() == "numpy":
+        return "numpy"
+    return "compiled"
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +153,21 @@ def _burg_series(x: np.ndarray, good: np.ndarray, stages) -> np.ndarray:
     return kappas
 
 
+def _burg_compiled(x2, good, order, starts, stops) -> np.ndarray:
+    """Reflection coefficients (nseries, order) of :func:`_burg_series` from the C kernel: one fused
+    pass per stage (update, head/end zeroing, next sums) on float32 real/imaginary arrays with
+    double-precision sums. Real input runs as complex with zero imaginary part (same coefficients)."""
+    n = x2.shape[1]
+    longest = int(np.max(stops - starts)) if len(starts) else 0
+    if longest < order:
+        raise ValueError(f"no good segment is longer than {longest} samples; cannot fit AR order {order}")
+    z = np.ascontiguousarray(x2, dtype=np.complex64)
+    kappas = np.zeros((len(z), order), dtype=np.complex128)
+    _arfill_c.burg(z, np.ascontiguousarray(good, dtype=np.bool_), starts.astype(np.int64), stops.astype(np.int64),
+                   kappas, len(z), n, len(starts), order)
+    return kappas if np.iscomplexobj(x2) else kappas.real.copy()
+
+
 def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Multi-segment Burg estimate of the prediction-error filter (de Waele & Broersen 2000).
 
@@ -154,8 +184,12 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
     good = np.asarray(good, dtype=bool)
     starts, stops = runs(good)
     wide = np.result_type(x2.dtype, np.float64)
-    stages = _burg_stages(x2.shape[1], order, starts, stops)
-    kappas = np.array([_burg_series(np.ascontiguousarray(row), good, stages) for row in x2]).reshape(len(x2), order)
+    work = np.result_type(x2.dtype, np.float32)
+    if kernel_path() == "compiled" and work in (np.float32, np.complex64) and x2.shape[1] > order:
+        kappas = _burg_compiled(x2, good, order, starts, stops)
+    else:
+        stages = _burg_stages(x2.shape[1], order, starts, stops)
+        kappas = np.array([_burg_series(np.ascontiguousarray(row), good, stages) for row in x2]).reshape(len(x2), order)
     a = np.zeros((x2.shape[0], order + 1), dtype=wide)
     a[:, 0] = 1
     for k in range(1, order + 1):
