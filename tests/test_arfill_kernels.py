@@ -114,3 +114,68 @@ def test_compiled_path_fills_the_same_values(monkeypatch, complex_data):
     assert np.max(err) < 1e-4 * scale
     assert np.all(new.data[:, ~new.window] == 0)
     np.testing.assert_allclose(new.coefficients, ref.coefficients, rtol=0, atol=1e-4)
+
+
+def _fill_problem(rng, n=3000, p=30, nser=3):
+    """A window with isolated and coupled gaps, barriers (long gaps), gaps near the ends; per-series
+    filters; data zero off the good samples (as fill_gaps builds it)."""
+    good = _window(n, rng, nominal_gap=20, missing=0.08)
+    good[1000:1100] = False  # a barrier longer than the order
+    good[1100:1103] = True
+    good[1103:1110] = False  # a short gap right after it: exact block end
+    unknown = arfill.fillable_gaps(good, p)
+    a = np.c_[np.ones(nser), 0.3 * rng.normal(size=(nser, p)) + 0.2j * rng.normal(size=(nser, p))] / np.r_[1, np.arange(1, p + 1)]
+    d = (rng.normal(size=(nser, n)) + 1j * rng.normal(size=(nser, n))) * good
+    barrier = ~good & ~unknown
+    rows = arfill._valid_rows(n, p, barrier)
+    tu = np.flatnonzero(unknown)
+    bar_idx = np.flatnonzero(barrier)
+    k = np.searchsorted(bar_idx, tu)
+    block_start = np.where(k > 0, bar_idx[np.maximum(k - 1, 0)] + 1, 0)
+    block_stop = np.where(k < len(bar_idx), bar_idx[np.minimum(k, len(bar_idx) - 1)], n)
+    return good, unknown, a, d, rows, tu, block_start, block_stop
+
+
+@compiled
+def test_compiled_right_hand_side_equals_the_reference(monkeypatch):
+    good, unknown, a, d, rows, tu, _, _ = _fill_problem(np.random.default_rng(21))
+    assert len(tu) > 100 and np.any(np.diff(tu) > 1)
+    new = arfill._right_hand_side(d, a, tu, rows)
+    monkeypatch.setenv("GLOBALHS_ARFILL", "numpy")
+    ref = arfill._right_hand_side(d, a, tu, rows)
+    np.testing.assert_allclose(new, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+@compiled
+def test_compiled_cluster_solves_equal_the_reference(monkeypatch):
+    good, unknown, a, d, rows, tu, block_start, block_stop = _fill_problem(np.random.default_rng(22))
+    rhs = arfill._right_hand_side(d, a, tu, rows)
+    new = arfill._solve_clusters(a, tu, block_start, block_stop, rhs)
+    monkeypatch.setenv("GLOBALHS_ARFILL", "numpy")
+    ref = arfill._solve_clusters(a, tu, block_start, block_stop, rhs)
+    assert new is not None and ref is not None
+    np.testing.assert_allclose(new, ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+
+
+@compiled
+def test_compiled_cluster_solve_sends_unseen_unknowns_to_the_careful_path():
+    # an unknown squeezed between two barriers: no prediction error sees it, its diagonal is zero
+    rng = np.random.default_rng(23)
+    n, p = 400, 4
+    a = np.c_[np.ones(2), 0.3 * rng.normal(size=(2, p)) + 0.1j * rng.normal(size=(2, p))]
+    good = np.ones(n, dtype=bool)
+    good[100:143] = False
+    good[200:202] = False
+    unknown = np.zeros(n, dtype=bool)
+    unknown[121] = unknown[200:202] = True
+    barrier = ~good & ~unknown
+    tu = np.flatnonzero(unknown)
+    bar_idx = np.flatnonzero(barrier)
+    k = np.searchsorted(bar_idx, tu)
+    block_start = np.where(k > 0, bar_idx[np.maximum(k - 1, 0)] + 1, 0)
+    block_stop = np.where(k < len(bar_idx), bar_idx[np.minimum(k, len(bar_idx) - 1)], n)
+    rhs = np.ones((2, len(tu)), dtype=complex)
+    assert arfill._solve_clusters(a, tu, block_start, block_stop, rhs) is None
+    x = rng.normal(size=(2, n)) + 1j * rng.normal(size=(2, n))
+    filled, mask = arfill.fill_gaps(x, good, a, unknown)  # the careful path drops it and fills the rest
+    assert not mask[121] and mask[200:202].all() and np.all(filled[:, 121] == 0)

@@ -9,6 +9,16 @@
  *
  * No numpy headers: arrays arrive through the buffer protocol, the caller (arfill.py) checks dtypes,
  * shapes and contiguity.
+ *
+ * rhs(d, a, tu, valid, out): the right-hand side -(F^H F + B^H B) d of the gap-filling normal equations
+ * at the unknowns tu (arfill._right_hand_side), per cluster of unknowns closer than the order: the
+ * forward and backward prediction errors of the rows after the cluster, then their correlation with the
+ * filter; double precision throughout.
+ *
+ * solve_clusters(table, entries..., rhs, u): the dense Hermitian system of each cluster built from the
+ * pair-sum table (arfill._pair_values), Cholesky-factorised and solved, per series (arfill._solve_clusters);
+ * reports failure (not positive definite, or an unknown no error sees) so the caller can take the careful
+ * path.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -16,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 /* one clone for AVX2+FMA machines, one portable; the loader picks at run time */
@@ -137,6 +148,175 @@ burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts
     }
 }
 
+/* One series of rhs. d: n interleaved complex128; a: p+1 interleaved complex128; valid: n bytes (rows whose
+ * prediction errors count); tu: nu sorted unknown times; out: nu interleaved complex128.
+ * work: 6 (n + 2p + 2) + 4 (p + 1) doubles. */
+MULTIVERSION static void
+rhs_one(const double *d, const double *a, ptrdiff_t n, int p, const int64_t *tu, ptrdiff_t nu,
+        const uint8_t *valid, double *out, double *work)
+{
+    ptrdiff_t cap = n + 2 * (ptrdiff_t)p + 2;
+    double *wr = work, *wi = work + cap;                       /* data window d[t0-p .. t1+p] */
+    double *efr = work + 2 * cap, *efi = work + 3 * cap;       /* forward errors of rows t0..t1+p */
+    double *ebr = work + 4 * cap, *ebi = work + 5 * cap;       /* backward errors */
+    double *arr = work + 6 * cap, *ari = arr + (p + 1);        /* a_{p-j} */
+    double *acr = ari + (p + 1), *aci = acr + (p + 1);         /* a_j */
+    for (int j = 0; j <= p; j++) {
+        arr[j] = a[2 * (p - j)];
+        ari[j] = a[2 * (p - j) + 1];
+        acr[j] = a[2 * j];
+        aci[j] = a[2 * j + 1];
+    }
+    ptrdiff_t c = 0;
+    while (c < nu) {
+        ptrdiff_t e = c + 1;
+        while (e < nu && tu[e] - tu[e - 1] <= p)
+            e++;
+        ptrdiff_t t0 = tu[c], t1 = tu[e - 1];
+        ptrdiff_t lo = t0 - p, len = t1 + p - lo + 1; /* window index w <-> time lo + w */
+        for (ptrdiff_t w = 0; w < len; w++) {
+            ptrdiff_t t = lo + w;
+            int in = t >= 0 && t < n;
+            wr[w] = in ? d[2 * t] : 0.0;
+            wi[w] = in ? d[2 * t + 1] : 0.0;
+        }
+        ptrdiff_t nrows = t1 + p - t0 + 1; /* row r = t0 + q uses window samples q .. q + p */
+        for (ptrdiff_t q = 0; q < nrows; q++) {
+            ptrdiff_t r = t0 + q;
+            if (r >= n || !valid[r]) {
+                efr[q] = efi[q] = ebr[q] = ebi[q] = 0.0;
+                continue;
+            }
+            const double *xr = wr + q, *xi = wi + q;
+            double fr1 = 0, fr2 = 0, fi1 = 0, fi2 = 0, br1 = 0, br2 = 0, bi1 = 0, bi2 = 0;
+#pragma omp simd reduction(+ : fr1, fr2, fi1, fi2, br1, br2, bi1, bi2)
+            for (int j = 0; j <= p; j++) {
+                fr1 += arr[j] * xr[j]; /* f_r = sum_j a_{p-j} d[r-p+j] */
+                fr2 -= ari[j] * xi[j];
+                fi1 += arr[j] * xi[j];
+                fi2 += ari[j] * xr[j];
+                br1 += acr[j] * xr[j]; /* b_r = sum_j conj(a_j) d[r-p+j] */
+                br2 += aci[j] * xi[j];
+                bi1 += acr[j] * xi[j];
+                bi2 -= aci[j] * xr[j];
+            }
+            efr[q] = fr1 + fr2;
+            efi[q] = fi1 + fi2;
+            ebr[q] = br1 + br2;
+            ebi[q] = bi1 + bi2;
+        }
+        for (ptrdiff_t u = c; u < e; u++) { /* gradient: sum_k conj(a_k) f[t+k] + a_{p-k} b[t+k] */
+            ptrdiff_t q = tu[u] - t0;
+            const double *fr = efr + q, *fi = efi + q, *br = ebr + q, *bi = ebi + q;
+            double gr1 = 0, gr2 = 0, gr3 = 0, gr4 = 0, gi1 = 0, gi2 = 0, gi3 = 0, gi4 = 0;
+#pragma omp simd reduction(+ : gr1, gr2, gr3, gr4, gi1, gi2, gi3, gi4)
+            for (int k = 0; k <= p; k++) {
+                gr1 += acr[k] * fr[k];
+                gr2 += aci[k] * fi[k];
+                gi1 += acr[k] * fi[k];
+                gi2 -= aci[k] * fr[k];
+                gr3 += arr[k] * br[k];
+                gr4 -= ari[k] * bi[k];
+                gi3 += arr[k] * bi[k];
+                gi4 += ari[k] * br[k];
+            }
+            out[2 * u] = -((gr1 + gr2) + (gr3 + gr4));
+            out[2 * u + 1] = -((gi1 + gi2) + (gi3 + gi4));
+        }
+        c = e;
+    }
+}
+
+/* One series of solve_clusters. table: (p+1) x (p+2) interleaved complex128 pair sums T[s, m];
+ * entries sorted by cluster (bounds[c] .. bounds[c+1]), local indices li <= lj, lag s and the four
+ * table columns; rhs/out: nu interleaved complex128; work: 2 maxsize^2 + 4 maxsize doubles.
+ * Returns 0, or -1 when a cluster's matrix is not numerically positive definite. */
+MULTIVERSION static int
+solve_one(const double *table, int p, ptrdiff_t nclusters, const int64_t *bounds, const int64_t *first,
+          const int64_t *size, const int64_t *li, const int64_t *lj, const int64_t *ls, const int64_t *f1,
+          const int64_t *f0, const int64_t *b1, const int64_t *b0, const double *rhs, double *out,
+          double *work, ptrdiff_t maxsize)
+{
+    ptrdiff_t width = p + 2;
+    double *lr = work, *lim = work + maxsize * maxsize, *yr = lim + maxsize * maxsize, *yi = yr + maxsize;
+    /* as arfill._solve_clusters: an unknown whose diagonal is negligible (no prediction error sees it)
+     * sends the batch to the careful path */
+    double dmax = 1e-300;
+    for (int pass = 0; pass < 2; pass++)
+        for (ptrdiff_t q = 0; q < bounds[nclusters]; q++) {
+            if (li[q] != lj[q])
+                continue;
+            const double *row = table + 2 * ls[q] * width;
+            double v = (row[2 * f1[q]] - row[2 * f0[q]]) + (row[2 * b1[q]] - row[2 * b0[q]]);
+            if (pass == 0)
+                dmax = v > dmax ? v : dmax;
+            else if (!(v > 1e-12 * dmax))
+                return -1;
+        }
+    for (ptrdiff_t c = 0; c < nclusters; c++) {
+        ptrdiff_t m = size[c], base = first[c];
+        memset(lr, 0, sizeof(double) * m * m);
+        memset(lim, 0, sizeof(double) * m * m);
+        for (ptrdiff_t q = bounds[c]; q < bounds[c + 1]; q++) { /* lower triangle: L[j][i] = conj(M_ij) */
+            const double *row = table + 2 * ls[q] * width;
+            double vr = (row[2 * f1[q]] - row[2 * f0[q]]) + (row[2 * b1[q]] - row[2 * b0[q]]);
+            double vi = (row[2 * f1[q] + 1] - row[2 * f0[q] + 1]) + (row[2 * b1[q] + 1] - row[2 * b0[q] + 1]);
+            lr[lj[q] * m + li[q]] = vr;
+            lim[lj[q] * m + li[q]] = -vi;
+        }
+        for (ptrdiff_t j = 0; j < m; j++) { /* Cholesky M = L L^H, row-major lower triangle in place */
+            const double *rjr = lr + j * m, *rji = lim + j * m;
+            double dsum = 0;
+#pragma omp simd reduction(+ : dsum)
+            for (ptrdiff_t k = 0; k < j; k++)
+                dsum += rjr[k] * rjr[k] + rji[k] * rji[k];
+            double djj = rjr[j] - dsum;
+            if (!(djj > 0))
+                return -1;
+            djj = sqrt(djj);
+            lr[j * m + j] = djj;
+            lim[j * m + j] = 0;
+            for (ptrdiff_t i = j + 1; i < m; i++) {
+                double *rir = lr + i * m, *rii = lim + i * m;
+                double sr = 0, si = 0;
+#pragma omp simd reduction(+ : sr, si)
+                for (ptrdiff_t k = 0; k < j; k++) { /* sum_k L[i][k] conj(L[j][k]) */
+                    sr += rir[k] * rjr[k] + rii[k] * rji[k];
+                    si += rii[k] * rjr[k] - rir[k] * rji[k];
+                }
+                rir[j] = (rir[j] - sr) / djj;
+                rii[j] = (rii[j] - si) / djj;
+            }
+        }
+        for (ptrdiff_t i = 0; i < m; i++) { /* L y = rhs */
+            const double *rir = lr + i * m, *rii = lim + i * m;
+            double sr = 0, si = 0;
+#pragma omp simd reduction(+ : sr, si)
+            for (ptrdiff_t k = 0; k < i; k++) {
+                sr += rir[k] * yr[k] - rii[k] * yi[k];
+                si += rir[k] * yi[k] + rii[k] * yr[k];
+            }
+            yr[i] = (rhs[2 * (base + i)] - sr) / rir[i];
+            yi[i] = (rhs[2 * (base + i) + 1] - si) / rir[i];
+        }
+        for (ptrdiff_t i = m - 1; i >= 0; i--) { /* L^H u = y: column i of L below the diagonal */
+            double sr = 0, si = 0;
+            for (ptrdiff_t k = i + 1; k < m; k++) { /* sum_k conj(L[k][i]) u_k */
+                double cr = lr[k * m + i], ci = lim[k * m + i];
+                sr += cr * yr[k] + ci * yi[k];
+                si += cr * yi[k] - ci * yr[k];
+            }
+            yr[i] = (yr[i] - sr) / lr[i * m + i];
+            yi[i] = (yi[i] - si) / lr[i * m + i];
+        }
+        for (ptrdiff_t i = 0; i < m; i++) {
+            out[2 * (base + i)] = yr[i];
+            out[2 * (base + i) + 1] = yi[i];
+        }
+    }
+    return 0;
+}
+
 static int
 get(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize, Py_ssize_t count, const char *name)
 {
@@ -203,10 +383,149 @@ fail_x:
     return NULL;
 }
 
+static PyObject *
+py_rhs(PyObject *self, PyObject *args)
+{
+    PyObject *od, *oa, *ot, *ov, *oo;
+    Py_ssize_t nser, n, nu;
+    int p;
+    if (!PyArg_ParseTuple(args, "OOOOOnnni", &od, &oa, &ot, &ov, &oo, &nser, &n, &nu, &p))
+        return NULL;
+    if (nser < 0 || n < 1 || nu < 0 || p < 1) {
+        PyErr_SetString(PyExc_ValueError, "rhs: bad sizes");
+        return NULL;
+    }
+    Py_buffer d, a, t, v, o;
+    if (get(od, &d, 0, 16, nser * n, "d (complex128)") < 0)
+        return NULL;
+    if (get(oa, &a, 0, 16, nser * (p + 1), "a (complex128)") < 0)
+        goto fail_d;
+    if (get(ot, &t, 0, 8, nu, "tu (int64)") < 0)
+        goto fail_a;
+    if (get(ov, &v, 0, 1, n, "valid (bool)") < 0)
+        goto fail_t;
+    if (get(oo, &o, 1, 16, nser * nu, "out (complex128)") < 0)
+        goto fail_v;
+    const int64_t *tu = t.buf;
+    for (Py_ssize_t i = 0; i < nu; i++)
+        if (tu[i] < 0 || tu[i] >= n || (i > 0 && tu[i] <= tu[i - 1])) {
+            PyErr_SetString(PyExc_ValueError, "rhs: unknown times must be increasing and inside the series");
+            goto fail_o;
+        }
+    double *work = malloc(sizeof(double) * (6 * ((size_t)n + 2 * (size_t)p + 2) + 4 * ((size_t)p + 1)));
+    if (!work) {
+        PyErr_NoMemory();
+        goto fail_o;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < nser; i++)
+        rhs_one((const double *)d.buf + 2 * i * n, (const double *)a.buf + 2 * i * (p + 1), n, p, tu, nu, v.buf,
+                (double *)o.buf + 2 * i * nu, work);
+    Py_END_ALLOW_THREADS
+    free(work);
+    PyBuffer_Release(&o);
+    PyBuffer_Release(&v);
+    PyBuffer_Release(&t);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&d);
+    Py_RETURN_NONE;
+fail_o:
+    PyBuffer_Release(&o);
+fail_v:
+    PyBuffer_Release(&v);
+fail_t:
+    PyBuffer_Release(&t);
+fail_a:
+    PyBuffer_Release(&a);
+fail_d:
+    PyBuffer_Release(&d);
+    return NULL;
+}
+
+static PyObject *
+py_solve_clusters(PyObject *self, PyObject *args)
+{
+    PyObject *obj[13];
+    Py_ssize_t nser, nu, nclusters, nentries;
+    int p;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOnnnni", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5],
+                          &obj[6], &obj[7], &obj[8], &obj[9], &obj[10], &obj[11], &obj[12], &nser, &nu,
+                          &nclusters, &nentries, &p))
+        return NULL;
+    if (nser < 0 || nu < 0 || nclusters < 0 || nentries < 0 || p < 1) {
+        PyErr_SetString(PyExc_ValueError, "solve_clusters: bad sizes");
+        return NULL;
+    }
+    /* table, bounds, first, size, li, lj, ls, f1, f0, b1, b0, rhs, out */
+    Py_ssize_t item[13] = {16, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 16, 16};
+    Py_ssize_t count[13] = {nser * (p + 1) * (p + 2), nclusters + 1, nclusters, nclusters, nentries, nentries,
+                            nentries, nentries, nentries, nentries, nentries, nser * nu, nser * nu};
+    static const char *names[13] = {"table", "bounds", "first", "size", "li", "lj", "s", "f1", "f0", "b1", "b0",
+                                    "rhs", "out"};
+    Py_buffer buf[13];
+    int got = 0, status = 0;
+    for (; got < 13; got++)
+        if (get(obj[got], &buf[got], got == 12, item[got], count[got], names[got]) < 0)
+            goto done;
+    const int64_t *bounds = buf[1].buf, *first = buf[2].buf, *size = buf[3].buf;
+    const int64_t *li = buf[4].buf, *lj = buf[5].buf, *ls = buf[6].buf;
+    const int64_t *cols[4] = {buf[7].buf, buf[8].buf, buf[9].buf, buf[10].buf};
+    ptrdiff_t maxsize = 1;
+    for (Py_ssize_t c = 0; c < nclusters; c++) {
+        if (size[c] < 1 || first[c] < 0 || first[c] + size[c] > nu || bounds[c] < 0 || bounds[c] > bounds[c + 1] ||
+            bounds[c + 1] > nentries) {
+            PyErr_SetString(PyExc_ValueError, "solve_clusters: inconsistent cluster structure");
+            goto done;
+        }
+        maxsize = size[c] > maxsize ? size[c] : maxsize;
+    }
+    for (Py_ssize_t q = 0; q < nentries; q++) {
+        int bad = ls[q] < 0 || ls[q] > p || li[q] < 0 || li[q] > lj[q];
+        for (int k = 0; k < 4; k++)
+            bad |= cols[k][q] < 0 || cols[k][q] > p + 1;
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, "solve_clusters: entry outside the pair-sum table");
+            goto done;
+        }
+    }
+    for (Py_ssize_t c = 0; c < nclusters; c++)
+        for (int64_t q = bounds[c]; q < bounds[c + 1]; q++)
+            if (lj[q] >= size[c]) {
+                PyErr_SetString(PyExc_ValueError, "solve_clusters: entry outside its cluster");
+                goto done;
+            }
+    double *work = malloc(sizeof(double) * (2 * (size_t)maxsize * (size_t)maxsize + 4 * (size_t)maxsize));
+    if (!work) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < nser && status == 0; i++)
+        status = solve_one((const double *)buf[0].buf + 2 * i * (p + 1) * (p + 2), p, nclusters, bounds, first, size,
+                           li, lj, ls, cols[0], cols[1], cols[2], cols[3], (const double *)buf[11].buf + 2 * i * nu,
+                           (double *)buf[12].buf + 2 * i * nu, work, maxsize);
+    Py_END_ALLOW_THREADS
+    free(work);
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&buf[k]);
+    return PyBool_FromLong(status == 0);
+done:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&buf[k]);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"burg", py_burg, METH_VARARGS,
      "burg(x, good, starts, stops, kappas, nseries, n, nsegments, order): multi-segment Burg reflection "
      "coefficients of complex64 series x (nseries, n) into kappas (nseries, order) complex128."},
+    {"rhs", py_rhs, METH_VARARGS,
+     "rhs(d, a, tu, valid, out, nseries, n, nunknowns, p): right-hand side of the gap-filling normal "
+     "equations, complex128, into out (nseries, nunknowns)."},
+    {"solve_clusters", py_solve_clusters, METH_VARARGS,
+     "solve_clusters(table, bounds, first, size, li, lj, s, f1, f0, b1, b0, rhs, out, nseries, nunknowns, "
+     "nclusters, nentries, p) -> bool: Cholesky solves of every cluster's normal equations; False when "
+     "one is not positive definite."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -339,6 +339,8 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
     nser, nu = rhs.shape
     pairs = _normal_matrix_pairs(p, tu, block_start, block_stop)
     i, j = pairs[:2]
+    if kernel_path() == "compiled" and rhs.dtype == np.complex128:
+        return _solve_clusters_compiled(a2, p, tu, block_start, pairs, rhs)
     values = _pair_values(_pair_sum_table(a2), pairs)  # [entry, series]
     diag = np.zeros((nu, nser))
     diag[i[i == j]] = values[i == j].real
@@ -371,6 +373,28 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
     return u
 
 
+def _solve_clusters_compiled(a2, p, tu, block_start, pairs, rhs):
+    """:func:`_solve_clusters` by the C kernel: each cluster's matrix is built from the pair-sum table
+    (the same entry formula as :func:`_pair_values`), Cholesky-factorised and solved, series by series;
+    None in exactly the cases the numpy version returns None."""
+    nser, nu = rhs.shape
+    i, j = pairs[:2]
+    new = np.concatenate(([True], (np.diff(tu) > p) | (np.diff(block_start) != 0)))
+    cluster = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    size = np.diff(np.append(first, nu))
+    order = np.argsort(cluster[i], kind="stable")
+    bounds = np.searchsorted(cluster[i][order], np.arange(len(first) + 1))
+    li, lj = (i - first[cluster[i]])[order], (j - first[cluster[i]])[order]
+    cols = [np.ascontiguousarray(c[order], dtype=np.int64) for c in pairs[2:]]
+    table = np.ascontiguousarray(_pair_sum_table(np.asarray(a2, dtype=np.complex128)))
+    u = np.empty_like(rhs)
+    ok = _arfill_c.solve_clusters(table, bounds.astype(np.int64), first.astype(np.int64), size.astype(np.int64),
+                                  li.astype(np.int64), lj.astype(np.int64), *cols, np.ascontiguousarray(rhs), u,
+                                  nser, nu, len(first), len(li), p)
+    return u if ok else None
+
+
 def _valid_rows(n: int, p: int, barrier: np.ndarray) -> np.ndarray:
     """Rows r whose prediction-error support [r-p, r] lies in the series and avoids ``barrier``."""
     cum = np.concatenate(([0], np.cumsum(barrier)))
@@ -389,6 +413,11 @@ def _right_hand_side(d: np.ndarray, a2: np.ndarray, tu: np.ndarray, rows: np.nda
     """
     nser, n = d.shape
     p = a2.shape[1] - 1
+    if kernel_path() == "compiled" and d.dtype == np.complex128 and np.iscomplexobj(a2):
+        rhs = np.empty((nser, len(tu)), dtype=np.complex128)
+        _arfill_c.rhs(np.ascontiguousarray(d), np.ascontiguousarray(a2, dtype=np.complex128), tu.astype(np.int64),
+                      np.ascontiguousarray(rows, dtype=np.bool_), rhs, nser, n, len(tu), p)
+        return rhs
     pad = np.zeros((nser, n + 2 * p), dtype=d.dtype)  # d[t] at pad[t + p]: windows never leave it
     pad[:, p : p + n] = d
     valid = np.zeros(n + 2 * p, dtype=bool)  # row r at valid[r + p]
