@@ -37,7 +37,7 @@
 #define ISA_NOTE "compiler default ISA"
 #endif
 
-#define BLOCK 2048 /* samples per block: 6 float arrays x 8 KiB stay in L1/L2 between update and sums */
+#define BLOCK 1024 /* samples per block: 6 float arrays x 8 KiB stay in L1/L2 between update and sums */
 
 typedef struct {
     double nr, ni, sf, sb;
@@ -74,29 +74,29 @@ accumulate(const float *restrict fr, const float *restrict fi, const float *rest
     }
 }
 
-/* f_k(t) = f_{k-1}(t) + kappa b_{k-1}(t-1) into gr/gi; b_k(t) = b_{k-1}(t-1) + conj(kappa) f_{k-1}(t) in place */
+/* f_k(t) = f_{k-1}(t) + kappa b_{k-1}(t-1) and b_k(t) = b_{k-1}(t-1) + conj(kappa) f_{k-1}(t), both in
+ * place: f_k(t) goes to index t-k, where f_{k-1}(t-1) was; reading ahead (f[i+1] before f[i+1] is
+ * overwritten by the next i) keeps this a forward loop that vectorises in order */
 static inline __attribute__((always_inline)) void
-update(float *restrict gr, float *restrict gi, const float *restrict fr, const float *restrict fi,
-       float *restrict br, float *restrict bi, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki)
+update(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki)
 {
 #pragma omp simd
     for (ptrdiff_t i = lo; i < hi; i++) {
         float a = fr[i + 1], b = fi[i + 1], c = br[i], d = bi[i];
-        gr[i] = a + kr * c - ki * d; /* two FMAs each */
-        gi[i] = b + kr * d + ki * c;
+        fr[i] = a + kr * c - ki * d; /* two FMAs each */
+        fi[i] = b + kr * d + ki * c;
         br[i] = c + kr * a + ki * b;
         bi[i] = d + kr * b - ki * a;
     }
 }
 
 /* One series. x: n interleaved complex64; good: n bytes; segments [starts, stops) of the good runs,
- * sorted; kappa: 2*order doubles (re, im); work: 6n floats. */
+ * sorted; kappa: 2*order doubles (re, im); work: 4n floats. */
 MULTIVERSION static void
 burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts, const int64_t *stops,
          ptrdiff_t nseg, int order, double *kappa, float *work)
 {
     float *fr = work, *fi = work + n, *br = work + 2 * n, *bi = work + 3 * n;
-    float *gr = work + 4 * n, *gi = work + 5 * n;
     for (ptrdiff_t t = 0; t < n; t++) {
         float re = good[t] ? x[2 * t] : 0.0f, im = good[t] ? x[2 * t + 1] : 0.0f;
         fr[t] = br[t] = re;
@@ -133,18 +133,15 @@ burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts
         ptrdiff_t p1 = 0, p2 = 0; /* next segment whose head / end error may fall in this block */
         for (ptrdiff_t c0 = 0; c0 < m; c0 += BLOCK) {
             ptrdiff_t c1 = c0 + BLOCK < m ? c0 + BLOCK : m;
-            update(gr, gi, fr, fi, br, bi, c0, c1, (float)kr, (float)ki);
+            update(fr, fi, br, bi, c0, c1, (float)kr, (float)ki);
             for (; p1 < nseg && starts[p1] - 1 < c1; p1++) /* f_k, b_k at a head: partner outside */
                 if (stops[p1] - starts[p1] >= k && starts[p1] >= 1)
-                    gr[starts[p1] - 1] = gi[starts[p1] - 1] = br[starts[p1] - 1] = bi[starts[p1] - 1] = 0.0f;
+                    fr[starts[p1] - 1] = fi[starts[p1] - 1] = br[starts[p1] - 1] = bi[starts[p1] - 1] = 0.0f;
             for (; p2 < nseg && stops[p2] - k < c1; p2++) /* and just after an end */
                 if (stops[p2] - starts[p2] >= k && stops[p2] < n)
-                    gr[stops[p2] - k] = gi[stops[p2] - k] = br[stops[p2] - k] = bi[stops[p2] - k] = 0.0f;
-            accumulate(gr, gi, br, bi, c0 > 0 ? c0 - 1 : 0, c1 - 1, &s);
+                    fr[stops[p2] - k] = fi[stops[p2] - k] = br[stops[p2] - k] = bi[stops[p2] - k] = 0.0f;
+            accumulate(fr, fi, br, bi, c0 > 0 ? c0 - 1 : 0, c1 - 1, &s);
         }
-        float *t;
-        t = fr, fr = gr, gr = t;
-        t = fi, fi = gi, gi = t;
     }
 }
 
@@ -264,28 +261,29 @@ solve_one(const double *table, int p, ptrdiff_t nclusters, const int64_t *bounds
             lr[lj[q] * m + li[q]] = vr;
             lim[lj[q] * m + li[q]] = -vi;
         }
-        for (ptrdiff_t j = 0; j < m; j++) { /* Cholesky M = L L^H, row-major lower triangle in place */
-            const double *rjr = lr + j * m, *rji = lim + j * m;
-            double dsum = 0;
-#pragma omp simd reduction(+ : dsum)
-            for (ptrdiff_t k = 0; k < j; k++)
-                dsum += rjr[k] * rjr[k] + rji[k] * rji[k];
-            double djj = rjr[j] - dsum;
+        /* Cholesky M = L L^H, right-looking: scale column j, then subtract its outer product from the
+         * trailing lower triangle row by row (contiguous complex axpys, no reductions) */
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double djj = lr[j * m + j];
             if (!(djj > 0))
                 return -1;
             djj = sqrt(djj);
             lr[j * m + j] = djj;
             lim[j * m + j] = 0;
-            for (ptrdiff_t i = j + 1; i < m; i++) {
+            for (ptrdiff_t i = j + 1; i < m; i++) { /* column j of L, and a contiguous conj copy of it */
+                lr[i * m + j] /= djj;
+                lim[i * m + j] /= djj;
+                yr[i] = lr[i * m + j];
+                yi[i] = -lim[i * m + j];
+            }
+            for (ptrdiff_t i = j + 1; i < m; i++) { /* A[i][k] -= L[i][j] conj(L[k][j]), k = j+1..i */
+                double pr = lr[i * m + j], pi = lim[i * m + j];
                 double *rir = lr + i * m, *rii = lim + i * m;
-                double sr = 0, si = 0;
-#pragma omp simd reduction(+ : sr, si)
-                for (ptrdiff_t k = 0; k < j; k++) { /* sum_k L[i][k] conj(L[j][k]) */
-                    sr += rir[k] * rjr[k] + rii[k] * rji[k];
-                    si += rii[k] * rjr[k] - rir[k] * rji[k];
+#pragma omp simd
+                for (ptrdiff_t k = j + 1; k <= i; k++) {
+                    rir[k] -= pr * yr[k] - pi * yi[k];
+                    rii[k] -= pr * yi[k] + pi * yr[k];
                 }
-                rir[j] = (rir[j] - sr) / djj;
-                rii[j] = (rii[j] - si) / djj;
             }
         }
         for (ptrdiff_t i = 0; i < m; i++) { /* L y = rhs */
@@ -353,7 +351,7 @@ py_burg(PyObject *self, PyObject *args)
         goto fail_st;
     if (get(ok, &kap, 1, 16, nser * order, "kappas (complex128)") < 0)
         goto fail_sp;
-    float *work = malloc(sizeof(float) * 6 * (size_t)n);
+    float *work = malloc(sizeof(float) * 4 * (size_t)n);
     if (!work) {
         PyErr_NoMemory();
         goto fail_kap;
