@@ -53,7 +53,7 @@ def _kappas(x, good, order):
     starts, stops = arfill.runs(good)
     stages = arfill._burg_stages(x.shape[1], order, starts, stops)
     ref = np.array([arfill._burg_series(np.ascontiguousarray(row), good, stages) for row in x])
-    return ref, arfill._burg_compiled(x, good, order, starts, stops)
+    return ref, arfill._burg_compiled(x, good, order, starts, stops)[0]
 
 
 @compiled
@@ -76,6 +76,19 @@ def test_compiled_burg_reflection_coefficients_equal_the_reference(complex_data)
     # the reference sums in float32 (BLAS), the kernel sums float32 products in double: they agree to
     # single-precision rounding of the sums
     np.testing.assert_allclose(new, ref, rtol=0, atol=2e-5)
+
+
+@compiled
+def test_compiled_burg_filter_and_power_equal_the_reference(monkeypatch):
+    rng = np.random.default_rng(9)
+    good = _window(8000, rng)
+    x = _ar_series(2, 8000, rng).astype(np.complex64)
+    a, power = arfill.burg(x, good, 8)
+    monkeypatch.setenv("GLOBALHS_ARFILL", "numpy")
+    a_ref, power_ref = arfill.burg(x, good, 8)
+    np.testing.assert_allclose(a, a_ref, rtol=0, atol=1e-4 * np.abs(a_ref).max())
+    np.testing.assert_allclose(power, power_ref, rtol=1e-4)
+    assert a[:, 0].tolist() == [1, 1]
 
 
 @compiled

@@ -29,8 +29,9 @@ def fill_series(z: np.ndarray, good: np.ndarray, sections, args: dict[str, Any],
     """Detrended, gap-filled copy of complex series z [nseries, ndt] sharing the window ``good``."""
     window = int(round(ts.seconds(args["DTWINDOW"], "DTWINDOW") / dt)) if args["DTWINDOW"] != "0" else None
     overlap = int(round(ts.seconds(args["DTOVERLAP"], "DTOVERLAP") / dt)) if args["DTOVERLAP"] != "0" else 0
-    # detrend in double precision; fill in the data's single precision (Burg is memory-bound)
-    flat = detrend(z.astype(np.complex128), good, args["DETRENDORDER"], window, overlap, sections).astype(np.complex64)
+    # detrending computes the trend in double precision and rounds the result to the data's single
+    # precision, in which the filling runs (Burg is memory-bound)
+    flat = detrend(z.astype(np.complex64, copy=False), good, args["DETRENDORDER"], window, overlap, sections)
     out = np.zeros(z.shape, dtype=np.complex64)
     kwargs = dict(minpercentage=args["MINPERCENTAGE"], maxorder=args["MAXORDER"], niter=args["NITER"])
     if args["SIGMACLIP"] > 0:

@@ -91,17 +91,20 @@ update(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdiff_t l
 }
 
 /* One series. x: n interleaved complex64; good: n bytes; segments [starts, stops) of the good runs,
- * sorted; kappa: 2*order doubles (re, im); work: 4n floats. */
+ * sorted; kappa: 2*order doubles (re, im); energy: sum |x|^2 over good samples; work: 4n floats. */
 MULTIVERSION static void
 burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts, const int64_t *stops,
-         ptrdiff_t nseg, int order, double *kappa, float *work)
+         ptrdiff_t nseg, int order, double *kappa, double *energy, float *work)
 {
     float *fr = work, *fi = work + n, *br = work + 2 * n, *bi = work + 3 * n;
+    double e = 0;
     for (ptrdiff_t t = 0; t < n; t++) {
         float re = good[t] ? x[2 * t] : 0.0f, im = good[t] ? x[2 * t + 1] : 0.0f;
         fr[t] = br[t] = re;
         fi[t] = bi[t] = im;
+        e += (double)re * re + (double)im * im;
     }
+    *energy = e;
     sums_t s = {0, 0, 0, 0};
     accumulate(fr, fi, br, bi, 0, n - 1, &s); /* stage 1: m = n - 1 pairs */
     for (int k = 1; k <= order; k++) {
@@ -331,16 +334,16 @@ get(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize, Py_ssize_
 static PyObject *
 py_burg(PyObject *self, PyObject *args)
 {
-    PyObject *ox, *og, *os, *oe, *ok;
+    PyObject *ox, *og, *os, *oe, *ok, *oen;
     Py_ssize_t nser, n, nseg;
     int order;
-    if (!PyArg_ParseTuple(args, "OOOOOnnni", &ox, &og, &os, &oe, &ok, &nser, &n, &nseg, &order))
+    if (!PyArg_ParseTuple(args, "OOOOOOnnni", &ox, &og, &os, &oe, &ok, &oen, &nser, &n, &nseg, &order))
         return NULL;
     if (nser < 0 || n < 2 || nseg < 0 || order < 1 || order >= n) {
         PyErr_SetString(PyExc_ValueError, "burg: bad sizes");
         return NULL;
     }
-    Py_buffer x, g, st, sp, kap;
+    Py_buffer x, g, st, sp, kap, en;
     if (get(ox, &x, 0, 8, nser * n, "x (complex64)") < 0)
         return NULL;
     if (get(og, &g, 0, 1, n, "good (bool)") < 0)
@@ -351,23 +354,34 @@ py_burg(PyObject *self, PyObject *args)
         goto fail_st;
     if (get(ok, &kap, 1, 16, nser * order, "kappas (complex128)") < 0)
         goto fail_sp;
+    if (get(oen, &en, 1, 8, nser, "energy (float64)") < 0)
+        goto fail_kap;
+    const int64_t *a0 = st.buf, *a1 = sp.buf;
+    for (Py_ssize_t q = 0; q < nseg; q++)
+        if (a0[q] < 0 || a1[q] > n || a0[q] >= a1[q] || (q > 0 && a0[q] <= a1[q - 1])) {
+            PyErr_SetString(PyExc_ValueError, "burg: segments must be sorted, disjoint and inside the series");
+            goto fail_en;
+        }
     float *work = malloc(sizeof(float) * 4 * (size_t)n);
     if (!work) {
         PyErr_NoMemory();
-        goto fail_kap;
+        goto fail_en;
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < nser; i++)
         burg_one((const float *)x.buf + 2 * i * n, g.buf, n, st.buf, sp.buf, nseg, order,
-                 (double *)kap.buf + 2 * i * order, work);
+                 (double *)kap.buf + 2 * i * order, (double *)en.buf + i, work);
     Py_END_ALLOW_THREADS
     free(work);
+    PyBuffer_Release(&en);
     PyBuffer_Release(&kap);
     PyBuffer_Release(&sp);
     PyBuffer_Release(&st);
     PyBuffer_Release(&g);
     PyBuffer_Release(&x);
     Py_RETURN_NONE;
+fail_en:
+    PyBuffer_Release(&en);
 fail_kap:
     PyBuffer_Release(&kap);
 fail_sp:
@@ -515,8 +529,9 @@ done:
 
 static PyMethodDef methods[] = {
     {"burg", py_burg, METH_VARARGS,
-     "burg(x, good, starts, stops, kappas, nseries, n, nsegments, order): multi-segment Burg reflection "
-     "coefficients of complex64 series x (nseries, n) into kappas (nseries, order) complex128."},
+     "burg(x, good, starts, stops, kappas, energy, nseries, n, nsegments, order): multi-segment Burg "
+     "reflection coefficients of complex64 series x (nseries, n) into kappas (nseries, order) complex128, "
+     "and the energy sum |x|^2 over the good samples into energy (nseries) float64."},
     {"rhs", py_rhs, METH_VARARGS,
      "rhs(d, a, tu, valid, out, nseries, n, nunknowns, p): right-hand side of the gap-filling normal "
      "equations, complex128, into out (nseries, nunknowns)."},

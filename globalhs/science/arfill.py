@@ -153,19 +153,21 @@ def _burg_series(x: np.ndarray, good: np.ndarray, stages) -> np.ndarray:
     return kappas
 
 
-def _burg_compiled(x2, good, order, starts, stops) -> np.ndarray:
-    """Reflection coefficients (nseries, order) of :func:`_burg_series` from the C kernel: one fused
-    pass per stage (update, head/end zeroing, next sums) on float32 real/imaginary arrays with
-    double-precision sums. Real input runs as complex with zero imaginary part (same coefficients)."""
+def _burg_compiled(x2, good, order, starts, stops) -> tuple[np.ndarray, np.ndarray]:
+    """Reflection coefficients (nseries, order) of :func:`_burg_series` from the C kernel, and the mean
+    power of the good samples: one fused pass per stage (update in place, head/end zeroing, next sums)
+    on float32 real/imaginary arrays, products summed in double precision. Real input runs as
+    complex with zero imaginary part (the same coefficients)."""
     n = x2.shape[1]
     longest = int(np.max(stops - starts)) if len(starts) else 0
     if longest < order:
         raise ValueError(f"no good segment is longer than {longest} samples; cannot fit AR order {order}")
     z = np.ascontiguousarray(x2, dtype=np.complex64)
     kappas = np.zeros((len(z), order), dtype=np.complex128)
+    energy = np.zeros(len(z))
     _arfill_c.burg(z, np.ascontiguousarray(good, dtype=np.bool_), starts.astype(np.int64), stops.astype(np.int64),
-                   kappas, len(z), n, len(starts), order)
-    return kappas if np.iscomplexobj(x2) else kappas.real.copy()
+                   kappas, energy, len(z), n, len(starts), order)
+    return (kappas if np.iscomplexobj(x2) else kappas.real.copy()), energy / max(int(np.sum(good)), 1)
 
 
 def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,15 +188,15 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
     wide = np.result_type(x2.dtype, np.float64)
     work = np.result_type(x2.dtype, np.float32)
     if kernel_path() == "compiled" and work in (np.float32, np.complex64) and x2.shape[1] > order:
-        kappas = _burg_compiled(x2, good, order, starts, stops)
+        kappas, power = _burg_compiled(x2, good, order, starts, stops)
     else:
         stages = _burg_stages(x2.shape[1], order, starts, stops)
         kappas = np.array([_burg_series(np.ascontiguousarray(row), good, stages) for row in x2]).reshape(len(x2), order)
+        power = np.mean(np.abs(x2[:, good].astype(wide)) ** 2, axis=1) if good.any() else np.zeros(len(x2))
     a = np.zeros((x2.shape[0], order + 1), dtype=wide)
     a[:, 0] = 1
     for k in range(1, order + 1):
         a[:, 1 : k + 1] += kappas[:, k - 1 : k] * np.conj(a[:, k - 1 :: -1][:, :k])
-    power = np.mean(np.abs(x2[:, good].astype(wide)) ** 2, axis=1) if good.any() else np.zeros(len(x2))
     power = power * np.prod(1 - np.abs(kappas) ** 2, axis=1)
     if not np.iscomplexobj(x):
         a = a.real
@@ -466,7 +468,8 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     good = np.asarray(good, dtype=bool)
     unknown = np.asarray(unknown, dtype=bool) & ~good
     dtype = np.result_type(x2.dtype, a2.dtype, np.float64)
-    out = np.where(good, x2, 0).astype(dtype)
+    out = x2.astype(dtype)
+    out[:, ~good] = 0
     if p == 0 or not unknown.any():
         filled_mask = np.zeros(n, dtype=bool)
         return (out[0] if single else out), filled_mask
