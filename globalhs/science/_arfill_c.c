@@ -241,18 +241,17 @@ solve_one(const double *table, int p, ptrdiff_t nclusters, const int64_t *bounds
     double *lr = work, *lim = work + maxsize * maxsize, *yr = lim + maxsize * maxsize, *yi = yr + maxsize;
     /* as arfill._solve_clusters: an unknown whose diagonal is negligible (no prediction error sees it)
      * sends the batch to the careful path */
-    double dmax = 1e-300;
+    double dmax = 1e-300; /* a cluster's diagonal entries come first (arfill._normal_matrix_pairs, d = 0) */
     for (int pass = 0; pass < 2; pass++)
-        for (ptrdiff_t q = 0; q < bounds[nclusters]; q++) {
-            if (li[q] != lj[q])
-                continue;
-            const double *row = table + 2 * ls[q] * width;
-            double v = (row[2 * f1[q]] - row[2 * f0[q]]) + (row[2 * b1[q]] - row[2 * b0[q]]);
-            if (pass == 0)
-                dmax = v > dmax ? v : dmax;
-            else if (!(v > 1e-12 * dmax))
-                return -1;
-        }
+        for (ptrdiff_t c = 0; c < nclusters; c++)
+            for (ptrdiff_t q = bounds[c]; q < bounds[c + 1] && li[q] == lj[q]; q++) {
+                const double *row = table + 2 * ls[q] * width;
+                double v = (row[2 * f1[q]] - row[2 * f0[q]]) + (row[2 * b1[q]] - row[2 * b0[q]]);
+                if (pass == 0)
+                    dmax = v > dmax ? v : dmax;
+                else if (!(v > 1e-12 * dmax))
+                    return -1;
+            }
     for (ptrdiff_t c = 0; c < nclusters; c++) {
         ptrdiff_t m = size[c], base = first[c];
         memset(lr, 0, sizeof(double) * m * m);
