@@ -2,9 +2,9 @@
  *
  * burg(x, good, starts, stops, order, kappas): multi-segment Burg reflection coefficients of a batch
  * of complex64 series sharing one window, the same recursion as arfill._burg_series. Each order stage
- * is one pass over the series in L1-sized blocks: update f and b of the block, zero the errors made
- * at segment heads and ends, and accumulate the next stage's three sums (num, |f|^2, |b|^2) while the
- * block is still in cache. Error sequences are split real/imaginary float32 arrays (vectorisable);
+ * is one pass over the series: update f and b in place and accumulate the next stage's three sums
+ * (num, |f|^2, |b|^2) from the new values in registers; the few errors zeroed at segment heads and
+ * ends are then taken out of the sums. Error sequences are split real/imaginary float32 arrays (vectorisable);
  * the sums are single-precision products summed in runs of SUBSUM samples, the run totals in double.
  *
  * No numpy headers: arrays arrive through the buffer protocol, the caller (arfill.py) checks dtypes,
@@ -37,7 +37,7 @@
 #define ISA_NOTE "compiler default ISA"
 #endif
 
-#define BLOCK 1024 /* samples per block: 6 float arrays x 8 KiB stay in L1/L2 between update and sums */
+
 
 typedef struct {
     double nr, ni, sf, sb;
@@ -90,11 +90,50 @@ update(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdiff_t l
     }
 }
 
+/* update() over [lo, hi) fused with the next stage's sums of conj(b_k[i]) f_k[i+1], |f_k[i+1]|^2, |b_k[i]|^2:
+ * f_k[i+1] is computed twice (here and as the next i's output) so every pair is in registers and the
+ * series is read once per stage. Needs f[hi+1], b[hi] of the previous stage (hi <= m - 1). The errors
+ * zeroed afterwards at segment heads and ends are taken out of the sums by the caller. */
+static inline __attribute__((always_inline)) void
+update_sums(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdiff_t lo, ptrdiff_t hi, float kr,
+            float ki, sums_t *s)
+{
+    for (ptrdiff_t j0 = lo; j0 < hi; j0 += SUBSUM) {
+        ptrdiff_t j1 = j0 + SUBSUM < hi ? j0 + SUBSUM : hi;
+        float nr1 = 0, nr2 = 0, ni1 = 0, ni2 = 0, sf1 = 0, sf2 = 0, sb1 = 0, sb2 = 0;
+#pragma omp simd reduction(+ : nr1, nr2, ni1, ni2, sf1, sf2, sb1, sb2)
+        for (ptrdiff_t i = j0; i < j1; i++) {
+            float a = fr[i + 1], b = fi[i + 1], c = br[i], d = bi[i];
+            float a2 = fr[i + 2], b2 = fi[i + 2], c2 = br[i + 1], d2 = bi[i + 1];
+            float gr = a + kr * c - ki * d, gi = b + kr * d + ki * c;     /* f_k at i */
+            float hr = c + kr * a + ki * b, hm = d + kr * b - ki * a;     /* b_k at i */
+            float g2r = a2 + kr * c2 - ki * d2, g2i = b2 + kr * d2 + ki * c2; /* f_k at i + 1 */
+            fr[i] = gr;
+            fi[i] = gi;
+            br[i] = hr;
+            bi[i] = hm;
+            nr1 += hr * g2r;
+            nr2 += hm * g2i;
+            ni1 += hr * g2i;
+            ni2 -= hm * g2r;
+            sf1 += g2r * g2r;
+            sf2 += g2i * g2i;
+            sb1 += hr * hr;
+            sb2 += hm * hm;
+        }
+        s->nr += (double)nr1 + (double)nr2;
+        s->ni += (double)ni1 + (double)ni2;
+        s->sf += (double)sf1 + (double)sf2;
+        s->sb += (double)sb1 + (double)sb2;
+    }
+}
+
 /* One series. x: n interleaved complex64; good: n bytes; segments [starts, stops) of the good runs,
- * sorted; kappa: 2*order doubles (re, im); energy: sum |x|^2 over good samples; work: 4n floats. */
+ * sorted; kappa: 2*order doubles (re, im); energy: sum |x|^2 over good samples; work: 4n floats;
+ * zbuf: 2 nseg indices. */
 MULTIVERSION static void
 burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts, const int64_t *stops,
-         ptrdiff_t nseg, int order, double *kappa, double *energy, float *work)
+         ptrdiff_t nseg, int order, double *kappa, double *energy, float *work, ptrdiff_t *zbuf)
 {
     float *fr = work, *fi = work + n, *br = work + 2 * n, *bi = work + 3 * n;
     double e = 0;
@@ -133,18 +172,42 @@ burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts
         if (k == order)
             break;
         s.nr = s.ni = s.sf = s.sb = 0;
-        ptrdiff_t p1 = 0, p2 = 0; /* next segment whose head / end error may fall in this block */
-        for (ptrdiff_t c0 = 0; c0 < m; c0 += BLOCK) {
-            ptrdiff_t c1 = c0 + BLOCK < m ? c0 + BLOCK : m;
-            update(fr, fi, br, bi, c0, c1, (float)kr, (float)ki);
-            for (; p1 < nseg && starts[p1] - 1 < c1; p1++) /* f_k, b_k at a head: partner outside */
-                if (stops[p1] - starts[p1] >= k && starts[p1] >= 1)
-                    fr[starts[p1] - 1] = fi[starts[p1] - 1] = br[starts[p1] - 1] = bi[starts[p1] - 1] = 0.0f;
-            for (; p2 < nseg && stops[p2] - k < c1; p2++) /* and just after an end */
-                if (stops[p2] - starts[p2] >= k && stops[p2] < n)
-                    fr[stops[p2] - k] = fi[stops[p2] - k] = br[stops[p2] - k] = bi[stops[p2] - k] = 0.0f;
-            accumulate(fr, fi, br, bi, c0 > 0 ? c0 - 1 : 0, c1 - 1, &s);
+        /* one pass: update and the sums of pairs j = 0..m-2, then the last sample's update */
+        update_sums(fr, fi, br, bi, 0, m - 1, (float)kr, (float)ki, &s);
+        update(fr, fi, br, bi, m - 1, m, (float)kr, (float)ki);
+        /* errors at segment heads (partner outside) and just after segment ends become zero: take the
+         * pairs they were in out of the sums (with the values summed), then zero them */
+        ptrdiff_t nz = 0;
+        for (ptrdiff_t g = 0, h = 0; g < nseg || h < nseg;) {
+            ptrdiff_t zh = g < nseg ? starts[g] - 1 : PTRDIFF_MAX, ze = h < nseg ? stops[h] - k : PTRDIFF_MAX;
+            if (zh <= ze) {
+                if (stops[g] - starts[g] >= k && starts[g] >= 1 && (nz == 0 || zbuf[nz - 1] != zh))
+                    zbuf[nz++] = zh;
+                g++;
+            } else {
+                if (stops[h] - starts[h] >= k && stops[h] < n && (nz == 0 || zbuf[nz - 1] != ze))
+                    zbuf[nz++] = ze;
+                h++;
+            }
         }
+        ptrdiff_t last = -1; /* pairs j = z - 1 and j = z of each zeroed z, each once */
+        for (ptrdiff_t q = 0; q < nz; q++) {
+            ptrdiff_t z = zbuf[q];
+            for (ptrdiff_t j = z - 1; j <= z; j++) {
+                if (j < 0 || j > m - 2 || j <= last)
+                    continue;
+                last = j;
+                double a = fr[j + 1], b = fi[j + 1], c = br[j], d = bi[j];
+                s.nr -= c * a + d * b;
+                s.ni -= c * b - d * a;
+            }
+            if (z >= 1 && z <= m - 1)
+                s.sf -= (double)fr[z] * fr[z] + (double)fi[z] * fi[z];
+            if (z <= m - 2)
+                s.sb -= (double)br[z] * br[z] + (double)bi[z] * bi[z];
+        }
+        for (ptrdiff_t q = 0; q < nz; q++)
+            fr[zbuf[q]] = fi[zbuf[q]] = br[zbuf[q]] = bi[zbuf[q]] = 0.0f;
     }
 }
 
@@ -362,15 +425,19 @@ py_burg(PyObject *self, PyObject *args)
             goto fail_en;
         }
     float *work = malloc(sizeof(float) * 4 * (size_t)n);
-    if (!work) {
+    ptrdiff_t *zbuf = malloc(sizeof(ptrdiff_t) * (2 * (size_t)nseg + 1));
+    if (!work || !zbuf) {
+        free(work);
+        free(zbuf);
         PyErr_NoMemory();
         goto fail_en;
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < nser; i++)
         burg_one((const float *)x.buf + 2 * i * n, g.buf, n, st.buf, sp.buf, nseg, order,
-                 (double *)kap.buf + 2 * i * order, (double *)en.buf + i, work);
+                 (double *)kap.buf + 2 * i * order, (double *)en.buf + i, work, zbuf);
     Py_END_ALLOW_THREADS
+    free(zbuf);
     free(work);
     PyBuffer_Release(&en);
     PyBuffer_Release(&kap);
