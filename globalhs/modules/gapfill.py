@@ -68,6 +68,8 @@ def main(args: dict[str, Any]) -> None:
         raise ModuleError(f"argument BATCH={args['BATCH']}: expected at least 1")
     dt = ts.cadence_of(recs)
     plan = arfill.fill_plan(good, args["MINPERCENTAGE"], args["MAXORDER"], args["NITER"])
+    print(f"gapfill: arfill kernels {arfill.kernel_path()} (compiled: the C extension built at install; "
+          f"numpy: the reference, used without it or with GLOBALHS_ARFILL=numpy)", flush=True)
     store = open_store()
     try:
         store.ensure_series(timeseries_series(args["out"]))
