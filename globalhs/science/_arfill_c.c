@@ -15,8 +15,9 @@
  * forward and backward prediction errors of the rows after the cluster, then their correlation with the
  * filter; double precision throughout.
  *
- * solve_clusters(table, entries..., rhs, u): the dense Hermitian system of each cluster built from the
- * pair-sum table (arfill._pair_values), Cholesky-factorised and solved, per series (arfill._solve_clusters);
+ * solve_clusters(table, tu, blocks, clusters, rhs, u): the dense Hermitian system of each cluster built from
+ * the pair-sum table (arfill._normal_matrix_pairs, _pair_values), Cholesky-factorised and solved, per
+ * series (arfill._solve_clusters);
  * reports failure (not positive definite, or an unknown no error sees) so the caller can take the careful
  * path.
  */
@@ -290,87 +291,114 @@ rhs_one(const double *d, const double *a, ptrdiff_t n, int p, const int64_t *tu,
     }
 }
 
-/* One series of solve_clusters. table: (p+1) x (p+2) interleaved complex128 pair sums T[s, m];
- * entries sorted by cluster (bounds[c] .. bounds[c+1]), local indices li <= lj, lag s and the four
- * table columns; rhs/out: nu interleaved complex128; work: 2 maxsize^2 + 4 maxsize doubles.
- * Returns 0, or -1 when a cluster's matrix is not numerically positive definite. */
+/* Entry M_ij (i <= j, same cluster) of the normal matrix from the pair-sum table, or 0 with *ok = 0 when
+ * no prediction-error row sees both unknowns (arfill._normal_matrix_pairs, _pair_values: the rows
+ * r in [max(t_j, start + p), min(t_i + p, stop - 1)] of the block [start, stop)). */
+static inline __attribute__((always_inline)) int
+entry(const double *table, int p, int64_t ti, int64_t tj, int64_t start, int64_t stop, double *vr, double *vi)
+{
+    int64_t s = tj - ti;
+    if (s > p)
+        return 0;
+    int64_t rlo = tj > start + p ? tj : start + p, rhi = ti + p < stop - 1 ? ti + p : stop - 1;
+    if (rlo > rhi)
+        return 0;
+    int64_t f1 = rhi - tj + 1, f0 = rlo - tj, b1 = ti + p - rlo + 1, b0 = ti + p - rhi;
+    const double *row = table + 2 * s * (p + 2);
+    *vr = (row[2 * f1] - row[2 * f0]) + (row[2 * b1] - row[2 * b0]);
+    *vi = (row[2 * f1 + 1] - row[2 * f0 + 1]) + (row[2 * b1 + 1] - row[2 * b0 + 1]);
+    return 1;
+}
+
+/* One series of solve_clusters. table: (p+1) x (p+2) interleaved complex128 pair sums T[s, m]; tu,
+ * bstart, bstop: time and block of each unknown; clusters [first, first + size) of unknowns; rhs/out:
+ * nu interleaved complex128; work: 2 maxsize^2 + 2 maxsize doubles.
+ * Returns 0, or -1 when a cluster's matrix is not numerically positive definite or an unknown's
+ * diagonal is negligible (no prediction error sees it), the cases arfill._solve_clusters sends to the
+ * careful path. The factor L is stored column-major (column j contiguous from row j), so every loop of
+ * the factorisation and the solves runs down contiguous memory. */
 MULTIVERSION static int
-solve_one(const double *table, int p, ptrdiff_t nclusters, const int64_t *bounds, const int64_t *first,
-          const int64_t *size, const int64_t *li, const int64_t *lj, const int64_t *ls, const int64_t *f1,
-          const int64_t *f0, const int64_t *b1, const int64_t *b0, const double *rhs, double *out,
+solve_one(const double *table, int p, const int64_t *tu, const int64_t *bstart, const int64_t *bstop,
+          ptrdiff_t nclusters, const int64_t *first, const int64_t *size, const double *rhs, double *out,
           double *work, ptrdiff_t maxsize)
 {
-    ptrdiff_t width = p + 2;
-    double *lr = work, *lim = work + maxsize * maxsize, *yr = lim + maxsize * maxsize, *yi = yr + maxsize;
-    /* as arfill._solve_clusters: an unknown whose diagonal is negligible (no prediction error sees it)
-     * sends the batch to the careful path */
-    double dmax = 1e-300; /* a cluster's diagonal entries come first (arfill._normal_matrix_pairs, d = 0) */
+    double *ar = work, *ai = work + maxsize * maxsize, *yr = ai + maxsize * maxsize, *yi = yr + maxsize;
+    double dmax = 1e-300, vr, vi;
     for (int pass = 0; pass < 2; pass++)
         for (ptrdiff_t c = 0; c < nclusters; c++)
-            for (ptrdiff_t q = bounds[c]; q < bounds[c + 1] && li[q] == lj[q]; q++) {
-                const double *row = table + 2 * ls[q] * width;
-                double v = (row[2 * f1[q]] - row[2 * f0[q]]) + (row[2 * b1[q]] - row[2 * b0[q]]);
+            for (ptrdiff_t u = first[c]; u < first[c] + size[c]; u++) {
+                double d = entry(table, p, tu[u], tu[u], bstart[u], bstop[u], &vr, &vi) ? vr : 0.0;
                 if (pass == 0)
-                    dmax = v > dmax ? v : dmax;
-                else if (!(v > 1e-12 * dmax))
+                    dmax = d > dmax ? d : dmax;
+                else if (!(d > 1e-12 * dmax))
                     return -1;
             }
     for (ptrdiff_t c = 0; c < nclusters; c++) {
         ptrdiff_t m = size[c], base = first[c];
-        memset(lr, 0, sizeof(double) * m * m);
-        memset(lim, 0, sizeof(double) * m * m);
-        for (ptrdiff_t q = bounds[c]; q < bounds[c + 1]; q++) { /* lower triangle: L[j][i] = conj(M_ij) */
-            const double *row = table + 2 * ls[q] * width;
-            double vr = (row[2 * f1[q]] - row[2 * f0[q]]) + (row[2 * b1[q]] - row[2 * b0[q]]);
-            double vi = (row[2 * f1[q] + 1] - row[2 * f0[q] + 1]) + (row[2 * b1[q] + 1] - row[2 * b0[q] + 1]);
-            lr[lj[q] * m + li[q]] = vr;
-            lim[lj[q] * m + li[q]] = -vi;
-        }
-        /* Cholesky M = L L^H, right-looking: scale column j, then subtract its outer product from the
-         * trailing lower triangle row by row (contiguous complex axpys, no reductions) */
+        const int64_t *t = tu + base;
+        /* lower triangle, column-major: A[i + j m] (row i >= column j) = M_ji = conj(M_ij) */
         for (ptrdiff_t j = 0; j < m; j++) {
-            double djj = lr[j * m + j];
-            if (!(djj > 0))
-                return -1;
-            djj = sqrt(djj);
-            lr[j * m + j] = djj;
-            lim[j * m + j] = 0;
-            for (ptrdiff_t i = j + 1; i < m; i++) { /* column j of L, and a contiguous conj copy of it */
-                lr[i * m + j] /= djj;
-                lim[i * m + j] /= djj;
-                yr[i] = lr[i * m + j];
-                yi[i] = -lim[i * m + j];
-            }
-            for (ptrdiff_t i = j + 1; i < m; i++) { /* A[i][k] -= L[i][j] conj(L[k][j]), k = j+1..i */
-                double pr = lr[i * m + j], pi = lim[i * m + j];
-                double *rir = lr + i * m, *rii = lim + i * m;
-#pragma omp simd
-                for (ptrdiff_t k = j + 1; k <= i; k++) {
-                    rir[k] -= pr * yr[k] - pi * yi[k];
-                    rii[k] -= pr * yi[k] + pi * yr[k];
+            double *cr = ar + j * m, *ci = ai + j * m;
+            for (ptrdiff_t i = j; i < m; i++) {
+                if (entry(table, p, t[j], t[i], bstart[base], bstop[base], &vr, &vi)) {
+                    cr[i] = vr;
+                    ci[i] = -vi;
+                } else {
+                    cr[i] = ci[i] = 0.0;
                 }
             }
         }
-        for (ptrdiff_t i = 0; i < m; i++) { /* L y = rhs */
-            const double *rir = lr + i * m, *rii = lim + i * m;
+        /* Cholesky M = L L^H, right-looking: scale column j, subtract conj(L[k][j]) L[k:, j] from each
+         * later column k (contiguous complex axpys) */
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double *cr = ar + j * m, *ci = ai + j * m;
+            double djj = cr[j];
+            if (!(djj > 0))
+                return -1;
+            djj = sqrt(djj);
+            double inv = 1.0 / djj;
+            cr[j] = djj;
+            ci[j] = 0.0;
+#pragma omp simd
+            for (ptrdiff_t i = j + 1; i < m; i++) {
+                cr[i] *= inv;
+                ci[i] *= inv;
+            }
+            for (ptrdiff_t k = j + 1; k < m; k++) {
+                double pr = cr[k], pi = -ci[k]; /* conj(L[k][j]) */
+                double *kr = ar + k * m, *ki = ai + k * m;
+#pragma omp simd
+                for (ptrdiff_t i = k; i < m; i++) {
+                    kr[i] -= pr * cr[i] - pi * ci[i];
+                    ki[i] -= pr * ci[i] + pi * cr[i];
+                }
+            }
+        }
+        for (ptrdiff_t i = 0; i < m; i++) {
+            yr[i] = rhs[2 * (base + i)];
+            yi[i] = rhs[2 * (base + i) + 1];
+        }
+        for (ptrdiff_t j = 0; j < m; j++) { /* L y = rhs, by columns */
+            const double *cr = ar + j * m, *ci = ai + j * m;
+            double qr = yr[j] / cr[j], qi = yi[j] / cr[j];
+            yr[j] = qr;
+            yi[j] = qi;
+#pragma omp simd
+            for (ptrdiff_t i = j + 1; i < m; i++) {
+                yr[i] -= cr[i] * qr - ci[i] * qi;
+                yi[i] -= cr[i] * qi + ci[i] * qr;
+            }
+        }
+        for (ptrdiff_t i = m - 1; i >= 0; i--) { /* L^H u = y: u_i = (y_i - sum_k>i conj(L[k][i]) u_k) / L[i][i] */
+            const double *cr = ar + i * m, *ci = ai + i * m;
             double sr = 0, si = 0;
 #pragma omp simd reduction(+ : sr, si)
-            for (ptrdiff_t k = 0; k < i; k++) {
-                sr += rir[k] * yr[k] - rii[k] * yi[k];
-                si += rir[k] * yi[k] + rii[k] * yr[k];
+            for (ptrdiff_t k = i + 1; k < m; k++) {
+                sr += cr[k] * yr[k] + ci[k] * yi[k];
+                si += cr[k] * yi[k] - ci[k] * yr[k];
             }
-            yr[i] = (rhs[2 * (base + i)] - sr) / rir[i];
-            yi[i] = (rhs[2 * (base + i) + 1] - si) / rir[i];
-        }
-        for (ptrdiff_t i = m - 1; i >= 0; i--) { /* L^H u = y: column i of L below the diagonal */
-            double sr = 0, si = 0;
-            for (ptrdiff_t k = i + 1; k < m; k++) { /* sum_k conj(L[k][i]) u_k */
-                double cr = lr[k * m + i], ci = lim[k * m + i];
-                sr += cr * yr[k] + ci * yi[k];
-                si += cr * yi[k] - ci * yr[k];
-            }
-            yr[i] = (yr[i] - sr) / lr[i * m + i];
-            yi[i] = (yi[i] - si) / lr[i * m + i];
+            yr[i] = (yr[i] - sr) / cr[i];
+            yi[i] = (yi[i] - si) / cr[i];
         }
         for (ptrdiff_t i = 0; i < m; i++) {
             out[2 * (base + i)] = yr[i];
@@ -523,65 +551,56 @@ fail_d:
 static PyObject *
 py_solve_clusters(PyObject *self, PyObject *args)
 {
-    PyObject *obj[13];
-    Py_ssize_t nser, nu, nclusters, nentries;
+    PyObject *obj[8];
+    Py_ssize_t nser, nu, nclusters;
     int p;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOnnnni", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5],
-                          &obj[6], &obj[7], &obj[8], &obj[9], &obj[10], &obj[11], &obj[12], &nser, &nu,
-                          &nclusters, &nentries, &p))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnnni", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5], &obj[6],
+                          &obj[7], &nser, &nu, &nclusters, &p))
         return NULL;
-    if (nser < 0 || nu < 0 || nclusters < 0 || nentries < 0 || p < 1) {
+    if (nser < 0 || nu < 0 || nclusters < 0 || p < 1) {
         PyErr_SetString(PyExc_ValueError, "solve_clusters: bad sizes");
         return NULL;
     }
-    /* table, bounds, first, size, li, lj, ls, f1, f0, b1, b0, rhs, out */
-    Py_ssize_t item[13] = {16, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 16, 16};
-    Py_ssize_t count[13] = {nser * (p + 1) * (p + 2), nclusters + 1, nclusters, nclusters, nentries, nentries,
-                            nentries, nentries, nentries, nentries, nentries, nser * nu, nser * nu};
-    static const char *names[13] = {"table", "bounds", "first", "size", "li", "lj", "s", "f1", "f0", "b1", "b0",
-                                    "rhs", "out"};
-    Py_buffer buf[13];
+    /* table, tu, block_start, block_stop, first, size, rhs, out */
+    Py_ssize_t item[8] = {16, 8, 8, 8, 8, 8, 16, 16};
+    Py_ssize_t count[8] = {nser * (p + 1) * (p + 2), nu, nu, nu, nclusters, nclusters, nser * nu, nser * nu};
+    static const char *names[8] = {"table", "tu", "block_start", "block_stop", "first", "size", "rhs", "out"};
+    Py_buffer buf[8];
     int got = 0, status = 0;
-    for (; got < 13; got++)
-        if (get(obj[got], &buf[got], got == 12, item[got], count[got], names[got]) < 0)
+    for (; got < 8; got++)
+        if (get(obj[got], &buf[got], got == 7, item[got], count[got], names[got]) < 0)
             goto done;
-    const int64_t *bounds = buf[1].buf, *first = buf[2].buf, *size = buf[3].buf;
-    const int64_t *li = buf[4].buf, *lj = buf[5].buf, *ls = buf[6].buf;
-    const int64_t *cols[4] = {buf[7].buf, buf[8].buf, buf[9].buf, buf[10].buf};
-    ptrdiff_t maxsize = 1;
-    for (Py_ssize_t c = 0; c < nclusters; c++) {
-        if (size[c] < 1 || first[c] < 0 || first[c] + size[c] > nu || bounds[c] < 0 || bounds[c] > bounds[c + 1] ||
-            bounds[c + 1] > nentries) {
-            PyErr_SetString(PyExc_ValueError, "solve_clusters: inconsistent cluster structure");
+    const int64_t *tu = buf[1].buf, *bstart = buf[2].buf, *bstop = buf[3].buf;
+    const int64_t *first = buf[4].buf, *size = buf[5].buf;
+    ptrdiff_t maxsize = 1, next = 0;
+    for (Py_ssize_t c = 0; c < nclusters; c++) { /* clusters tile the unknowns in order, one block each */
+        if (size[c] < 1 || first[c] != next || first[c] + size[c] > nu) {
+            PyErr_SetString(PyExc_ValueError, "solve_clusters: clusters must tile the unknowns in order");
             goto done;
         }
-        maxsize = size[c] > maxsize ? size[c] : maxsize;
-    }
-    for (Py_ssize_t q = 0; q < nentries; q++) {
-        int bad = ls[q] < 0 || ls[q] > p || li[q] < 0 || li[q] > lj[q];
-        for (int k = 0; k < 4; k++)
-            bad |= cols[k][q] < 0 || cols[k][q] > p + 1;
-        if (bad) {
-            PyErr_SetString(PyExc_ValueError, "solve_clusters: entry outside the pair-sum table");
-            goto done;
-        }
-    }
-    for (Py_ssize_t c = 0; c < nclusters; c++)
-        for (int64_t q = bounds[c]; q < bounds[c + 1]; q++)
-            if (lj[q] >= size[c]) {
-                PyErr_SetString(PyExc_ValueError, "solve_clusters: entry outside its cluster");
+        for (int64_t u = first[c]; u < first[c] + size[c]; u++)
+            if ((u > first[c] && (tu[u] <= tu[u - 1] || bstart[u] != bstart[first[c]] || bstop[u] != bstop[first[c]])) ||
+                bstart[u] > tu[u] || bstop[u] <= tu[u]) {
+                PyErr_SetString(PyExc_ValueError, "solve_clusters: a cluster's unknowns must be increasing, in one block");
                 goto done;
             }
-    double *work = malloc(sizeof(double) * (2 * (size_t)maxsize * (size_t)maxsize + 4 * (size_t)maxsize));
+        next = first[c] + size[c];
+        maxsize = size[c] > maxsize ? size[c] : maxsize;
+    }
+    if (next != nu) {
+        PyErr_SetString(PyExc_ValueError, "solve_clusters: clusters must tile the unknowns in order");
+        goto done;
+    }
+    double *work = malloc(sizeof(double) * (2 * (size_t)maxsize * (size_t)maxsize + 2 * (size_t)maxsize));
     if (!work) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < nser && status == 0; i++)
-        status = solve_one((const double *)buf[0].buf + 2 * i * (p + 1) * (p + 2), p, nclusters, bounds, first, size,
-                           li, lj, ls, cols[0], cols[1], cols[2], cols[3], (const double *)buf[11].buf + 2 * i * nu,
-                           (double *)buf[12].buf + 2 * i * nu, work, maxsize);
+        status = solve_one((const double *)buf[0].buf + 2 * i * (p + 1) * (p + 2), p, tu, bstart, bstop, nclusters,
+                           first, size, (const double *)buf[6].buf + 2 * i * nu, (double *)buf[7].buf + 2 * i * nu,
+                           work, maxsize);
     Py_END_ALLOW_THREADS
     free(work);
     for (int k = 0; k < got; k++)
@@ -602,9 +621,9 @@ static PyMethodDef methods[] = {
      "rhs(d, a, tu, valid, out, nseries, n, nunknowns, p): right-hand side of the gap-filling normal "
      "equations, complex128, into out (nseries, nunknowns)."},
     {"solve_clusters", py_solve_clusters, METH_VARARGS,
-     "solve_clusters(table, bounds, first, size, li, lj, s, f1, f0, b1, b0, rhs, out, nseries, nunknowns, "
-     "nclusters, nentries, p) -> bool: Cholesky solves of every cluster's normal equations; False when "
-     "one is not positive definite."},
+     "solve_clusters(table, tu, block_start, block_stop, first, size, rhs, out, nseries, nunknowns, "
+     "nclusters, p) -> bool: Cholesky solves of every cluster's normal equations; False when one is not "
+     "positive definite or an unknown's diagonal is negligible."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -339,10 +339,10 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
     """
     p = a2.shape[1] - 1
     nser, nu = rhs.shape
+    if kernel_path() == "compiled" and rhs.dtype == np.complex128 and nu:
+        return _solve_clusters_compiled(a2, p, tu, block_start, block_stop, rhs)
     pairs = _normal_matrix_pairs(p, tu, block_start, block_stop)
     i, j = pairs[:2]
-    if kernel_path() == "compiled" and rhs.dtype == np.complex128:
-        return _solve_clusters_compiled(a2, p, tu, block_start, pairs, rhs)
     values = _pair_values(_pair_sum_table(a2), pairs)  # [entry, series]
     diag = np.zeros((nu, nser))
     diag[i[i == j]] = values[i == j].real
@@ -375,25 +375,19 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
     return u
 
 
-def _solve_clusters_compiled(a2, p, tu, block_start, pairs, rhs):
+def _solve_clusters_compiled(a2, p, tu, block_start, block_stop, rhs):
     """:func:`_solve_clusters` by the C kernel: each cluster's matrix is built from the pair-sum table
-    (the same entry formula as :func:`_pair_values`), Cholesky-factorised and solved, series by series;
-    None in exactly the cases the numpy version returns None."""
+    with the entry rule of :func:`_normal_matrix_pairs` and :func:`_pair_values`, Cholesky-factorised
+    and solved, series by series; None in exactly the cases the numpy version returns None."""
     nser, nu = rhs.shape
-    i, j = pairs[:2]
     new = np.concatenate(([True], (np.diff(tu) > p) | (np.diff(block_start) != 0)))
-    cluster = np.cumsum(new) - 1
     first = np.flatnonzero(new)
     size = np.diff(np.append(first, nu))
-    order = np.argsort(cluster[i], kind="stable")
-    bounds = np.searchsorted(cluster[i][order], np.arange(len(first) + 1))
-    li, lj = (i - first[cluster[i]])[order], (j - first[cluster[i]])[order]
-    cols = [np.ascontiguousarray(c[order], dtype=np.int64) for c in pairs[2:]]
     table = np.ascontiguousarray(_pair_sum_table(np.asarray(a2, dtype=np.complex128)))
     u = np.empty_like(rhs)
-    ok = _arfill_c.solve_clusters(table, bounds.astype(np.int64), first.astype(np.int64), size.astype(np.int64),
-                                  li.astype(np.int64), lj.astype(np.int64), *cols, np.ascontiguousarray(rhs), u,
-                                  nser, nu, len(first), len(li), p)
+    ok = _arfill_c.solve_clusters(table, tu.astype(np.int64), block_start.astype(np.int64),
+                                  block_stop.astype(np.int64), first.astype(np.int64), size.astype(np.int64),
+                                  np.ascontiguousarray(rhs), u, nser, nu, len(first), p)
     return u if ok else None
 
 
