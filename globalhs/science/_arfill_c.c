@@ -348,29 +348,62 @@ solve_one(const double *table, int p, const int64_t *tu, const int64_t *bstart, 
                 }
             }
         }
-        /* Cholesky M = L L^H, right-looking: scale column j, subtract conj(L[k][j]) L[k:, j] from each
-         * later column k (contiguous complex axpys) */
-        for (ptrdiff_t j = 0; j < m; j++) {
-            double *cr = ar + j * m, *ci = ai + j * m;
-            double djj = cr[j];
-            if (!(djj > 0))
-                return -1;
-            djj = sqrt(djj);
-            double inv = 1.0 / djj;
-            cr[j] = djj;
-            ci[j] = 0.0;
+        /* Cholesky M = L L^H, right-looking in panels of 4 columns: factor the panel (scale column j,
+         * subtract conj(L[k][j]) L[k:, j] from the panel's later columns), then subtract the panel's
+         * rank-4 product from every later column in one contiguous pass per column */
+        for (ptrdiff_t jb = 0; jb < m; jb += 4) {
+            ptrdiff_t je = jb + 4 < m ? jb + 4 : m;
+            for (ptrdiff_t j = jb; j < je; j++) {
+                double *cr = ar + j * m, *ci = ai + j * m;
+                double djj = cr[j];
+                if (!(djj > 0))
+                    return -1;
+                djj = sqrt(djj);
+                double inv = 1.0 / djj;
+                cr[j] = djj;
+                ci[j] = 0.0;
 #pragma omp simd
-            for (ptrdiff_t i = j + 1; i < m; i++) {
-                cr[i] *= inv;
-                ci[i] *= inv;
+                for (ptrdiff_t i = j + 1; i < m; i++) {
+                    cr[i] *= inv;
+                    ci[i] *= inv;
+                }
+                for (ptrdiff_t k = j + 1; k < je; k++) {
+                    double pr = cr[k], pi = -ci[k]; /* conj(L[k][j]) */
+                    double *kr = ar + k * m, *ki = ai + k * m;
+#pragma omp simd
+                    for (ptrdiff_t i = k; i < m; i++) {
+                        kr[i] -= pr * cr[i] - pi * ci[i];
+                        ki[i] -= pr * ci[i] + pi * cr[i];
+                    }
+                }
             }
-            for (ptrdiff_t k = j + 1; k < m; k++) {
-                double pr = cr[k], pi = -ci[k]; /* conj(L[k][j]) */
-                double *kr = ar + k * m, *ki = ai + k * m;
+            if (je - jb == 4) {
+                const double *c0r = ar + jb * m, *c0i = ai + jb * m, *c1r = c0r + m, *c1i = c0i + m;
+                const double *c2r = c1r + m, *c2i = c1i + m, *c3r = c2r + m, *c3i = c2i + m;
+                for (ptrdiff_t k = je; k < m; k++) {
+                    double p0r = c0r[k], p0i = -c0i[k], p1r = c1r[k], p1i = -c1i[k];
+                    double p2r = c2r[k], p2i = -c2i[k], p3r = c3r[k], p3i = -c3i[k];
+                    double *kr = ar + k * m, *ki = ai + k * m;
 #pragma omp simd
-                for (ptrdiff_t i = k; i < m; i++) {
-                    kr[i] -= pr * cr[i] - pi * ci[i];
-                    ki[i] -= pr * ci[i] + pi * cr[i];
+                    for (ptrdiff_t i = k; i < m; i++) {
+                        kr[i] -= (p0r * c0r[i] - p0i * c0i[i]) + (p1r * c1r[i] - p1i * c1i[i]) +
+                                 (p2r * c2r[i] - p2i * c2i[i]) + (p3r * c3r[i] - p3i * c3i[i]);
+                        ki[i] -= (p0r * c0i[i] + p0i * c0r[i]) + (p1r * c1i[i] + p1i * c1r[i]) +
+                                 (p2r * c2i[i] + p2i * c2r[i]) + (p3r * c3i[i] + p3i * c3r[i]);
+                    }
+                }
+            } else {
+                for (ptrdiff_t j = jb; j < je; j++) {
+                    const double *cr = ar + j * m, *ci = ai + j * m;
+                    for (ptrdiff_t k = je; k < m; k++) {
+                        double pr = cr[k], pi = -ci[k];
+                        double *kr = ar + k * m, *ki = ai + k * m;
+#pragma omp simd
+                        for (ptrdiff_t i = k; i < m; i++) {
+                            kr[i] -= pr * cr[i] - pi * ci[i];
+                            ki[i] -= pr * ci[i] + pi * cr[i];
+                        }
+                    }
                 }
             }
         }
