@@ -192,3 +192,25 @@ def test_compiled_cluster_solve_sends_unseen_unknowns_to_the_careful_path():
     x = rng.normal(size=(2, n)) + 1j * rng.normal(size=(2, n))
     filled, mask = arfill.fill_gaps(x, good, a, unknown)  # the careful path drops it and fills the rest
     assert not mask[121] and mask[200:202].all() and np.all(filled[:, 121] == 0)
+
+
+@compiled
+def test_compiled_right_hand_side_of_single_precision_data(monkeypatch):
+    good, unknown, a, d, rows, tu, _, _ = _fill_problem(np.random.default_rng(24))
+    d64 = d.astype(np.complex64)
+    new = arfill._right_hand_side(d64, a, tu, rows)
+    monkeypatch.setenv("GLOBALHS_ARFILL", "numpy")
+    ref = arfill._right_hand_side(d64.astype(np.complex128), a, tu, rows)
+    assert new.dtype == np.complex128
+    np.testing.assert_allclose(new, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+def test_single_precision_result_is_the_double_result_rounded():
+    # gapfill asks for complex64 output: the same solution, rounded once (either kernel path)
+    good, unknown, a, d, _, _, _, _ = _fill_problem(np.random.default_rng(25))
+    x = d.astype(np.complex64)
+    wide, mask = arfill.fill_gaps(x, good, a, unknown)
+    narrow, mask32 = arfill.fill_gaps(x, good, a, unknown, dtype=np.complex64)
+    assert wide.dtype == np.complex128 and narrow.dtype == np.complex64
+    assert np.array_equal(mask, mask32) and mask.sum() > 100
+    np.testing.assert_array_equal(narrow, wide.astype(np.complex64))

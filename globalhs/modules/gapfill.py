@@ -42,11 +42,11 @@ def fill_series(z: np.ndarray, good: np.ndarray, sections, args: dict[str, Any],
         for rows in groups.values():
             w = windows[rows[0]]
             same = np.array_equal(w, good)
-            result = arfill.fahlman_ulrych(flat[rows], w, plan=plan if same else None, **kwargs)
+            result = arfill.fahlman_ulrych(flat[rows], w, plan=plan if same else None, dtype=np.complex64, **kwargs)
             # a clipped sample the fill could not reach stays zero; the shared window is unchanged
             out[rows] = result.data
     else:
-        out[:] = arfill.fahlman_ulrych(flat, good, plan=plan, **kwargs).data
+        out[:] = arfill.fahlman_ulrych(flat, good, plan=plan, dtype=np.complex64, **kwargs).data
     return out
 
 

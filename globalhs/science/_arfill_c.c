@@ -212,11 +212,11 @@ burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts
     }
 }
 
-/* One series of rhs. d: n interleaved complex128; a: p+1 interleaved complex128; valid: n bytes (rows whose
+/* One series of rhs. d: n interleaved complex128 (or complex64 with single, read as double); a: p+1 interleaved complex128; valid: n bytes (rows whose
  * prediction errors count); tu: nu sorted unknown times; out: nu interleaved complex128.
  * work: 6 (n + 2p + 2) + 4 (p + 1) doubles. */
 MULTIVERSION static void
-rhs_one(const double *d, const double *a, ptrdiff_t n, int p, const int64_t *tu, ptrdiff_t nu,
+rhs_one(const void *data, int single, const double *a, ptrdiff_t n, int p, const int64_t *tu, ptrdiff_t nu,
         const uint8_t *valid, double *out, double *work)
 {
     ptrdiff_t cap = n + 2 * (ptrdiff_t)p + 2;
@@ -240,9 +240,15 @@ rhs_one(const double *d, const double *a, ptrdiff_t n, int p, const int64_t *tu,
         ptrdiff_t lo = t0 - p, len = t1 + p - lo + 1; /* window index w <-> time lo + w */
         for (ptrdiff_t w = 0; w < len; w++) {
             ptrdiff_t t = lo + w;
-            int in = t >= 0 && t < n;
-            wr[w] = in ? d[2 * t] : 0.0;
-            wi[w] = in ? d[2 * t + 1] : 0.0;
+            if (t < 0 || t >= n)
+                wr[w] = wi[w] = 0.0;
+            else if (single) {
+                wr[w] = ((const float *)data)[2 * t];
+                wi[w] = ((const float *)data)[2 * t + 1];
+            } else {
+                wr[w] = ((const double *)data)[2 * t];
+                wi[w] = ((const double *)data)[2 * t + 1];
+            }
         }
         ptrdiff_t nrows = t1 + p - t0 + 1; /* row r = t0 + q uses window samples q .. q + p */
         for (ptrdiff_t q = 0; q < nrows; q++) {
@@ -527,15 +533,15 @@ py_rhs(PyObject *self, PyObject *args)
 {
     PyObject *od, *oa, *ot, *ov, *oo;
     Py_ssize_t nser, n, nu;
-    int p;
-    if (!PyArg_ParseTuple(args, "OOOOOnnni", &od, &oa, &ot, &ov, &oo, &nser, &n, &nu, &p))
+    int p, single;
+    if (!PyArg_ParseTuple(args, "OOOOOnnnip", &od, &oa, &ot, &ov, &oo, &nser, &n, &nu, &p, &single))
         return NULL;
     if (nser < 0 || n < 1 || nu < 0 || p < 1) {
         PyErr_SetString(PyExc_ValueError, "rhs: bad sizes");
         return NULL;
     }
     Py_buffer d, a, t, v, o;
-    if (get(od, &d, 0, 16, nser * n, "d (complex128)") < 0)
+    if (get(od, &d, 0, single ? 8 : 16, nser * n, single ? "d (complex64)" : "d (complex128)") < 0)
         return NULL;
     if (get(oa, &a, 0, 16, nser * (p + 1), "a (complex128)") < 0)
         goto fail_d;
@@ -558,7 +564,8 @@ py_rhs(PyObject *self, PyObject *args)
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < nser; i++)
-        rhs_one((const double *)d.buf + 2 * i * n, (const double *)a.buf + 2 * i * (p + 1), n, p, tu, nu, v.buf,
+        rhs_one((const char *)d.buf + (single ? 8 : 16) * i * n, single, (const double *)a.buf + 2 * i * (p + 1), n, p,
+                tu, nu, v.buf,
                 (double *)o.buf + 2 * i * nu, work);
     Py_END_ALLOW_THREADS
     free(work);
@@ -651,8 +658,9 @@ static PyMethodDef methods[] = {
      "reflection coefficients of complex64 series x (nseries, n) into kappas (nseries, order) complex128, "
      "and the energy sum |x|^2 over the good samples into energy (nseries) float64."},
     {"rhs", py_rhs, METH_VARARGS,
-     "rhs(d, a, tu, valid, out, nseries, n, nunknowns, p): right-hand side of the gap-filling normal "
-     "equations, complex128, into out (nseries, nunknowns)."},
+     "rhs(d, a, tu, valid, out, nseries, n, nunknowns, p, single): right-hand side of the gap-filling "
+     "normal equations of d (complex128, or complex64 when single), in double precision, into out "
+     "(nseries, nunknowns) complex128."},
     {"solve_clusters", py_solve_clusters, METH_VARARGS,
      "solve_clusters(table, tu, block_start, block_stop, first, size, rhs, out, nseries, nunknowns, "
      "nclusters, p) -> bool: Cholesky solves of every cluster's normal equations; False when one is not "

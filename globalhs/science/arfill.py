@@ -409,10 +409,10 @@ def _right_hand_side(d: np.ndarray, a2: np.ndarray, tu: np.ndarray, rows: np.nda
     """
     nser, n = d.shape
     p = a2.shape[1] - 1
-    if kernel_path() == "compiled" and d.dtype == np.complex128 and np.iscomplexobj(a2):
+    if kernel_path() == "compiled" and d.dtype in (np.complex64, np.complex128) and np.iscomplexobj(a2):
         rhs = np.empty((nser, len(tu)), dtype=np.complex128)
         _arfill_c.rhs(np.ascontiguousarray(d), np.ascontiguousarray(a2, dtype=np.complex128), tu.astype(np.int64),
-                      np.ascontiguousarray(rows, dtype=np.bool_), rhs, nser, n, len(tu), p)
+                      np.ascontiguousarray(rows, dtype=np.bool_), rhs, nser, n, len(tu), p, d.dtype == np.complex64)
         return rhs
     pad = np.zeros((nser, n + 2 * p), dtype=d.dtype)  # d[t] at pad[t + p]: windows never leave it
     pad[:, p : p + n] = d
@@ -436,7 +436,8 @@ def _right_hand_side(d: np.ndarray, a2: np.ndarray, tu: np.ndarray, rows: np.nda
     return rhs
 
 
-def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarray,
+              dtype=None) -> tuple[np.ndarray, np.ndarray]:
     """Fill the samples ``unknown`` by minimising the forward and backward prediction errors.
 
     Parameters
@@ -446,6 +447,9 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     a : (order+1,) prediction-error filter (a_0 = 1) shared by all series, or (nseries, order+1), one each.
     unknown : bool (n,), samples to fill (gaps no longer than the order; see :func:`fillable_gaps`).
         Samples neither good nor unknown are barriers: no prediction error may touch them.
+    dtype : of the filled series (default: double precision of ``x`` and ``a``). The equations are
+        solved in double precision either way; a single-precision ``dtype`` only rounds the result
+        (what gapfill stores) and saves a double-precision copy of the batch.
 
     Returns
     -------
@@ -461,7 +465,7 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     p = a2.shape[1] - 1
     good = np.asarray(good, dtype=bool)
     unknown = np.asarray(unknown, dtype=bool) & ~good
-    dtype = np.result_type(x2.dtype, a2.dtype, np.float64)
+    dtype = np.result_type(x2.dtype, a2.dtype, np.float64) if dtype is None else np.dtype(dtype)
     out = x2.astype(dtype)
     out[:, ~good] = 0
     if p == 0 or not unknown.any():
@@ -522,6 +526,7 @@ def fahlman_ulrych(
     maxorder: int = 100,
     niter: int = 3,
     plan: list[tuple[int, np.ndarray]] | None = None,
+    dtype=None,
 ) -> FillResult:
     """Iterated AR gap filling of one series or a batch sharing one window (SCIENCE.md §9).
 
@@ -529,6 +534,8 @@ def fahlman_ulrych(
     over the model window's segments, refill of the *original* gaps no longer than the order from
     the original data. Stops early when the order no longer changes or no gap is left. ``plan``
     (from :func:`fill_plan` with the same window and parameters) saves recomputing it per batch.
+    ``dtype`` is that of the filled series (see :func:`fill_gaps`); single precision also keeps the
+    later iterations' Burg in single precision, as the first.
     """
     x = np.asarray(x)
     good = np.asarray(good, dtype=bool)
@@ -543,7 +550,7 @@ def fahlman_ulrych(
         plan = fill_plan(good, minpercentage, maxorder, niter)
     for order, unknown in plan:
         a, _ = burg(current, model, order)
-        current, filled = fill_gaps(data, good, a, unknown)
+        current, filled = fill_gaps(data, good, a, unknown, dtype=dtype)
         if not np.array_equal(filled, unknown):
             raise np.linalg.LinAlgError(f"AR order {order}: the gap-filling normal equations are singular")
         model = good | unknown
