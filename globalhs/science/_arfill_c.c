@@ -214,7 +214,11 @@ burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts
 
 /* One series of rhs. d: n interleaved complex128 (or complex64 with single, read as double); a: p+1 interleaved complex128; valid: n bytes (rows whose
  * prediction errors count); tu: nu sorted unknown times; out: nu interleaved complex128.
- * work: 6 (n + 2p + 2) + 4 (p + 1) doubles. */
+ * work: 6 (n + 2p + 2) + 8 (p + 1) doubles.
+ * A cluster whose unknowns t all have every row r in [t, t+p] valid (no barrier or series end within p)
+ * sees the full, Toeplitz normal matrix: there -(M d)_t = -sum_s G_s d[t+s] with G_s = gamma_s =
+ * 2 sum_k a_k conj(a_{k+s}) (s >= 0) and conj(gamma_-s) (s < 0), 2p+1 products per unknown. Other
+ * clusters (next to a long gap or an end) go through their rows' prediction errors. */
 MULTIVERSION static void
 rhs_one(const void *data, int single, const double *a, ptrdiff_t n, int p, const int64_t *tu, ptrdiff_t nu,
         const uint8_t *valid, double *out, double *work)
@@ -225,11 +229,23 @@ rhs_one(const void *data, int single, const double *a, ptrdiff_t n, int p, const
     double *ebr = work + 4 * cap, *ebi = work + 5 * cap;       /* backward errors */
     double *arr = work + 6 * cap, *ari = arr + (p + 1);        /* a_{p-j} */
     double *acr = ari + (p + 1), *aci = acr + (p + 1);         /* a_j */
+    double *gr = aci + (p + 1), *gi = gr + (2 * p + 1);        /* G_{j-p}, j = 0..2p */
     for (int j = 0; j <= p; j++) {
         arr[j] = a[2 * (p - j)];
         ari[j] = a[2 * (p - j) + 1];
         acr[j] = a[2 * j];
         aci[j] = a[2 * j + 1];
+    }
+    for (int sft = 0; sft <= p; sft++) { /* gamma_s = 2 sum_k a_k conj(a_{k+s}) */
+        double sr = 0, si = 0;
+        for (int k = 0; k + sft <= p; k++) {
+            sr += acr[k] * acr[k + sft] + aci[k] * aci[k + sft];
+            si += aci[k] * acr[k + sft] - acr[k] * aci[k + sft];
+        }
+        gr[p + sft] = 2 * sr;
+        gi[p + sft] = 2 * si;
+        gr[p - sft] = 2 * sr;
+        gi[p - sft] = -2 * si;
     }
     ptrdiff_t c = 0;
     while (c < nu) {
@@ -249,6 +265,31 @@ rhs_one(const void *data, int single, const double *a, ptrdiff_t n, int p, const
                 wr[w] = ((const double *)data)[2 * t];
                 wi[w] = ((const double *)data)[2 * t + 1];
             }
+        }
+        int toeplitz = 1;
+        for (ptrdiff_t u = c; u < e && toeplitz; u++) {
+            ptrdiff_t t = tu[u];
+            if (t + p >= n)
+                toeplitz = 0;
+            for (ptrdiff_t r = t; r <= t + p && toeplitz; r++)
+                toeplitz = valid[r] != 0;
+        }
+        if (toeplitz) {
+            for (ptrdiff_t u = c; u < e; u++) { /* -(M d)_t = -sum_j G_{j-p} d[t-p+j] */
+                const double *xr = wr + (tu[u] - t0), *xi = wi + (tu[u] - t0);
+                double sr1 = 0, sr2 = 0, si1 = 0, si2 = 0;
+#pragma omp simd reduction(+ : sr1, sr2, si1, si2)
+                for (int j = 0; j <= 2 * p; j++) {
+                    sr1 += gr[j] * xr[j];
+                    sr2 -= gi[j] * xi[j];
+                    si1 += gr[j] * xi[j];
+                    si2 += gi[j] * xr[j];
+                }
+                out[2 * u] = -(sr1 + sr2);
+                out[2 * u + 1] = -(si1 + si2);
+            }
+            c = e;
+            continue;
         }
         ptrdiff_t nrows = t1 + p - t0 + 1; /* row r = t0 + q uses window samples q .. q + p */
         for (ptrdiff_t q = 0; q < nrows; q++) {
@@ -557,7 +598,7 @@ py_rhs(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "rhs: unknown times must be increasing and inside the series");
             goto fail_o;
         }
-    double *work = malloc(sizeof(double) * (6 * ((size_t)n + 2 * (size_t)p + 2) + 4 * ((size_t)p + 1)));
+    double *work = malloc(sizeof(double) * (6 * ((size_t)n + 2 * (size_t)p + 2) + 8 * ((size_t)p + 1)));
     if (!work) {
         PyErr_NoMemory();
         goto fail_o;
