@@ -15,8 +15,8 @@
  * forward and backward prediction errors of the rows after the cluster, then their correlation with the
  * filter; double precision throughout.
  *
- * solve_clusters(table, tu, blocks, clusters, rhs, u): the dense Hermitian system of each cluster built from
- * the pair-sum table (arfill._normal_matrix_pairs, _pair_values), Cholesky-factorised and solved, per
+ * solve_clusters(a, tu, blocks, clusters, rhs, u): the dense Hermitian system of each cluster built from
+ * the pair-sum table of a (arfill._normal_matrix_pairs, _pair_values), Cholesky-factorised and solved, per
  * series (arfill._solve_clusters);
  * reports failure (not positive definite, or an unknown no error sees) so the caller can take the careful
  * path.
@@ -357,6 +357,27 @@ entry(const double *table, int p, int64_t ti, int64_t tj, int64_t start, int64_t
     return 1;
 }
 
+/* The pair-sum table T[s, m] = sum_{k<m} a_k conj(a_{k+s}) (a_k = 0 beyond p) of one filter a (p+1
+ * interleaved complex128) into table ((p+1) x (p+2) interleaved), as arfill._pair_sum_table. */
+static void
+pair_sum_table(const double *a, int p, double *table)
+{
+    for (int sft = 0; sft <= p; sft++) {
+        double *row = table + 2 * sft * (p + 2);
+        double cr = 0, ci = 0;
+        row[0] = row[1] = 0.0;
+        for (int k = 0; k <= p; k++) {
+            if (k + sft <= p) {
+                double ar = a[2 * k], ai = a[2 * k + 1], br = a[2 * (k + sft)], bi = a[2 * (k + sft) + 1];
+                cr += ar * br + ai * bi;
+                ci += ai * br - ar * bi;
+            }
+            row[2 * (k + 1)] = cr;
+            row[2 * (k + 1) + 1] = ci;
+        }
+    }
+}
+
 /* One series of solve_clusters. table: (p+1) x (p+2) interleaved complex128 pair sums T[s, m]; tu,
  * bstart, bstop: time and block of each unknown; clusters [first, first + size) of unknowns; rhs/out:
  * nu interleaved complex128; work: 2 maxsize^2 + 2 maxsize doubles.
@@ -642,10 +663,10 @@ py_solve_clusters(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "solve_clusters: bad sizes");
         return NULL;
     }
-    /* table, tu, block_start, block_stop, first, size, rhs, out */
+    /* a, tu, block_start, block_stop, first, size, rhs, out */
     Py_ssize_t item[8] = {16, 8, 8, 8, 8, 8, 16, 16};
-    Py_ssize_t count[8] = {nser * (p + 1) * (p + 2), nu, nu, nu, nclusters, nclusters, nser * nu, nser * nu};
-    static const char *names[8] = {"table", "tu", "block_start", "block_stop", "first", "size", "rhs", "out"};
+    Py_ssize_t count[8] = {nser * (p + 1), nu, nu, nu, nclusters, nclusters, nser * nu, nser * nu};
+    static const char *names[8] = {"a (complex128)", "tu", "block_start", "block_stop", "first", "size", "rhs", "out"};
     Py_buffer buf[8];
     int got = 0, status = 0;
     for (; got < 8; got++)
@@ -672,16 +693,20 @@ py_solve_clusters(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "solve_clusters: clusters must tile the unknowns in order");
         goto done;
     }
-    double *work = malloc(sizeof(double) * (2 * (size_t)maxsize * (size_t)maxsize + 2 * (size_t)maxsize));
+    size_t tsize = 2 * ((size_t)p + 1) * ((size_t)p + 2);
+    double *work = malloc(sizeof(double) * (2 * (size_t)maxsize * (size_t)maxsize + 2 * (size_t)maxsize + tsize));
     if (!work) {
         PyErr_NoMemory();
         goto done;
     }
+    double *table = work + 2 * (size_t)maxsize * (size_t)maxsize + 2 * (size_t)maxsize;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < nser && status == 0; i++)
-        status = solve_one((const double *)buf[0].buf + 2 * i * (p + 1) * (p + 2), p, tu, bstart, bstop, nclusters,
+    for (Py_ssize_t i = 0; i < nser && status == 0; i++) {
+        pair_sum_table((const double *)buf[0].buf + 2 * i * (p + 1), p, table);
+        status = solve_one(table, p, tu, bstart, bstop, nclusters,
                            first, size, (const double *)buf[6].buf + 2 * i * nu, (double *)buf[7].buf + 2 * i * nu,
                            work, maxsize);
+    }
     Py_END_ALLOW_THREADS
     free(work);
     for (int k = 0; k < got; k++)
@@ -703,7 +728,7 @@ static PyMethodDef methods[] = {
      "normal equations of d (complex128, or complex64 when single), in double precision, into out "
      "(nseries, nunknowns) complex128."},
     {"solve_clusters", py_solve_clusters, METH_VARARGS,
-     "solve_clusters(table, tu, block_start, block_stop, first, size, rhs, out, nseries, nunknowns, "
+     "solve_clusters(a, tu, block_start, block_stop, first, size, rhs, out, nseries, nunknowns, "
      "nclusters, p) -> bool: Cholesky solves of every cluster's normal equations; False when one is not "
      "positive definite or an unknown's diagonal is negligible."},
     {NULL, NULL, 0, NULL},

@@ -377,15 +377,15 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
 
 def _solve_clusters_compiled(a2, p, tu, block_start, block_stop, rhs):
     """:func:`_solve_clusters` by the C kernel: each cluster's matrix is built from the pair-sum table
-    with the entry rule of :func:`_normal_matrix_pairs` and :func:`_pair_values`, Cholesky-factorised
+    (:func:`_pair_sum_table`, computed in C per series) with the entry rule of
+    :func:`_normal_matrix_pairs` and :func:`_pair_values`, Cholesky-factorised
     and solved, series by series; None in exactly the cases the numpy version returns None."""
     nser, nu = rhs.shape
     new = np.concatenate(([True], (np.diff(tu) > p) | (np.diff(block_start) != 0)))
     first = np.flatnonzero(new)
     size = np.diff(np.append(first, nu))
-    table = np.ascontiguousarray(_pair_sum_table(np.asarray(a2, dtype=np.complex128)))
     u = np.empty_like(rhs)
-    ok = _arfill_c.solve_clusters(table, tu.astype(np.int64), block_start.astype(np.int64),
+    ok = _arfill_c.solve_clusters(np.ascontiguousarray(a2, dtype=np.complex128), tu.astype(np.int64), block_start.astype(np.int64),
                                   block_stop.astype(np.int64), first.astype(np.int64), size.astype(np.int64),
                                   np.ascontiguousarray(rhs), u, nser, nu, len(first), p)
     return u if ok else None
