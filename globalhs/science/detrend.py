@@ -51,7 +51,23 @@ def _window_operators(good: np.ndarray, order: int, blend: np.ndarray):
     """(W, E) with trend = (x @ W) @ E for a window whose good samples are ``good``: W (win, d+1) maps
     the window's samples to the coefficients of the basis orthonormal over the good ones (zero rows at
     bad samples), E (d+1, win) is that basis times the blending weight. The fit of
-    :func:`polynomial_fit`, factored so that it is two thin matrix products; None without good samples."""
+    :func:`polynomial_fit`, factored so that it is two thin matrix products; None without good samples.
+    Depends on the window alone, so the last few are remembered (gapfill detrends every batch of every
+    record with the same window)."""
+    good = np.ascontiguousarray(good, dtype=bool)
+    blend = np.ascontiguousarray(blend, dtype=np.float64)
+    key = (good.tobytes(), int(order), blend.tobytes())
+    if key not in _OPERATORS:
+        if len(_OPERATORS) >= 256:
+            _OPERATORS.pop(next(iter(_OPERATORS)))
+        _OPERATORS[key] = _build_window_operators(good, order, blend)
+    return _OPERATORS[key]
+
+
+_OPERATORS: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
+
+
+def _build_window_operators(good: np.ndarray, order: int, blend: np.ndarray):
     n = len(good)
     ngood = int(good.sum())
     if ngood == 0:
@@ -62,7 +78,9 @@ def _window_operators(good: np.ndarray, order: int, blend: np.ndarray):
     q, r = np.linalg.qr(basis[good])
     to_coeffs = np.zeros((n, degree + 1))
     to_coeffs[good] = np.linalg.solve(r, q.T).T  # c = R^-1 Q^T x_good
-    return to_coeffs, basis.T * blend
+    trend = basis.T * blend
+    to_coeffs.flags.writeable = trend.flags.writeable = False  # shared by every caller of the cache
+    return to_coeffs, trend
 
 
 def window_starts(length: int, window: int, overlap: int) -> np.ndarray:
