@@ -32,9 +32,9 @@ def fill_series(z: np.ndarray, good: np.ndarray, sections, args: dict[str, Any],
     # detrending computes the trend in double precision and rounds the result to the data's single
     # precision, in which the filling runs (Burg is memory-bound)
     flat = detrend(z.astype(np.complex64, copy=False), good, args["DETRENDORDER"], window, overlap, sections)
-    out = np.zeros(z.shape, dtype=np.complex64)
     kwargs = dict(minpercentage=args["MINPERCENTAGE"], maxorder=args["MAXORDER"], niter=args["NITER"])
     if args["SIGMACLIP"] > 0:
+        out = np.zeros(z.shape, dtype=np.complex64)
         windows = arfill.sigma_clip(flat, good, args["SIGMACLIP"])
         groups: dict[bytes, list[int]] = {}
         for i, w in enumerate(windows):
@@ -46,7 +46,7 @@ def fill_series(z: np.ndarray, good: np.ndarray, sections, args: dict[str, Any],
             # a clipped sample the fill could not reach stays zero; the shared window is unchanged
             out[rows] = result.data
     else:
-        out[:] = arfill.fahlman_ulrych(flat, good, plan=plan, dtype=np.complex64, **kwargs).data
+        out = arfill.fahlman_ulrych(flat, good, plan=plan, dtype=np.complex64, **kwargs).data
     return out
 
 

@@ -541,7 +541,7 @@ def fahlman_ulrych(
     good = np.asarray(good, dtype=bool)
     if good.shape != (x.shape[-1],):
         raise ValueError(f"window has shape {good.shape}, expected ({x.shape[-1]},)")
-    data = np.where(good, x, 0)
+    data = x if not np.any(x[..., ~good]) else np.where(good, x, 0)  # bad samples zero (no copy if they are)
     current = data
     model = good
     order = 0
@@ -554,6 +554,8 @@ def fahlman_ulrych(
         if not np.array_equal(filled, unknown):
             raise np.linalg.LinAlgError(f"AR order {order}: the gap-filling normal equations are singular")
         model = good | unknown
+    if current is x:  # nothing was filled: never hand back the caller's array itself
+        current = x.copy()
     return FillResult(current, model.copy(), order, len(plan), a)
 
 
