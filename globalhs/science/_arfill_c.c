@@ -2,7 +2,8 @@
  *
  * burg(x, good, starts, stops, order, kappas): multi-segment Burg reflection coefficients of a batch
  * of complex64 series sharing one window, the same recursion as arfill._burg_series. Each order stage
- * is one pass over the series: update f and b in place and accumulate the next stage's three sums
+ * is one pass over the series: compute the new f and b into a second set of arrays (no overlap between
+ * what a vectorised loop reads and writes) and accumulate the next stage's three sums
  * (num, |f|^2, |b|^2) from the new values in registers; the few errors zeroed at segment heads and
  * ends are then taken out of the sums. Error sequences are split real/imaginary float32 arrays (vectorisable);
  * the sums are single-precision products summed in runs of SUBSUM samples, the run totals in double.
@@ -79,15 +80,15 @@ accumulate(const float *restrict fr, const float *restrict fi, const float *rest
  * place: f_k(t) goes to index t-k, where f_{k-1}(t-1) was; reading ahead (f[i+1] before f[i+1] is
  * overwritten by the next i) keeps this a forward loop that vectorises in order */
 static inline __attribute__((always_inline)) void
-update(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki)
+update(const float *fr, const float *fi, const float *br, const float *bi, float *gr, float *gi, float *hr,
+       float *hm, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki)
 {
-#pragma omp simd
     for (ptrdiff_t i = lo; i < hi; i++) {
         float a = fr[i + 1], b = fi[i + 1], c = br[i], d = bi[i];
-        fr[i] = a + kr * c - ki * d; /* two FMAs each */
-        fi[i] = b + kr * d + ki * c;
-        br[i] = c + kr * a + ki * b;
-        bi[i] = d + kr * b - ki * a;
+        gr[i] = a + kr * c - ki * d; /* two FMAs each */
+        gi[i] = b + kr * d + ki * c;
+        hr[i] = c + kr * a + ki * b;
+        hm[i] = d + kr * b - ki * a;
     }
 }
 
@@ -96,8 +97,9 @@ update(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdiff_t l
  * series is read once per stage. Needs f[hi+1], b[hi] of the previous stage (hi <= m - 1). The errors
  * zeroed afterwards at segment heads and ends are taken out of the sums by the caller. */
 static inline __attribute__((always_inline)) void
-update_sums(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdiff_t lo, ptrdiff_t hi, float kr,
-            float ki, sums_t *s)
+update_sums(const float *restrict fr, const float *restrict fi, const float *restrict br, const float *restrict bi,
+            float *restrict gr, float *restrict gi, float *restrict hr_, float *restrict hi_, ptrdiff_t lo, ptrdiff_t hi,
+            float kr, float ki, sums_t *s)
 {
     for (ptrdiff_t j0 = lo; j0 < hi; j0 += SUBSUM) {
         ptrdiff_t j1 = j0 + SUBSUM < hi ? j0 + SUBSUM : hi;
@@ -106,13 +108,13 @@ update_sums(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdif
         for (ptrdiff_t i = j0; i < j1; i++) {
             float a = fr[i + 1], b = fi[i + 1], c = br[i], d = bi[i];
             float a2 = fr[i + 2], b2 = fi[i + 2], c2 = br[i + 1], d2 = bi[i + 1];
-            float gr = a + kr * c - ki * d, gi = b + kr * d + ki * c;     /* f_k at i */
-            float hr = c + kr * a + ki * b, hm = d + kr * b - ki * a;     /* b_k at i */
+            float fr1 = a + kr * c - ki * d, fi1 = b + kr * d + ki * c;       /* f_k at i */
+            float hr = c + kr * a + ki * b, hm = d + kr * b - ki * a;         /* b_k at i */
             float g2r = a2 + kr * c2 - ki * d2, g2i = b2 + kr * d2 + ki * c2; /* f_k at i + 1 */
-            fr[i] = gr;
-            fi[i] = gi;
-            br[i] = hr;
-            bi[i] = hm;
+            gr[i] = fr1;
+            gi[i] = fi1;
+            hr_[i] = hr;
+            hi_[i] = hm;
             nr1 += hr * g2r;
             nr2 += hm * g2i;
             ni1 += hr * g2i;
@@ -130,13 +132,14 @@ update_sums(float *fr, float *fi, float *restrict br, float *restrict bi, ptrdif
 }
 
 /* One series. x: n interleaved complex64; good: n bytes; segments [starts, stops) of the good runs,
- * sorted; kappa: 2*order doubles (re, im); energy: sum |x|^2 over good samples; work: 4n floats;
+ * sorted; kappa: 2*order doubles (re, im); energy: sum |x|^2 over good samples; work: 8n floats;
  * zbuf: 2 nseg indices. */
 MULTIVERSION static void
 burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts, const int64_t *stops,
          ptrdiff_t nseg, int order, double *kappa, double *energy, float *work, ptrdiff_t *zbuf)
 {
-    float *fr = work, *fi = work + n, *br = work + 2 * n, *bi = work + 3 * n;
+    float *fr = work, *fi = work + n, *br = work + 2 * n, *bi = work + 3 * n; /* errors of the current order */
+    float *gr = work + 4 * n, *gi = work + 5 * n, *hr = work + 6 * n, *hm = work + 7 * n; /* of the next */
     double e = 0;
     for (ptrdiff_t t = 0; t < n; t++) {
         float re = good[t] ? x[2 * t] : 0.0f, im = good[t] ? x[2 * t + 1] : 0.0f;
@@ -174,8 +177,13 @@ burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts
             break;
         s.nr = s.ni = s.sf = s.sb = 0;
         /* one pass: update and the sums of pairs j = 0..m-2, then the last sample's update */
-        update_sums(fr, fi, br, bi, 0, m - 1, (float)kr, (float)ki, &s);
-        update(fr, fi, br, bi, m - 1, m, (float)kr, (float)ki);
+        update_sums(fr, fi, br, bi, gr, gi, hr, hm, 0, m - 1, (float)kr, (float)ki, &s);
+        update(fr, fi, br, bi, gr, gi, hr, hm, m - 1, m, (float)kr, (float)ki);
+        float *t; /* the new errors become the current ones */
+        t = fr, fr = gr, gr = t;
+        t = fi, fi = gi, gi = t;
+        t = br, br = hr, hr = t;
+        t = bi, bi = hm, hm = t;
         /* errors at segment heads (partner outside) and just after segment ends become zero: take the
          * pairs they were in out of the sums (with the values summed), then zero them */
         ptrdiff_t nz = 0;
@@ -553,7 +561,7 @@ py_burg(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "burg: segments must be sorted, disjoint and inside the series");
             goto fail_en;
         }
-    float *work = malloc(sizeof(float) * 4 * (size_t)n);
+    float *work = malloc(sizeof(float) * 8 * (size_t)n);
     ptrdiff_t *zbuf = malloc(sizeof(ptrdiff_t) * (2 * (size_t)nseg + 1));
     if (!work || !zbuf) {
         free(work);

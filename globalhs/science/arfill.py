@@ -155,7 +155,7 @@ def _burg_series(x: np.ndarray, good: np.ndarray, stages) -> np.ndarray:
 
 def _burg_compiled(x2, good, order, starts, stops) -> tuple[np.ndarray, np.ndarray]:
     """Reflection coefficients (nseries, order) of :func:`_burg_series` from the C kernel, and the mean
-    power of the good samples: one fused pass per stage (update in place, head/end zeroing, next sums)
+    power of the good samples: one fused pass per stage (update, next sums, head/end zeroing)
     on float32 real/imaginary arrays, products summed in double precision. Real input runs as
     complex with zero imaginary part (the same coefficients)."""
     n = x2.shape[1]
