@@ -137,7 +137,8 @@ def _fill_problem(rng, n=3000, p=30, nser=3):
     good[1100:1103] = True
     good[1103:1110] = False  # a short gap right after it: exact block end
     unknown = arfill.fillable_gaps(good, p)
-    a = np.c_[np.ones(nser), 0.3 * rng.normal(size=(nser, p)) + 0.2j * rng.normal(size=(nser, p))] / np.r_[1, np.arange(1, p + 1)]
+    a = np.c_[np.ones(nser), 0.3 * rng.normal(size=(nser, p)) + 0.2j * rng.normal(size=(nser, p))]
+    a /= np.r_[1, np.arange(1, p + 1)]  # decaying: a stable, well-conditioned filter
     d = (rng.normal(size=(nser, n)) + 1j * rng.normal(size=(nser, n))) * good
     barrier = ~good & ~unknown
     rows = arfill._valid_rows(n, p, barrier)

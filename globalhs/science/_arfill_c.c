@@ -2,8 +2,8 @@
  *
  * burg(x, good, starts, stops, order, kappas): multi-segment Burg reflection coefficients of a batch
  * of complex64 series sharing one window, the same recursion as arfill._burg_series. Each order stage
- * is one pass over the series: compute the new f and b into a second set of arrays (no overlap between
- * what a vectorised loop reads and writes) and accumulate the next stage's three sums
+ * is one pass over the series: update f and b in place (explicit vector code that reads before it
+ * writes) and accumulate the next stage's three sums
  * (num, |f|^2, |b|^2) from the new values in registers; the few errors zeroed at segment heads and
  * ends are then taken out of the sums. Error sequences are split real/imaginary float32 arrays (vectorisable);
  * the sums are single-precision products summed in runs of SUBSUM samples, the run totals in double.
@@ -80,42 +80,57 @@ accumulate(const float *restrict fr, const float *restrict fi, const float *rest
  * place: f_k(t) goes to index t-k, where f_{k-1}(t-1) was; reading ahead (f[i+1] before f[i+1] is
  * overwritten by the next i) keeps this a forward loop that vectorises in order */
 static inline __attribute__((always_inline)) void
-update(const float *fr, const float *fi, const float *br, const float *bi, float *gr, float *gi, float *hr,
-       float *hm, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki)
+update(float *fr, float *fi, float *br, float *bi, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki)
 {
-    for (ptrdiff_t i = lo; i < hi; i++) {
+    for (ptrdiff_t i = lo; i < hi; i++) { /* in order: reads f[i+1] before the next i overwrites it */
         float a = fr[i + 1], b = fi[i + 1], c = br[i], d = bi[i];
-        gr[i] = a + kr * c - ki * d; /* two FMAs each */
-        gi[i] = b + kr * d + ki * c;
-        hr[i] = c + kr * a + ki * b;
-        hm[i] = d + kr * b - ki * a;
+        fr[i] = a + kr * c - ki * d;
+        fi[i] = b + kr * d + ki * c;
+        br[i] = c + kr * a + ki * b;
+        bi[i] = d + kr * b - ki * a;
     }
 }
 
-/* update() over [lo, hi) fused with the next stage's sums of conj(b_k[i]) f_k[i+1], |f_k[i+1]|^2, |b_k[i]|^2:
- * f_k[i+1] is computed twice (here and as the next i's output) so every pair is in registers and the
- * series is read once per stage. Needs f[hi+1], b[hi] of the previous stage (hi <= m - 1). The errors
- * zeroed afterwards at segment heads and ends are taken out of the sums by the caller. */
+#if defined(__GNUC__)
+typedef float v8sf __attribute__((vector_size(32))); /* GNU C vector: AVX2 in one register, SSE in two */
+/* unaligned loads and stores through memcpy (one vmovups each); macros, so no vector crosses a call */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8sf))
+#define STORE8(p, v) memcpy((p), &(v), sizeof(v8sf))
+#endif
+
+/* update() over [lo, hi) in place, fused with the next stage's sums of conj(b_k[i]) f_k[i+1],
+ * |f_k[i+1]|^2, |b_k[i]|^2: f_k[i+1] is computed twice (here and as the next i's output) so every pair
+ * is in registers and the series is read once per stage. Needs f[hi+1], b[hi] of the previous stage
+ * (hi <= m - 1). The errors zeroed afterwards at segment heads and ends are taken out of the sums by
+ * the caller. In place is safe because each step reads (f[i+1..i+9], b[i..i+8]) before it writes
+ * (f[i..i+7], b[i..i+7]) and earlier steps wrote only below i: the explicit vector code states that
+ * order, so no compiler has to prove or assume it. */
 static inline __attribute__((always_inline)) void
-update_sums(const float *restrict fr, const float *restrict fi, const float *restrict br, const float *restrict bi,
-            float *restrict gr, float *restrict gi, float *restrict hr_, float *restrict hi_, ptrdiff_t lo, ptrdiff_t hi,
-            float kr, float ki, sums_t *s)
+update_sums(float *fr, float *fi, float *br, float *bi, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki, sums_t *s)
 {
     for (ptrdiff_t j0 = lo; j0 < hi; j0 += SUBSUM) {
-        ptrdiff_t j1 = j0 + SUBSUM < hi ? j0 + SUBSUM : hi;
-        float nr1 = 0, nr2 = 0, ni1 = 0, ni2 = 0, sf1 = 0, sf2 = 0, sb1 = 0, sb2 = 0;
-#pragma omp simd reduction(+ : nr1, nr2, ni1, ni2, sf1, sf2, sb1, sb2)
-        for (ptrdiff_t i = j0; i < j1; i++) {
-            float a = fr[i + 1], b = fi[i + 1], c = br[i], d = bi[i];
-            float a2 = fr[i + 2], b2 = fi[i + 2], c2 = br[i + 1], d2 = bi[i + 1];
-            float fr1 = a + kr * c - ki * d, fi1 = b + kr * d + ki * c;       /* f_k at i */
-            float hr = c + kr * a + ki * b, hm = d + kr * b - ki * a;         /* b_k at i */
-            float g2r = a2 + kr * c2 - ki * d2, g2i = b2 + kr * d2 + ki * c2; /* f_k at i + 1 */
-            gr[i] = fr1;
-            gi[i] = fi1;
-            hr_[i] = hr;
-            hi_[i] = hm;
-            nr1 += hr * g2r;
+        ptrdiff_t j1 = j0 + SUBSUM < hi ? j0 + SUBSUM : hi, i = j0;
+        float nr = 0, ni = 0, sf = 0, sb = 0;
+#if defined(__GNUC__)
+        v8sf nr1 = {0}, nr2 = {0}, ni1 = {0}, ni2 = {0}, sf1 = {0}, sf2 = {0}, sb1 = {0}, sb2 = {0};
+        for (; i + 8 <= j1; i += 8) {
+            v8sf a, b, c, d, a2, b2, c2, d2;
+            LOAD8(a, fr + i + 1);
+            LOAD8(b, fi + i + 1);
+            LOAD8(c, br + i);
+            LOAD8(d, bi + i);
+            LOAD8(a2, fr + i + 2);
+            LOAD8(b2, fi + i + 2);
+            LOAD8(c2, br + i + 1);
+            LOAD8(d2, bi + i + 1);
+            v8sf f1r = a + kr * c - ki * d, f1i = b + kr * d + ki * c;        /* f_k at i */
+            v8sf hr = c + kr * a + ki * b, hm = d + kr * b - ki * a;          /* b_k at i */
+            v8sf g2r = a2 + kr * c2 - ki * d2, g2i = b2 + kr * d2 + ki * c2; /* f_k at i + 1 */
+            STORE8(fr + i, f1r);
+            STORE8(fi + i, f1i);
+            STORE8(br + i, hr);
+            STORE8(bi + i, hm);
+            nr1 += hr * g2r; /* two accumulators per sum: one FMA per accumulator and step */
             nr2 += hm * g2i;
             ni1 += hr * g2i;
             ni2 -= hm * g2r;
@@ -124,22 +139,42 @@ update_sums(const float *restrict fr, const float *restrict fi, const float *res
             sb1 += hr * hr;
             sb2 += hm * hm;
         }
-        s->nr += (double)nr1 + (double)nr2;
-        s->ni += (double)ni1 + (double)ni2;
-        s->sf += (double)sf1 + (double)sf2;
-        s->sb += (double)sb1 + (double)sb2;
+        for (int l = 0; l < 8; l++) {
+            nr += nr1[l] + nr2[l];
+            ni += ni1[l] + ni2[l];
+            sf += sf1[l] + sf2[l];
+            sb += sb1[l] + sb2[l];
+        }
+#endif
+        for (; i < j1; i++) { /* the rest of the run (all of it without GNU C vectors), in order */
+            float a = fr[i + 1], b = fi[i + 1], c = br[i], d = bi[i];
+            float a2 = fr[i + 2], b2 = fi[i + 2], c2 = br[i + 1], d2 = bi[i + 1];
+            float hr = c + kr * a + ki * b, hm = d + kr * b - ki * a;
+            float g2r = a2 + kr * c2 - ki * d2, g2i = b2 + kr * d2 + ki * c2;
+            fr[i] = a + kr * c - ki * d;
+            fi[i] = b + kr * d + ki * c;
+            br[i] = hr;
+            bi[i] = hm;
+            nr += hr * g2r + hm * g2i;
+            ni += hr * g2i - hm * g2r;
+            sf += g2r * g2r + g2i * g2i;
+            sb += hr * hr + hm * hm;
+        }
+        s->nr += nr;
+        s->ni += ni;
+        s->sf += sf;
+        s->sb += sb;
     }
 }
 
 /* One series. x: n interleaved complex64; good: n bytes; segments [starts, stops) of the good runs,
- * sorted; kappa: 2*order doubles (re, im); energy: sum |x|^2 over good samples; work: 8n floats;
+ * sorted; kappa: 2*order doubles (re, im); energy: sum |x|^2 over good samples; work: 4n floats;
  * zbuf: 2 nseg indices. */
 MULTIVERSION static void
 burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts, const int64_t *stops,
          ptrdiff_t nseg, int order, double *kappa, double *energy, float *work, ptrdiff_t *zbuf)
 {
-    float *fr = work, *fi = work + n, *br = work + 2 * n, *bi = work + 3 * n; /* errors of the current order */
-    float *gr = work + 4 * n, *gi = work + 5 * n, *hr = work + 6 * n, *hm = work + 7 * n; /* of the next */
+    float *fr = work, *fi = work + n, *br = work + 2 * n, *bi = work + 3 * n; /* errors, updated in place */
     double e = 0;
     for (ptrdiff_t t = 0; t < n; t++) {
         float re = good[t] ? x[2 * t] : 0.0f, im = good[t] ? x[2 * t + 1] : 0.0f;
@@ -177,13 +212,8 @@ burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts
             break;
         s.nr = s.ni = s.sf = s.sb = 0;
         /* one pass: update and the sums of pairs j = 0..m-2, then the last sample's update */
-        update_sums(fr, fi, br, bi, gr, gi, hr, hm, 0, m - 1, (float)kr, (float)ki, &s);
-        update(fr, fi, br, bi, gr, gi, hr, hm, m - 1, m, (float)kr, (float)ki);
-        float *t; /* the new errors become the current ones */
-        t = fr, fr = gr, gr = t;
-        t = fi, fi = gi, gi = t;
-        t = br, br = hr, hr = t;
-        t = bi, bi = hm, hm = t;
+        update_sums(fr, fi, br, bi, 0, m - 1, (float)kr, (float)ki, &s);
+        update(fr, fi, br, bi, m - 1, m, (float)kr, (float)ki);
         /* errors at segment heads (partner outside) and just after segment ends become zero: take the
          * pairs they were in out of the sums (with the values summed), then zero them */
         ptrdiff_t nz = 0;
@@ -220,8 +250,9 @@ burg_one(const float *x, const uint8_t *good, ptrdiff_t n, const int64_t *starts
     }
 }
 
-/* One series of rhs. d: n interleaved complex128 (or complex64 with single, read as double); a: p+1 interleaved complex128; valid: n bytes (rows whose
- * prediction errors count); tu: nu sorted unknown times; out: nu interleaved complex128.
+/* One series of rhs. d: n interleaved complex128 (or complex64 with single, read as double); a: p+1
+ * interleaved complex128; valid: n bytes (rows whose prediction errors count); tu: nu sorted unknown
+ * times; out: nu interleaved complex128.
  * work: 6 (n + 2p + 2) + 8 (p + 1) doubles.
  * A cluster whose unknowns t all have every row r in [t, t+p] valid (no barrier or series end within p)
  * sees the full, Toeplitz normal matrix: there -(M d)_t = -sum_s G_s d[t+s] with G_s = gamma_s =
@@ -561,7 +592,7 @@ py_burg(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "burg: segments must be sorted, disjoint and inside the series");
             goto fail_en;
         }
-    float *work = malloc(sizeof(float) * 8 * (size_t)n);
+    float *work = malloc(sizeof(float) * 4 * (size_t)n);
     ptrdiff_t *zbuf = malloc(sizeof(ptrdiff_t) * (2 * (size_t)nseg + 1));
     if (!work || !zbuf) {
         free(work);
@@ -689,9 +720,11 @@ py_solve_clusters(PyObject *self, PyObject *args)
             goto done;
         }
         for (int64_t u = first[c]; u < first[c] + size[c]; u++)
-            if ((u > first[c] && (tu[u] <= tu[u - 1] || bstart[u] != bstart[first[c]] || bstop[u] != bstop[first[c]])) ||
+            if ((u > first[c] &&
+                 (tu[u] <= tu[u - 1] || bstart[u] != bstart[first[c]] || bstop[u] != bstop[first[c]])) ||
                 bstart[u] > tu[u] || bstop[u] <= tu[u]) {
-                PyErr_SetString(PyExc_ValueError, "solve_clusters: a cluster's unknowns must be increasing, in one block");
+                PyErr_SetString(PyExc_ValueError,
+                                "solve_clusters: a cluster's unknowns must be increasing, in one block");
                 goto done;
             }
         next = first[c] + size[c];

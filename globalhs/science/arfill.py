@@ -385,9 +385,9 @@ def _solve_clusters_compiled(a2, p, tu, block_start, block_stop, rhs):
     first = np.flatnonzero(new)
     size = np.diff(np.append(first, nu))
     u = np.empty_like(rhs)
-    ok = _arfill_c.solve_clusters(np.ascontiguousarray(a2, dtype=np.complex128), tu.astype(np.int64), block_start.astype(np.int64),
-                                  block_stop.astype(np.int64), first.astype(np.int64), size.astype(np.int64),
-                                  np.ascontiguousarray(rhs), u, nser, nu, len(first), p)
+    ok = _arfill_c.solve_clusters(np.ascontiguousarray(a2, dtype=np.complex128), tu.astype(np.int64),
+                                  block_start.astype(np.int64), block_stop.astype(np.int64), first.astype(np.int64),
+                                  size.astype(np.int64), np.ascontiguousarray(rhs), u, nser, nu, len(first), p)
     return u if ok else None
 
 
