@@ -1,26 +1,26 @@
-/* Compiled kernels of globalhs.science.arfill (optional; arfill.py keeps the numpy reference).
+/* Compiled kernels of globalhs.science.arfill (optional; arfill.py keeps the numpy reference, and
+ * tests/test_arfill_kernels.py checks every kernel against it).
  *
- * burg(x, good, starts, stops, order, kappas): multi-segment Burg reflection coefficients of a batch
- * of complex64 series sharing one window, the same recursion as arfill._burg_series. Each order stage
- * is one pass over the series: update f and b in place (explicit vector code that reads before it
- * writes) and accumulate the next stage's three sums
- * (num, |f|^2, |b|^2) from the new values in registers; the few errors zeroed at segment heads and
- * ends are then taken out of the sums. Error sequences are split real/imaginary float32 arrays (vectorisable);
- * the sums are single-precision products summed in runs of SUBSUM samples, the run totals in double.
+ * burg(x, good, starts, stops, kappas, energy, ...): multi-segment Burg reflection coefficients of a
+ * batch of complex64 series sharing one window, the recursion of arfill._burg_series. Each order is
+ * one pass over the series: update f and b in place (explicit vector code that reads a step's samples
+ * before writing them) and accumulate the next order's three sums (num, |f|^2, |b|^2) from the new
+ * values in registers; the few errors zeroed at segment heads and ends are then taken out of the sums.
+ * Errors are split real/imaginary float32 arrays; the sums are single-precision products summed in
+ * runs of SUBSUM samples, the run totals in double.
  *
- * No numpy headers: arrays arrive through the buffer protocol, the caller (arfill.py) checks dtypes,
- * shapes and contiguity.
+ * rhs(d, a, tu, valid, out, ...): the right-hand side -(F^H F + B^H B) d of the gap-filling normal
+ * equations at the unknowns tu (arfill._right_hand_side), in double precision: a cluster of unknowns
+ * away from long gaps and the series ends through the Toeplitz first row of the normal matrix, any
+ * other from the prediction errors of its rows.
  *
- * rhs(d, a, tu, valid, out): the right-hand side -(F^H F + B^H B) d of the gap-filling normal equations
- * at the unknowns tu (arfill._right_hand_side), per cluster of unknowns closer than the order: the
- * forward and backward prediction errors of the rows after the cluster, then their correlation with the
- * filter; double precision throughout.
+ * solve_clusters(a, tu, block_start, block_stop, first, size, rhs, out, ...): the dense Hermitian
+ * system of each cluster, its entries from the pair-sum table of a (arfill._normal_matrix_pairs,
+ * _pair_values), Cholesky-factorised and solved, per series (arfill._solve_clusters); reports failure
+ * (not positive definite, or an unknown no prediction error sees) so the caller takes the careful path.
  *
- * solve_clusters(a, tu, blocks, clusters, rhs, u): the dense Hermitian system of each cluster built from
- * the pair-sum table of a (arfill._normal_matrix_pairs, _pair_values), Cholesky-factorised and solved, per
- * series (arfill._solve_clusters);
- * reports failure (not positive definite, or an unknown no error sees) so the caller can take the careful
- * path.
+ * No numpy headers: arrays arrive through the buffer protocol; the Python callers pass C-contiguous
+ * arrays of the right dtypes, and the wrappers below check sizes and index ranges.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -39,7 +39,11 @@
 #define ISA_NOTE "compiler default ISA"
 #endif
 
-
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
 
 typedef struct {
     double nr, ni, sf, sb;
@@ -48,7 +52,7 @@ typedef struct {
 /* sums over j in [lo, hi) of conj(b[j]) f[j+1], |f[j+1]|^2, |b[j]|^2: single-precision products summed
  * in short runs (SUBSUM samples, a few terms per vector lane) whose totals are accumulated in double */
 #define SUBSUM 512
-static inline __attribute__((always_inline)) void
+INLINE void
 accumulate(const float *restrict fr, const float *restrict fi, const float *restrict br,
            const float *restrict bi, ptrdiff_t lo, ptrdiff_t hi, sums_t *s)
 {
@@ -79,7 +83,7 @@ accumulate(const float *restrict fr, const float *restrict fi, const float *rest
 /* f_k(t) = f_{k-1}(t) + kappa b_{k-1}(t-1) and b_k(t) = b_{k-1}(t-1) + conj(kappa) f_{k-1}(t), both in
  * place: f_k(t) goes to index t-k, where f_{k-1}(t-1) was; reading ahead (f[i+1] before f[i+1] is
  * overwritten by the next i) keeps this a forward loop that vectorises in order */
-static inline __attribute__((always_inline)) void
+INLINE void
 update(float *fr, float *fi, float *br, float *bi, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki)
 {
     for (ptrdiff_t i = lo; i < hi; i++) { /* in order: reads f[i+1] before the next i overwrites it */
@@ -105,7 +109,7 @@ typedef float v8sf __attribute__((vector_size(32))); /* GNU C vector: AVX2 in on
  * the caller. In place is safe because each step reads (f[i+1..i+9], b[i..i+8]) before it writes
  * (f[i..i+7], b[i..i+7]) and earlier steps wrote only below i: the explicit vector code states that
  * order, so no compiler has to prove or assume it. */
-static inline __attribute__((always_inline)) void
+INLINE void
 update_sums(float *fr, float *fi, float *br, float *bi, ptrdiff_t lo, ptrdiff_t hi, float kr, float ki, sums_t *s)
 {
     for (ptrdiff_t j0 = lo; j0 < hi; j0 += SUBSUM) {
@@ -380,7 +384,7 @@ rhs_one(const void *data, int single, const double *a, ptrdiff_t n, int p, const
 /* Entry M_ij (i <= j, same cluster) of the normal matrix from the pair-sum table, or 0 with *ok = 0 when
  * no prediction-error row sees both unknowns (arfill._normal_matrix_pairs, _pair_values: the rows
  * r in [max(t_j, start + p), min(t_i + p, stop - 1)] of the block [start, stop)). */
-static inline __attribute__((always_inline)) int
+INLINE int
 entry(const double *table, int p, int64_t ti, int64_t tj, int64_t start, int64_t stop, double *vr, double *vi)
 {
     int64_t s = tj - ti;
