@@ -24,6 +24,9 @@ from globalhs.science.leakage import MapGeometry, leakage_block
 from globalhs.science.modetable import read_modetable
 from globalhs.science.synthspec import synthetic_degree
 
+MDIVW72D = MapGeometry(MAPMMAX=600, SINBDIVS=200, MAPRMAX=0.95, MAPLGMAX=89.0, MAPBMAX=89.0, APODIZE=1,
+                       APINNER=0.83, APWIDTH=0.04)  # the map of lkg.parms.mdivw72d
+
 
 def _numpy_config() -> str:
     try:
@@ -71,7 +74,7 @@ def main() -> None:
     elements = 0
     for l in degrees:
         t = time.perf_counter()
-        leak = leakage_block(MapGeometry(), max(l - 6, 0), l + 6, 6, 15)
+        leak = leakage_block(MDIVW72D, max(l - 6, 0), l + 6, 6, 15)
         t_leak += time.perf_counter() - t
         t = time.perf_counter()
         power, nu0, _ = synthetic_degree(truth, l, leak, dnu, 0.002, np.random.default_rng(l),

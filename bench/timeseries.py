@@ -34,8 +34,8 @@ FULL_NDT = 72 * 1440
 RUNNER = ("import json, resource, sys, time\n"
           "from globalhs.modules import get_module\n"
           "module = get_module(sys.argv[1]); import globalhs.drms, astropy.io.fits, scipy.signal\n"
-          "t = time.perf_counter(); rc = module(sys.argv[2:])\n"
-          "print('BENCH', json.dumps({'rc': rc, 's': time.perf_counter() - t,\n"
+          "t = time.perf_counter(); c = time.process_time(); rc = module(sys.argv[2:])\n"
+          "print('BENCH', json.dumps({'rc': rc, 's': time.perf_counter() - t, 'cpu_s': time.process_time() - c,\n"
           "      'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
 
 
@@ -49,6 +49,20 @@ def blas_summary() -> str:
         cfg = np.show_config(mode="dicts") if "mode" in np.show_config.__code__.co_varnames else {}
         blas = cfg.get("Build Dependencies", {}).get("blas", {}) if isinstance(cfg, dict) else {}
         return f"numpy BLAS {blas.get('name', '?')} {blas.get('version', '')}"
+
+
+def kernel_summary() -> str:
+    """Which arfill kernels gapfill uses here (compiled C or the numpy reference), as the jobs will."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from globalhs.science import arfill
+    except ImportError as exc:
+        return f"arfill not importable ({exc})"
+    if not hasattr(arfill, "kernel_path"):
+        return "arfill kernels: numpy (this version has no compiled kernels)"
+    path = arfill.kernel_path()
+    isa = f", {arfill._arfill_c.ISA}" if path == "compiled" else ""
+    return f"arfill kernels (Burg, fill right-hand side, cluster solves): {path}{isa}"
 
 
 def run(module: str, args: list[str], env: dict[str, str]) -> dict:
@@ -125,12 +139,15 @@ def bench_size(lmax: int, days: int, maxorder: int) -> dict:
                                  f"LMAX={lmax}"]))
     for name, module, args in steps:
         r = run(module, args, env)
-        agg = res.setdefault(name, {"s": 0.0, "rss_mb": 0.0})
+        agg = res.setdefault(name, {"s": 0.0, "cpu_s": 0.0, "rss_mb": 0.0})
         agg["s"] += r["s"]
+        agg["cpu_s"] += r["cpu_s"]
         agg["rss_mb"] = max(agg["rss_mb"], r["rss_mb"])
     res["retile"] = {"s": res["retilen"]["s"] + res["retile1"]["s"],
+                     "cpu_s": res["retilen"]["cpu_s"] + res["retile1"]["cpu_s"],
                      "rss_mb": max(res["retilen"]["rss_mb"], res["retile1"]["rss_mb"])}
-    res["fft"] = {"s": fft_pass_seconds(rows, ndt), "rss_mb": 0.0}
+    fft = fft_pass_seconds(rows, ndt)
+    res["fft"] = {"s": fft, "cpu_s": fft, "rss_mb": 0.0}
     subprocess.run(["rm", "-rf", tmp])
     return {"lmax": lmax, "days": days, "rows": rows, "ndt": ndt, "steps": res}
 
@@ -168,7 +185,8 @@ def bench_full_record(l: int, maxorder: int) -> dict:
                                      "out=bench.V_sht_gf_72d", f"LMIN={l}", f"LMAX={l}", f"MAXORDER={maxorder}",
                                      "DETRENDORDER=2", "DTWINDOW=1d", "DTOVERLAP=4h"], env)
     res["pow"] = run("pow", ["in=bench.V_sht_gf_72d[6400d]", "out=bench.V_sht_pow_72d", f"LMIN={l}", f"LMAX={l}"], env)
-    res["fft"] = {"s": fft_pass_seconds(l + 1, FULL_NDT), "rss_mb": 0.0}
+    fft = fft_pass_seconds(l + 1, FULL_NDT)
+    res["fft"] = {"s": fft, "cpu_s": fft, "rss_mb": 0.0}
     subprocess.run(["rm", "-rf", tmp])
     return res
 
@@ -181,7 +199,8 @@ def main() -> None:
                         help="instead: one full 72-day record of degree L (memory of a gapfill/pow job)")
     opts = parser.parse_args()
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, scipy {scipy.__version__}; {blas_summary()}")
-    print(f"cpus: {os.cpu_count()} (shared); command: {' '.join(sys.argv)}")
+    print(f"cpus: {os.cpu_count()} (shared); load average {os.getloadavg()[0]:.1f}; command: {' '.join(sys.argv)}")
+    print(kernel_summary())
     if opts.full_record is not None:
         l = opts.full_record
         res = bench_full_record(l, opts.maxorder)
@@ -189,7 +208,9 @@ def main() -> None:
         print(f"\none 72-day record, l={l}: {l + 1} series x {FULL_NDT} samples")
         for name, st in res.items():
             print(f"  {name:8} {st['s']:8.2f} s {1e9 * st['s'] / volume:10.1f} ns/sample "
-                  f"{st['s'] / res['fft']['s']:8.1f} x FFT  peak RSS {st['rss_mb']:8.0f} MB")
+                  f"{st['s'] / res['fft']['s']:8.1f} x FFT  CPU {st['cpu_s']:8.2f} s "
+                  f"{1e9 * st['cpu_s'] / volume:8.1f} ns/sample  peak RSS {st['rss_mb']:8.0f} MB")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
         return
     for size in opts.sizes.split(","):
         lmax, days = map(int, size.split(":"))
@@ -199,14 +220,19 @@ def main() -> None:
         fft = out["steps"]["fft"]["s"]
         print(f"\nlmax {lmax}, {days} d: {out['rows']} series x {out['ndt']} samples "
               f"({volume * 8 / 1e6:.0f} MB complex64; full set = {scale:.0f} x)")
-        print(f"  {'step':8} {'s':>8} {'ns/sample':>10} {'x FFT':>8} {'full set (est.)':>16} {'peak RSS MB':>12}")
+        print(f"  {'step':8} {'s':>8} {'ns/sample':>10} {'x FFT':>8} {'full set (est.)':>16} "
+              f"{'CPU s':>8} {'CPU ns/sample':>14} {'peak RSS MB':>12}")
         for name in ("retilen", "retile1", "retile", "mkgaps", "gapfill", "pow", "fft"):
             st = out["steps"][name]
             print(f"  {name:8} {st['s']:8.2f} {1e9 * st['s'] / volume:10.1f} {st['s'] / fft:8.1f} "
-                  f"{st['s'] * scale / 60:13.1f} min {st['rss_mb']:12.0f}")
+                  f"{st['s'] * scale / 60:13.1f} min {st['cpu_s']:8.2f} {1e9 * st['cpu_s'] / volume:14.1f} "
+                  f"{st['rss_mb']:12.0f}")
         three = sum(out["steps"][n]["s"] for n in ("retile", "gapfill", "pow")) * scale / 60
-        print(f"  retile + gapfill + pow, full 72-day lmax-300 set (linear extrapolation): {three:.0f} min "
-              f"(goal 15 min)")
+        three_cpu = sum(out["steps"][n]["cpu_s"] for n in ("retile", "gapfill", "pow")) * scale / 60
+        print(f"  retile + gapfill + pow, full 72-day lmax-300 set (linear extrapolation): {three:.0f} core-min "
+              f"wall-clock per job, {three_cpu:.0f} core-min CPU; two jobs at once on the 2 cores: about "
+              f"{three / 2:.0f} min (goal 15 min)")
+        print(f"  load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -326,3 +326,58 @@ def test_gzip_float_segment_is_lossless_and_rice_float_refused():
     with s.writer() as w:
         w.add("x.gz", {"T_START": "6400d", "LMIN": 0, "LMAX": 1, "NDT": 32}, {"data": data})
     np.testing.assert_array_equal(s.query("x.gz")[0].read(), data)
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_batch_sync_makes_files_durable_before_anything_is_catalogued(store, tmp_path, monkeypatch, staged):
+    """sync="batch": no fsync per file; one filesystem sync while every record is still in its
+    temporary directory, the catalog (or the stage manifest) untouched: a crash before it loses the
+    batch, a crash after it finds every listed record complete."""
+    import globalhs.drms.store as store_module
+    from globalhs.drms import segments
+
+    with store.writer(replace=True) as w:  # astropy probes mmap with an fsync once per process
+        w.add("mdi.fd_V", {"T_REC": "6399d"}, {"V": np.zeros((2, 3))})
+    store.query("mdi.fd_V[6399d]")[0].read("V")
+    stage = tmp_path / "stage.1"
+    if staged:
+        monkeypatch.setenv("GLOBALHS_STAGE", str(stage))
+    fsynced, synced = [], []
+    real_fsync = os.fsync
+    monkeypatch.setattr(segments.os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd))[1])
+
+    def spy(path, files):
+        files = list(files)
+        synced.append(files)
+        assert all(f.is_file() and f.parent.name.startswith(".tmp-") for f in files)
+        assert len(store.query("mdi.fd_V")) == 1 and not (stage / "manifest.json").exists()
+        assert fsynced == []  # nothing fsynced file by file while the records were written
+        segments.sync_filesystem(path, files)
+
+    monkeypatch.setattr(store_module, "sync_filesystem", spy)
+    images = {f"640{i}d": np.full((2, 3), float(i)) for i in range(3)}
+    with store.writer(replace=True, sync="batch") as w:
+        for t, image in images.items():
+            w.add("mdi.fd_V", {"T_REC": t}, {"V": image})
+    assert len(synced) == 1 and len(synced[0]) == 3
+    if staged:
+        monkeypatch.delenv("GLOBALHS_STAGE")
+        assert store.commit_stage(stage) == 3
+    recs = store.query("mdi.fd_V[6400d/3d]")
+    assert [r.read("V")[0, 0] for r in recs] == [0.0, 1.0, 2.0]
+
+
+def test_batch_sync_without_syncfs_fsyncs_each_file(store, monkeypatch):
+    from globalhs.drms import segments
+
+    monkeypatch.setattr(segments, "_SYNCFS", None)
+    fsynced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(segments.os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd))[1])
+    with store.writer(sync="batch") as w:
+        w.add("mdi.fd_V", {"T_REC": "6400d"}, {"V": np.ones((2, 2))})
+        w.add("mdi.fd_V", {"T_REC": "6401d"}, {"V": np.ones((2, 2))})
+    assert len(fsynced) >= 4  # two files and their two directories, before the catalog commit
+    assert len(store.query("mdi.fd_V")) == 2
+    with pytest.raises(ValueError, match="sync='each'.*'record' or 'batch'"):
+        store.writer(sync="each")

@@ -64,7 +64,7 @@ def dataset():
     return z, missing
 
 
-def test_window_gapfill_gfgaps_pow(dataset, tmp_path):
+def test_window_gapfill_gfgaps_pow(dataset, tmp_path, capsys):
     truth, missing = dataset
     discon = tmp_path / "discon.txt"
     discon.write_text(f"# MDI-style list\n{format_time(T0 + 1600 * DT, 'TAI')}\n")
@@ -80,6 +80,7 @@ def test_window_gapfill_gfgaps_pow(dataset, tmp_path):
 
     GAPFILL.call(in_="synth.V_sht_2d[6400d]", gaps="synth.V_sht_gaps_2d[6400d]", out="synth.V_sht_gf_2d",
                  LMIN=0, LMAX=LMAX, DETRENDORDER=3, MAXORDER=30)
+    assert f"gapfill: arfill kernels {arfill.kernel_path()} " in capsys.readouterr().out  # the log says which
     MKGAPS.call(in_="synth.V_sht_gaps_2d[6400d]", out="synth.V_sht_gfgaps_2d", LMIN=0, LMAX=LMAX, gapfilled=1,
                 MAXORDER=30)
     (gfrec,) = open_store().query("synth.V_sht_gfgaps_2d[6400d]")

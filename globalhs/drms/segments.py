@@ -4,10 +4,12 @@ missing pixels."""
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from astropy.io import fits
@@ -15,7 +17,7 @@ from astropy.io import fits
 from globalhs.drms.errors import DrmsError
 from globalhs.drms.series import Keyword, Segment
 
-__all__ = ["write_segment", "read_segment", "fsync_dir", "atomic_write_bytes", "header_cards"]
+__all__ = ["write_segment", "read_segment", "fsync_dir", "sync_filesystem", "atomic_write_bytes", "header_cards"]
 
 _COMPRESSION = {"rice": "RICE_1", "gzip": "GZIP_2"}
 _FITS_TYPES = {"int16": np.int16, "int32": np.int32, "float32": np.float32, "float64": np.float64}
@@ -28,6 +30,43 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _libc_syncfs():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _libc_syncfs()
+
+
+def sync_filesystem(path: Path, files: Iterable[Path] = ()) -> None:
+    """Make every write to the filesystem holding ``path`` durable, in one call.
+
+    Linux ``syncfs(2)`` writes back the whole filesystem's dirty data and commits its journal (since
+    Linux 5.8 it also reports writeback errors, raised here as ``OSError``): one call instead of an
+    fsync per file and directory, the cost of a batch of records. Where ``syncfs`` is missing, each of
+    ``files`` (and its directory) is fsynced instead, which gives the same guarantee for those files.
+    """
+    if _SYNCFS is not None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs of the filesystem holding {path}: {os.strerror(err)}")
+        finally:
+            os.close(fd)
+        return
+    for file in files:
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(Path(file).parent)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -100,9 +139,25 @@ def _encode(seg: Segment, array: np.ndarray) -> np.ndarray:
     return x.astype(target)
 
 
-def write_segment(path: Path, seg: Segment, array: np.ndarray, cards: list[tuple[str, Any]] = ()) -> None:
-    """Write ``array`` as segment ``seg`` to ``path`` atomically (fsynced before the rename)."""
+def write_segment(path: Path, seg: Segment, array: np.ndarray, cards: list[tuple[str, Any]] = (),
+                  *, fsync: bool = True) -> None:
+    """Write ``array`` as segment ``seg`` to ``path`` atomically (fsynced before the rename).
+
+    ``fsync=False`` leaves durability to the caller (``sync_filesystem`` before the file is catalogued)."""
     data = _encode(seg, array)
+    if seg.compress == "none" and seg.dtype.startswith("float"):
+        # Why: astropy's header and HDU objects cost ~9 ms per small image, more than making it
+        # (docs/performance.md, synth); the plain layout is a few lines of the FITS standard.
+        blob = _plain_fits(data, [*cards, *([("BUNIT", seg.unit)] if seg.unit else [])])
+        if blob is not None:
+            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+            with open(tmp, "wb") as fh:
+                fh.write(blob)
+                fh.flush()
+                if fsync:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            return
     header = fits.Header()
     for name, value in cards:
         header[name] = value
@@ -125,8 +180,68 @@ def write_segment(path: Path, seg: Segment, array: np.ndarray, cards: list[tuple
     with open(tmp, "wb") as fh:
         hdus.writeto(fh, output_verify="exception")
         fh.flush()
-        os.fsync(fh.fileno())
+        if fsync:
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _card_value(value: Any) -> str | None:
+    """The value field of a fixed-format card as astropy writes it, or None if this is not a plain
+    bool, integer, float or short printable string (the caller then lets astropy write the file)."""
+    if isinstance(value, (bool, np.bool_)):
+        return f"{'T' if value else 'F':>20}"
+    if isinstance(value, (int, np.integer)):
+        text = str(int(value))
+        return f"{text:>20}" if len(text) <= 20 else None
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return None
+        text = str(value).replace("e", "E")  # a numpy float32 as its own shortest form, like astropy
+        if "E" in text:
+            significand, exponent = text.split("E")
+            sign = exponent[0] if exponent[0] in "+-" else ""
+            text = f"{significand}E{sign}{int(exponent.lstrip('+-')):02d}"
+        elif "." not in text:
+            text += ".0"
+        if len(text) > 20:  # keep the exponent, shorten the significand (astropy's rule)
+            cut = text.find("E")
+            text = text[:20] if cut < 0 else text[: 20 - (len(text) - cut)] + text[cut:]
+        return f"{text:>20}"
+    if isinstance(value, str):
+        if not value.isascii() or not value.isprintable():
+            return None
+        text = "'" + value.replace("'", "''").ljust(8) + "'" if value else "''"
+        return f"{text:<20}" if len(text) <= 70 else None
+    return None
+
+
+_PLAIN_BITPIX = {np.dtype(np.float32): -32, np.dtype(np.float64): -64}
+_PLAIN_NAME = re.compile(r"[A-Z0-9_-]{1,8}")
+_RESERVED = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "END", "BSCALE", "BZERO", "BLANK", "XTENSION", "COMMENT",
+             "HISTORY", "CONTINUE"} | {f"NAXIS{k}" for k in range(1, 1000)}
+
+
+def _plain_fits(data: np.ndarray, cards: list[tuple[str, Any]]) -> bytes | None:
+    """A single-HDU FITS file of a float image with ``cards``, byte for byte what astropy's
+    ``PrimaryHDU(data, header).writeto`` gives; None if a card is not of the plain kinds."""
+    lines = [f"{'SIMPLE':<8}= {'T':>20} / conforms to FITS standard",
+             f"{'BITPIX':<8}= {_PLAIN_BITPIX[data.dtype]:>20} / array data type",
+             f"{'NAXIS':<8}= {data.ndim:>20} / number of array dimensions"]
+    lines += [f"{f'NAXIS{k + 1}':<8}= {n:>20}" for k, n in enumerate(reversed(data.shape))]
+    names = [name for name, _ in cards]
+    if data.size == 0 or len(set(names)) < len(names) or not all(_PLAIN_NAME.fullmatch(n) for n in names) \
+            or _RESERVED.intersection(names):
+        return None
+    for name, value in cards:
+        text = _card_value(value)
+        if text is None:
+            return None
+        lines.append(f"{name:<8}= {text}")
+    lines.append("END")
+    header = "".join(line.ljust(80) for line in lines)
+    header += " " * (-len(header) % 2880)
+    body = data.astype(data.dtype.newbyteorder(">"), copy=False).tobytes()
+    return header.encode("ascii") + body + b"\0" * (-len(body) % 2880)
 
 
 _BITPIX = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}

@@ -29,11 +29,12 @@ def fill_series(z: np.ndarray, good: np.ndarray, sections, args: dict[str, Any],
     """Detrended, gap-filled copy of complex series z [nseries, ndt] sharing the window ``good``."""
     window = int(round(ts.seconds(args["DTWINDOW"], "DTWINDOW") / dt)) if args["DTWINDOW"] != "0" else None
     overlap = int(round(ts.seconds(args["DTOVERLAP"], "DTOVERLAP") / dt)) if args["DTOVERLAP"] != "0" else 0
-    # detrend in double precision; fill in the data's single precision (Burg is memory-bound)
-    flat = detrend(z.astype(np.complex128), good, args["DETRENDORDER"], window, overlap, sections).astype(np.complex64)
-    out = np.zeros(z.shape, dtype=np.complex64)
+    # detrending computes the trend in double precision and rounds the result to the data's single
+    # precision, in which the filling runs (Burg is memory-bound)
+    flat = detrend(z.astype(np.complex64, copy=False), good, args["DETRENDORDER"], window, overlap, sections)
     kwargs = dict(minpercentage=args["MINPERCENTAGE"], maxorder=args["MAXORDER"], niter=args["NITER"])
     if args["SIGMACLIP"] > 0:
+        out = np.zeros(z.shape, dtype=np.complex64)
         windows = arfill.sigma_clip(flat, good, args["SIGMACLIP"])
         groups: dict[bytes, list[int]] = {}
         for i, w in enumerate(windows):
@@ -41,11 +42,11 @@ def fill_series(z: np.ndarray, good: np.ndarray, sections, args: dict[str, Any],
         for rows in groups.values():
             w = windows[rows[0]]
             same = np.array_equal(w, good)
-            result = arfill.fahlman_ulrych(flat[rows], w, plan=plan if same else None, **kwargs)
+            result = arfill.fahlman_ulrych(flat[rows], w, plan=plan if same else None, dtype=np.complex64, **kwargs)
             # a clipped sample the fill could not reach stays zero; the shared window is unchanged
             out[rows] = result.data
     else:
-        out[:] = arfill.fahlman_ulrych(flat, good, plan=plan, **kwargs).data
+        out = arfill.fahlman_ulrych(flat, good, plan=plan, dtype=np.complex64, **kwargs).data
     return out
 
 
@@ -67,6 +68,8 @@ def main(args: dict[str, Any]) -> None:
         raise ModuleError(f"argument BATCH={args['BATCH']}: expected at least 1")
     dt = ts.cadence_of(recs)
     plan = arfill.fill_plan(good, args["MINPERCENTAGE"], args["MAXORDER"], args["NITER"])
+    print(f"gapfill: arfill kernels {arfill.kernel_path()} (compiled: the C extension built at install; "
+          f"numpy: the reference, used without it or with GLOBALHS_ARFILL=numpy)", flush=True)
     store = open_store()
     try:
         store.ensure_series(timeseries_series(args["out"]))

@@ -27,11 +27,29 @@ from globalhs.drms.builtin import timeseries_series
 from globalhs.modules.base import Arg, Module, ModuleError
 from globalhs.science.grid import MapGrid
 from globalhs.science.legendre import lm_count, lm_index
-from globalhs.science.remap import MISSING_QUALITY_BIT, Geometry, RemapParams, Remapper
+from globalhs.science.remap import MAP_DEFAULTS, MISSING_QUALITY_BIT, Geometry, RemapParams, Remapper
 from globalhs.science.sht import SHT
 from globalhs.time import TimeFormatError, parse_duration, parse_time, parse_time_or_day
 
 PROGRAM_VERSION = "globalhs jv2ts 1"
+
+# The arguments that shape the map (and so the leakage matrix), declared once with the original's defaults
+# (science.remap.MAP_DEFAULTS); the leakage module takes the same Arg objects (MAP_ARGS).
+_D = MAP_DEFAULTS
+MAP_GRID_ARGS: tuple[Arg, ...] = (
+    Arg("MAPMMAX", int, _D["MAPMMAX"], "longitude points per 180 degrees (map columns)"),
+    Arg("SINBDIVS", int, _D["SINBDIVS"], "increments in sin(latitude) from 0 to 1"),
+    Arg("MAPRMAX", float, _D["MAPRMAX"], "largest fractional image radius remapped"),
+    Arg("MAPLGMIN", float, _D["MAPLGMIN"], "eastmost longitude from the central meridian, degrees (west positive)"),
+    Arg("MAPLGMAX", float, _D["MAPLGMAX"], "westmost longitude from the central meridian, degrees"),
+    Arg("MAPBMAX", float, _D["MAPBMAX"], "largest |latitude|, degrees"),
+)
+APODIZATION_ARGS: tuple[Arg, ...] = (
+    Arg("APODIZE", int, _D["APODIZE"], "apodisation: 0 none, 1 true coordinates, 2 as if B0 = 0", (0, 1, 2)),
+    Arg("APINNER", float, _D["APINNER"], "start of the apodisation, fractional radius"),
+    Arg("APWIDTH", float, _D["APWIDTH"], "width of the apodisation, fractional radius"),
+)
+MAP_ARGS: tuple[Arg, ...] = MAP_GRID_ARGS + APODIZATION_ARGS
 
 # Argument names and defaults as the original's (jv2ts = jv2helio + jhelio2mlat + jqdotprod);
 # GEOMTOL and BATCH are ours. One table: parsing, --help and docs/sht.md come from it.
@@ -56,12 +74,7 @@ ARGS: tuple[Arg, ...] = (
     Arg("LGAPOD", int, 0, "nonzero: apodise in longitude as well"),
     Arg("LGAPMIN", float, 60.0, "start of the longitude apodisation, degrees"),
     Arg("LGAPWIDT", float, 10.0, "width of the longitude apodisation, degrees"),
-    Arg("MAPMMAX", int, 5402, "longitude points per 180 degrees (map columns)"),
-    Arg("SINBDIVS", int, 2160, "increments in sin(latitude) from 0 to 1"),
-    Arg("MAPRMAX", float, 0.998, "largest fractional image radius remapped"),
-    Arg("MAPLGMIN", float, -90.0, "eastmost longitude from the central meridian, degrees (west positive)"),
-    Arg("MAPLGMAX", float, 90.0, "westmost longitude from the central meridian, degrees"),
-    Arg("MAPBMAX", float, 90.0, "largest |latitude|, degrees"),
+    *MAP_GRID_ARGS,
     Arg("LGSHIFT", int, 3, "longitude shift: 0 none, 1 fixed rate, 2 nearest degree, 3 nearest tenth", (0, 1, 2, 3)),
     Arg("REF_T0", str, "1987.01.03_17:31:12_TAI", "reference time of the fixed-rate frame (LGSHIFT=1)"),
     Arg("REF_L0", float, 0.0, "Carrington longitude of the fixed-rate frame at REF_T0"),
@@ -69,9 +82,7 @@ ARGS: tuple[Arg, ...] = (
     Arg("IERR", float, 0.0, "error of the Carrington inclination, degrees (annual B0, P correction)"),
     Arg("REF_TB0", str, "2001.06.06_06:57:22_TAI", "a time when B0 = 0 (ascending), phase of the IERR correction"),
     Arg("INTERPO", int, 1, "interpolation: 0 bilinear, 1 cubic convolution", (0, 1)),
-    Arg("APODIZE", int, 0, "apodisation: 0 none, 1 true coordinates, 2 as if B0 = 0", (0, 1, 2)),
-    Arg("APINNER", float, 0.90, "start of the apodisation, fractional radius"),
-    Arg("APWIDTH", float, 0.05, "width of the apodisation, fractional radius"),
+    *APODIZATION_ARGS,
     Arg("APEL", int, 0, "nonzero: elliptical apodisation with APX, APY"),
     Arg("APX", float, 1.0, "divide x by this before apodising"),
     Arg("APY", float, 1.0, "divide y by this before apodising"),

@@ -1,7 +1,8 @@
 """leakage: the leakage-matrix branch (our extension step before pkbgn, template desc ``lkg``).
 
 Computes C^r and C^h (see :mod:`globalhs.science.leakage`) for target degrees LMIN..LMAX with the
-remap/SHT parameters of the label's jv2ts template, and stores them as one record of ``out``
+remap/SHT parameters of the label's jv2ts template (the same arguments as jv2ts', ``jv2ts.MAP_ARGS``,
+with the original's defaults: a template sets them all), and stores them as one record of ``out``
 (series ``P_leakage``; prime keys T_START, LMIN, LMAX) with segments ``radial`` and ``horizontal``.
 
 B0: a number (degrees), or ``mean``: the mean of the observers' B0 (keyword CRLT_OBS, else B0, plus
@@ -19,6 +20,7 @@ import numpy as np
 from globalhs.drms import DrmsError, Keyword, Segment, SeriesDef, open_store
 from globalhs.drms.builtin import span_degree_keys
 from globalhs.modules.base import Arg, Module, ModuleError
+from globalhs.modules.jv2ts import MAP_ARGS
 from globalhs.science.leakage import LeakageBlock, MapGeometry, leakage_block
 from globalhs.time import parse_time_or_day
 
@@ -133,15 +135,7 @@ MODULE = Module(
         Arg("B0", str, "0", "observer latitude in degrees, or 'mean' (of in=)"),
         Arg("in", str, "", "Dopplergram record set for B0=mean"),
         Arg("IERR", float, 0.0, "B0 correction added to the mean (degrees)"),
-        Arg("MAPMMAX", int, 600, "remap longitude points per 180 degrees"),
-        Arg("SINBDIVS", int, 200, "remap sin(latitude) divisions"),
-        Arg("MAPRMAX", float, 0.95, "largest fractional disk radius"),
-        Arg("MAPLGMIN", float, -89.0, "remap longitude minimum (must be -MAPLGMAX)"),
-        Arg("MAPLGMAX", float, 89.0, "remap longitude maximum"),
-        Arg("MAPBMAX", float, 89.0, "remap latitude limit"),
-        Arg("APODIZE", int, 1, "0 none, 1 true coordinates, 2 as if B0=0", (0, 1, 2)),
-        Arg("APINNER", float, 0.83, "apodisation start (fractional radius)"),
-        Arg("APWIDTH", float, 0.04, "apodisation width"),
+        *MAP_ARGS,  # jv2ts' own declarations (the original's defaults): MAPLGMIN must be -MAPLGMAX here
     ),
     main,
 )

@@ -84,7 +84,8 @@ def main(args) -> None:
         settings = pb.FitSettings(nacoeff=args["NACOEFF"], window_gammas=args["WINDOWGAMMAS"],
                                   window_min=args["WINDOWMIN"], asymmetric=bool(args["ASYM"]),
                                   neighbours=args["NEIGHBOURS"], max_iter=args["MAXITER"],
-                                  orbital_nhz=_orbital_value(args["ORBITAL"]), bootstrap=args["BOOTSTRAP"])
+                                  orbital_nhz=_orbital_value(args["ORBITAL"]), errors=args["ERRORS"],
+                                  bootstrap=args["BOOTSTRAP"])
     except ValueError as exc:
         raise ModuleError(str(exc)) from None
     guess_path = _expand_path(args["guess"], "guess")
@@ -121,7 +122,14 @@ def main(args) -> None:
 
     cache: dict = {}
     if args["HEIGHTS"] == "data":
-        guesses = _heights_from_data(guesses, wanted, spectra, leakage_for, settings, cache)
+        # The neighbours' heights matter as much as the job's own: their leaks into the job's spectra are
+        # modelled with them (a zero height leaves a leak unmodelled and biases nu). Degrees within the
+        # leakage block's reach that have spectra in ``in`` are estimated from the data too.
+        reach = max(int(rec.keywords.get("LKGDL", 0)) for rec in leak_recs)
+        around = _spectra_by_l(spec_recs, max(lmin - reach, 0), lmax + reach)
+        neighbours = [l for l in sorted({int(l) for l in guesses.l}) if l in around and l not in wanted]
+        guesses = _heights_from_data(guesses, wanted, spectra, leakage_for, settings, cache,
+                                     neighbours=neighbours, neighbour_spectra=around)
     table = guesses
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
@@ -209,12 +217,14 @@ def _expand_path(text: str, what: str) -> str:
     return os.path.expanduser(expanded)
 
 
-def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings, cache) -> ModeTable:
+def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings, cache, *,
+                       neighbours=(), neighbour_spectra=None) -> ModeTable:
     """The guess table with heights and backgrounds in the units of these spectra.
 
     Each multiplet of the job gets H and B estimated from its own windows
-    (:func:`globalhs.science.peakbag.estimate_height`); every other row (neighbours outside the job)
-    is rescaled by the median ratio of those estimates to the table's values."""
+    (:func:`globalhs.science.peakbag.estimate_height`), and so does each multiplet of the degrees
+    ``neighbours`` (outside the job, spectra in ``neighbour_spectra``), whose leaks the fits model;
+    every other row is rescaled by the median ratio of the job's estimates to the table's values."""
     table = table.select(np.arange(len(table)))
     est = {}
     for l in wanted:
@@ -223,6 +233,17 @@ def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings,
             h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leakage_for(l), settings)
             if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
                 est[row] = (h, b)
+    around = {}
+    for l in neighbours:
+        try:
+            leak = leakage_for(l)
+        except ModuleError:  # no leakage record for that degree: it keeps the scaled table value
+            continue
+        spectrum = _spectrum(*neighbour_spectra[l], l, _band(table, l, settings), cache)
+        for row in np.flatnonzero(table.l == l):
+            h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leak, settings)
+            if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
+                around[row] = (h, b)
     if not est:  # too few bins (short spans, low l): each fit starts from its own window's data instead
         print("pkbgn: no multiplet has enough bins in its windows to estimate its height; the fits start "
               "from the data in their windows", flush=True)
@@ -235,10 +256,14 @@ def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings,
     table.amp *= h_ratio if np.isfinite(h_ratio) else 1.0
     table.bg *= b_ratio if np.isfinite(b_ratio) else 1.0
     table.amp[rows], table.bg[rows] = values[:, 0], values[:, 1]
+    if around:
+        near = np.array(list(around))
+        table.amp[near], table.bg[near] = np.array(list(around.values())).T
     scaled = "; other rows " + (f"scaled by {h_ratio:.4g} (height) and {b_ratio:.4g} (background)"
                                 if np.isfinite(h_ratio) or np.isfinite(b_ratio) else
                                 "kept (the table gives no heights to scale)")
-    print(f"pkbgn: heights from the data for {len(rows)} multiplets{scaled}", flush=True)
+    print(f"pkbgn: heights from the data for {len(rows)} multiplets and {len(around)} neighbours{scaled}",
+          flush=True)
     return table
 
 
@@ -314,6 +339,9 @@ MODULE = Module(
         Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),
         Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
         Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
+        Arg("ERRORS", str, "hessian", "formal errors: hessian (observed Hessian of the diagonal likelihood), fisher "
+            "(its expectation) or sandwich (H^-1 J H^-1: also counts that a mode's realisation appears in every "
+            "m-spectrum it leaks into, SCIENCE.md section 6)", ("hessian", "fisher", "sandwich")),
         Arg("BOOTSTRAP", int, 0, "replicates of a parametric bootstrap giving the errors of nonlinear fits (median "
             "sigma(nu_nlm)/Gamma > 0.15, where the Hessian's are too small); 0: Hessian errors for all"),
         Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "

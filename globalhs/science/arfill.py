@@ -26,14 +26,21 @@ All functions take one series (n,) or a batch (nseries, n) sharing one window, r
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.linalg import LinAlgError, blas, solveh_banded
 
+try:  # the compiled kernels (optional: setup.py builds them when a C compiler is present)
+    from globalhs.science import _arfill_c
+except ImportError:  # pragma: no cover - depends on the installation
+    _arfill_c = None
+
 __all__ = [
     "FillResult",
+    "kernel_path",
     "runs",
     "choose_order",
     "burg",
@@ -44,6 +51,14 @@ __all__ = [
     "fahlman_ulrych",
     "sigma_clip",
 ]
+
+
+def kernel_path() -> str:
+    """Which implementation the hot loops use: ``"compiled"`` (the C kernels of ``_arfill_c``, built at
+    install) or ``"numpy"`` (the reference; also forced by ``GLOBALHS_ARFILL=numpy``)."""
+    if _arfill_c is None or os.environ.get("GLOBALHS_ARFILL", "").lower() == "numpy":
+        return "numpy"
+    return "compiled"
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +153,23 @@ def _burg_series(x: np.ndarray, good: np.ndarray, stages) -> np.ndarray:
     return kappas
 
 
+def _burg_compiled(x2, good, order, starts, stops) -> tuple[np.ndarray, np.ndarray]:
+    """Reflection coefficients (nseries, order) of :func:`_burg_series` from the C kernel, and the mean
+    power of the good samples: one fused pass per stage (update, next sums, head/end zeroing)
+    on float32 real/imaginary arrays, products summed in double precision. Real input runs as
+    complex with zero imaginary part (the same coefficients)."""
+    n = x2.shape[1]
+    longest = int(np.max(stops - starts)) if len(starts) else 0
+    if longest < order:
+        raise ValueError(f"no good segment is longer than {longest} samples; cannot fit AR order {order}")
+    z = np.ascontiguousarray(x2, dtype=np.complex64)
+    kappas = np.zeros((len(z), order), dtype=np.complex128)
+    energy = np.zeros(len(z))
+    _arfill_c.burg(z, np.ascontiguousarray(good, dtype=np.bool_), starts.astype(np.int64), stops.astype(np.int64),
+                   kappas, energy, len(z), n, len(starts), order)
+    return (kappas if np.iscomplexobj(x2) else kappas.real.copy()), energy / max(int(np.sum(good)), 1)
+
+
 def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Multi-segment Burg estimate of the prediction-error filter (de Waele & Broersen 2000).
 
@@ -154,13 +186,17 @@ def burg(x: np.ndarray, good: np.ndarray, order: int) -> tuple[np.ndarray, np.nd
     good = np.asarray(good, dtype=bool)
     starts, stops = runs(good)
     wide = np.result_type(x2.dtype, np.float64)
-    stages = _burg_stages(x2.shape[1], order, starts, stops)
-    kappas = np.array([_burg_series(np.ascontiguousarray(row), good, stages) for row in x2]).reshape(len(x2), order)
+    work = np.result_type(x2.dtype, np.float32)
+    if kernel_path() == "compiled" and work in (np.float32, np.complex64) and x2.shape[1] > order:
+        kappas, power = _burg_compiled(x2, good, order, starts, stops)
+    else:
+        stages = _burg_stages(x2.shape[1], order, starts, stops)
+        kappas = np.array([_burg_series(np.ascontiguousarray(row), good, stages) for row in x2]).reshape(len(x2), order)
+        power = np.mean(np.abs(x2[:, good].astype(wide)) ** 2, axis=1) if good.any() else np.zeros(len(x2))
     a = np.zeros((x2.shape[0], order + 1), dtype=wide)
     a[:, 0] = 1
     for k in range(1, order + 1):
         a[:, 1 : k + 1] += kappas[:, k - 1 : k] * np.conj(a[:, k - 1 :: -1][:, :k])
-    power = np.mean(np.abs(x2[:, good].astype(wide)) ** 2, axis=1) if good.any() else np.zeros(len(x2))
     power = power * np.prod(1 - np.abs(kappas) ** 2, axis=1)
     if not np.iscomplexobj(x):
         a = a.real
@@ -303,6 +339,8 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
     """
     p = a2.shape[1] - 1
     nser, nu = rhs.shape
+    if kernel_path() == "compiled" and rhs.dtype == np.complex128 and nu:
+        return _solve_clusters_compiled(a2, p, tu, block_start, block_stop, rhs)
     pairs = _normal_matrix_pairs(p, tu, block_start, block_stop)
     i, j = pairs[:2]
     values = _pair_values(_pair_sum_table(a2), pairs)  # [entry, series]
@@ -337,6 +375,22 @@ def _solve_clusters(a2, tu, block_start, block_stop, rhs):
     return u
 
 
+def _solve_clusters_compiled(a2, p, tu, block_start, block_stop, rhs):
+    """:func:`_solve_clusters` by the C kernel: each cluster's matrix is built from the pair-sum table
+    (:func:`_pair_sum_table`, computed in C per series) with the entry rule of
+    :func:`_normal_matrix_pairs` and :func:`_pair_values`, Cholesky-factorised
+    and solved, series by series; None in exactly the cases the numpy version returns None."""
+    nser, nu = rhs.shape
+    new = np.concatenate(([True], (np.diff(tu) > p) | (np.diff(block_start) != 0)))
+    first = np.flatnonzero(new)
+    size = np.diff(np.append(first, nu))
+    u = np.empty_like(rhs)
+    ok = _arfill_c.solve_clusters(np.ascontiguousarray(a2, dtype=np.complex128), tu.astype(np.int64),
+                                  block_start.astype(np.int64), block_stop.astype(np.int64), first.astype(np.int64),
+                                  size.astype(np.int64), np.ascontiguousarray(rhs), u, nser, nu, len(first), p)
+    return u if ok else None
+
+
 def _valid_rows(n: int, p: int, barrier: np.ndarray) -> np.ndarray:
     """Rows r whose prediction-error support [r-p, r] lies in the series and avoids ``barrier``."""
     cum = np.concatenate(([0], np.cumsum(barrier)))
@@ -355,6 +409,11 @@ def _right_hand_side(d: np.ndarray, a2: np.ndarray, tu: np.ndarray, rows: np.nda
     """
     nser, n = d.shape
     p = a2.shape[1] - 1
+    if kernel_path() == "compiled" and d.dtype in (np.complex64, np.complex128) and np.iscomplexobj(a2):
+        rhs = np.empty((nser, len(tu)), dtype=np.complex128)
+        _arfill_c.rhs(np.ascontiguousarray(d), np.ascontiguousarray(a2, dtype=np.complex128), tu.astype(np.int64),
+                      np.ascontiguousarray(rows, dtype=np.bool_), rhs, nser, n, len(tu), p, d.dtype == np.complex64)
+        return rhs
     pad = np.zeros((nser, n + 2 * p), dtype=d.dtype)  # d[t] at pad[t + p]: windows never leave it
     pad[:, p : p + n] = d
     valid = np.zeros(n + 2 * p, dtype=bool)  # row r at valid[r + p]
@@ -377,7 +436,8 @@ def _right_hand_side(d: np.ndarray, a2: np.ndarray, tu: np.ndarray, rows: np.nda
     return rhs
 
 
-def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarray,
+              dtype=None) -> tuple[np.ndarray, np.ndarray]:
     """Fill the samples ``unknown`` by minimising the forward and backward prediction errors.
 
     Parameters
@@ -387,6 +447,9 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     a : (order+1,) prediction-error filter (a_0 = 1) shared by all series, or (nseries, order+1), one each.
     unknown : bool (n,), samples to fill (gaps no longer than the order; see :func:`fillable_gaps`).
         Samples neither good nor unknown are barriers: no prediction error may touch them.
+    dtype : of the filled series (default: double precision of ``x`` and ``a``). The equations are
+        solved in double precision either way; a single-precision ``dtype`` only rounds the result
+        (what gapfill stores) and saves a double-precision copy of the batch.
 
     Returns
     -------
@@ -402,8 +465,9 @@ def fill_gaps(x: np.ndarray, good: np.ndarray, a: np.ndarray, unknown: np.ndarra
     p = a2.shape[1] - 1
     good = np.asarray(good, dtype=bool)
     unknown = np.asarray(unknown, dtype=bool) & ~good
-    dtype = np.result_type(x2.dtype, a2.dtype, np.float64)
-    out = np.where(good, x2, 0).astype(dtype)
+    dtype = np.result_type(x2.dtype, a2.dtype, np.float64) if dtype is None else np.dtype(dtype)
+    out = x2.astype(dtype)
+    out[:, ~good] = 0
     if p == 0 or not unknown.any():
         filled_mask = np.zeros(n, dtype=bool)
         return (out[0] if single else out), filled_mask
@@ -462,6 +526,7 @@ def fahlman_ulrych(
     maxorder: int = 100,
     niter: int = 3,
     plan: list[tuple[int, np.ndarray]] | None = None,
+    dtype=None,
 ) -> FillResult:
     """Iterated AR gap filling of one series or a batch sharing one window (SCIENCE.md §9).
 
@@ -469,12 +534,14 @@ def fahlman_ulrych(
     over the model window's segments, refill of the *original* gaps no longer than the order from
     the original data. Stops early when the order no longer changes or no gap is left. ``plan``
     (from :func:`fill_plan` with the same window and parameters) saves recomputing it per batch.
+    ``dtype`` is that of the filled series (see :func:`fill_gaps`); single precision also keeps the
+    later iterations' Burg in single precision, as the first.
     """
     x = np.asarray(x)
     good = np.asarray(good, dtype=bool)
     if good.shape != (x.shape[-1],):
         raise ValueError(f"window has shape {good.shape}, expected ({x.shape[-1]},)")
-    data = np.where(good, x, 0)
+    data = x if not np.any(x[..., ~good]) else np.where(good, x, 0)  # bad samples zero (no copy if they are)
     current = data
     model = good
     order = 0
@@ -483,10 +550,12 @@ def fahlman_ulrych(
         plan = fill_plan(good, minpercentage, maxorder, niter)
     for order, unknown in plan:
         a, _ = burg(current, model, order)
-        current, filled = fill_gaps(data, good, a, unknown)
+        current, filled = fill_gaps(data, good, a, unknown, dtype=dtype)
         if not np.array_equal(filled, unknown):
             raise np.linalg.LinAlgError(f"AR order {order}: the gap-filling normal equations are singular")
         model = good | unknown
+    if current is x:  # nothing was filled: never hand back the caller's array itself
+        current = x.copy()
     return FillResult(current, model.copy(), order, len(plan), a)
 
 

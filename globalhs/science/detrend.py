@@ -47,6 +47,42 @@ def polynomial_fit(x: np.ndarray, good: np.ndarray, order: int) -> np.ndarray:
     return np.moveaxis(fit.reshape((n,) + x.shape[:-1]), 0, -1).astype(x.dtype, copy=False)
 
 
+def _window_operators(good: np.ndarray, order: int, blend: np.ndarray):
+    """(W, E) with trend = (x @ W) @ E for a window whose good samples are ``good``: W (win, d+1) maps
+    the window's samples to the coefficients of the basis orthonormal over the good ones (zero rows at
+    bad samples), E (d+1, win) is that basis times the blending weight. The fit of
+    :func:`polynomial_fit`, factored so that it is two thin matrix products; None without good samples.
+    Depends on the window alone, so the last few are remembered (gapfill detrends every batch of every
+    record with the same window)."""
+    good = np.ascontiguousarray(good, dtype=bool)
+    blend = np.ascontiguousarray(blend, dtype=np.float64)
+    key = (good.tobytes(), int(order), blend.tobytes())
+    if key not in _OPERATORS:
+        if len(_OPERATORS) >= 256:
+            _OPERATORS.pop(next(iter(_OPERATORS)))
+        _OPERATORS[key] = _build_window_operators(good, order, blend)
+    return _OPERATORS[key]
+
+
+_OPERATORS: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
+
+
+def _build_window_operators(good: np.ndarray, order: int, blend: np.ndarray):
+    n = len(good)
+    ngood = int(good.sum())
+    if ngood == 0:
+        return None
+    degree = min(order, ngood - 1)
+    u = np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+    basis = legendre.legvander(u, degree)  # (n, degree+1)
+    q, r = np.linalg.qr(basis[good])
+    to_coeffs = np.zeros((n, degree + 1))
+    to_coeffs[good] = np.linalg.solve(r, q.T).T  # c = R^-1 Q^T x_good
+    trend = basis.T * blend
+    to_coeffs.flags.writeable = trend.flags.writeable = False  # shared by every caller of the cache
+    return to_coeffs, trend
+
+
 def window_starts(length: int, window: int, overlap: int) -> np.ndarray:
     """Starts of the fewest windows of ``window`` samples, overlapping by at least ``overlap``, that
     cover ``length`` samples, spread evenly (the first at 0, the last ending at ``length``)."""
@@ -112,9 +148,24 @@ def detrend(
             ramp_out = 0 if j == len(starts) - 1 else s + win - starts[j + 1]
             tapers.append(_taper(win, ramp_in, ramp_out))
             weight[s : s + win] += tapers[-1]
-        # subtract each window's share of the blended trend in place (fits use the input x)
+        # each window's trend as (coefficients of x) x (blended basis): two thin matrix products on the
+        # strided window of x, no gathers; the coefficients come from the input x
+        trends = []
         for s, w in zip(starts, tapers):
             seg = slice(start + s, start + s + win)
-            out[..., seg] -= polynomial_fit(x[..., seg], good[seg], order) * (w / weight[s : s + win])
+            ops = _window_operators(good[seg], order, w / weight[s : s + win])
+            if ops is not None:
+                trends.append((s, x[..., seg] @ ops[0], ops[1]))
+        # between window edges a sample's blended trend is the sum over the windows covering it:
+        # summed in double precision, subtracted once
+        edges = np.unique(np.concatenate(([0, length], starts, np.minimum(starts + win, length))))
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            trend = None
+            for s, coeff, basis in trends:
+                if s <= lo and hi <= s + win:
+                    part = coeff @ basis[:, lo - s : hi - s]
+                    trend = part if trend is None else trend + part
+            if trend is not None:
+                out[..., start + lo : start + hi] = x[..., start + lo : start + hi] - trend
     out[..., ~good] = 0
     return out

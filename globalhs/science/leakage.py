@@ -33,23 +33,25 @@ from globalhs.science.legendre import legendre_table, lm_index
 
 from globalhs.science.grid import MapGrid
 from globalhs.science.observe import observer_components
-from globalhs.science.remap import apodization_weight
+from globalhs.science.remap import MAP_DEFAULTS, apodization_weight
 
 __all__ = ["MapGeometry", "LeakageBlock", "leakage_block", "row_of"]
 
 
 @dataclass(frozen=True)
 class MapGeometry:
-    """The remap/SHT parameters that shape the leakage (jv2ts argument names and the mdivw72d values)."""
+    """The remap/SHT parameters that shape the leakage (jv2ts argument names; defaults the original jv2ts',
+    declared once in :data:`globalhs.science.remap.MAP_DEFAULTS`). The map is symmetric about the central
+    meridian: MAPLGMIN = -MAPLGMAX."""
 
-    MAPMMAX: int = 600
-    SINBDIVS: int = 200
-    MAPRMAX: float = 0.95
-    MAPLGMAX: float = 89.0
-    MAPBMAX: float = 89.0
-    APODIZE: int = 1
-    APINNER: float = 0.83
-    APWIDTH: float = 0.04
+    MAPMMAX: int = MAP_DEFAULTS["MAPMMAX"]
+    SINBDIVS: int = MAP_DEFAULTS["SINBDIVS"]
+    MAPRMAX: float = MAP_DEFAULTS["MAPRMAX"]
+    MAPLGMAX: float = MAP_DEFAULTS["MAPLGMAX"]
+    MAPBMAX: float = MAP_DEFAULTS["MAPBMAX"]
+    APODIZE: int = MAP_DEFAULTS["APODIZE"]
+    APINNER: float = MAP_DEFAULTS["APINNER"]
+    APWIDTH: float = MAP_DEFAULTS["APWIDTH"]
     B0: float = 0.0  # degrees
 
     def grid(self) -> MapGrid:

@@ -89,7 +89,9 @@ class FitSettings:
     gain: float = 1e-3  # or -ln(likelihood) improving by less than this for 3 steps
     max_shift: float = 0.5  # reject when nu_nl moves more than this many window half-widths
     orbital_nhz: float = ORBITAL_NHZ
-    errors: str = "hessian"  # formal errors from the observed Hessian, or "fisher" (its expectation)
+    errors: str = "hessian"  # formal errors from the observed Hessian, "fisher" (its expectation), or
+    # "sandwich": H^-1 J H^-1 with J the covariance of the score when the m-spectra share modes through
+    # the leakage (the diagonal likelihood's own errors assume they do not; see leakage_sandwich)
     bootstrap: int = 0  # replicates of the parametric bootstrap for the errors of nonlinear fits (0: never)
     bootstrap_above: float = 0.15  # nonlinear: median sigma(nu_nlm)/Gamma above this (fit.linearity)
     seed: int = 0  # of the bootstrap's random numbers (with n and l: each multiplet's are reproducible)
@@ -97,8 +99,8 @@ class FitSettings:
     def __post_init__(self) -> None:
         if self.neighbours not in ("include", "mask"):
             raise ValueError(f"neighbours must be 'include' or 'mask', got {self.neighbours!r}")
-        if self.errors not in ("hessian", "fisher"):
-            raise ValueError(f"errors must be 'hessian' or 'fisher', got {self.errors!r}")
+        if self.errors not in ("hessian", "fisher", "sandwich"):
+            raise ValueError(f"errors must be 'hessian', 'fisher' or 'sandwich', got {self.errors!r}")
         if self.nacoeff < 0:
             raise ValueError(f"nacoeff must be >= 0, got {self.nacoeff}")
         if self.bootstrap < 0 or 0 < self.bootstrap < MIN_BOOTSTRAP:
@@ -221,6 +223,8 @@ class _Problem:
         k2 = np.where(np.abs(mp) <= l, k2, 0.0)
         keep = k2.max(axis=0) > settings.leak_threshold * k2.max()
         self.k2 = k2[:, keep]
+        self.c = np.where(np.abs(mp) <= l, c, 0.0)[:, keep]  # signed C(l,m; l,m'), for leakage_sandwich
+        self.k_abs = k  # absolute frequency bin of each (m, j)
         self.src = np.clip(mp[:, keep], -l, l) + l  # index into m = -l..l
         # d(centre of source s)/d(nu_nl, a_1..a_N') (p, m, s): fixed, the centres are linear
         self.dcentre = np.concatenate([np.ones((1,) + self.src.shape), self.poly[:, self.src]]) \
@@ -435,13 +439,16 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     if not converged:
         return fail(f"no convergence in {settings.max_iter} iterations", iterations=it)
     newton = not settings.asymmetric
-    grad, hessian = prob.score_and_fisher(theta, observed=newton and settings.errors == "hessian")
+    grad, hessian = prob.score_and_fisher(theta, observed=newton and settings.errors != "fisher")
     hessian = hessian[np.ix_(free, free)]
     try:
         np.linalg.cholesky(hessian)
         cov = np.linalg.inv(hessian)
     except np.linalg.LinAlgError:
         return fail("Hessian of -ln(likelihood) not positive definite at the end point", iterations=it)
+    if settings.errors == "sandwich":
+        score_cov = leakage_sandwich(prob, theta)[np.ix_(free, free)]
+        cov = cov @ score_cov @ cov
     var = np.diag(cov)
     if not (np.all(np.isfinite(var)) and np.all(var > 0)):
         return fail("Hessian of -ln(likelihood) not positive definite at the end point", iterations=it)
@@ -457,7 +464,7 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
     if sig[0] > gamma:
         return fail(f"frequency error {sig[0]:.3g} uHz exceeds the width {gamma:.3g}", iterations=it)
     linearity = _component_error_ratio(prob, cov[:1 + na, :1 + na], gamma)
-    method = "hessian" if newton and settings.errors == "hessian" else "fisher"
+    method = settings.errors if newton or settings.errors == "sandwich" else "fisher"
     if settings.bootstrap and linearity > settings.bootstrap_above:
         rng = np.random.default_rng([settings.seed, n, l])
         boot, converged_reps = _bootstrap(prob, theta, start, free, settings, rng)
@@ -579,6 +586,60 @@ def _maximise(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: Fit
             converged = True
             break
     return theta, value, converged, it, ""
+
+
+def leakage_sandwich(prob: _Problem, theta: np.ndarray) -> np.ndarray:
+    """Covariance J of the score of -ln(likelihood) when the m-spectra are correlated by the leakage.
+
+    The diagonal likelihood treats every P_m(nu) as independent, but a mode (l, m'') appears in every
+    row m it leaks into, with the same realisation: y_m(nu) = sum_m'' C(l,m; l,m'') A_m''(nu) + noise,
+    so (complex Gaussian y) Cov(P_m, P_m') = |Sigma_mm'|^2 with Sigma_mm' = sum_m'' C_mm'' C_m'm'' L_m''
+    (SCIENCE.md section 6). The maximum of the diagonal likelihood is still consistent (E P_m = M_m),
+    and its covariance is the sandwich H^-1 J H^-1 with
+
+        J_pq = sum_nu sum_{m,m'} (dM_m/dp / M_m^2)(dM_m'/dq / M_m'^2) Cov(P_m, P_m'),
+
+    which is the Fisher matrix when Sigma is diagonal. The diagonal of Cov is M_m^2 (everything the model
+    holds); the off-diagonal terms are those of the multiplet's own modes (neighbouring multiplets'
+    shared leaks are weaker and are left out). Rows m are matched by absolute frequency bin.
+    """
+    model, source, rows = prob.model(theta, derivatives=True)
+    nu_nl, a, height, gamma, bg, asym = prob.unpack(theta)
+    valid = prob.valid
+    # dM/dtheta on every (m, j): frequency parameters through the source centres, then ln H, ln G, ln B[, b]
+    dm = np.concatenate([np.einsum("pms,msj->pmj", prob.dcentre, source), rows])  # (p, m, j)
+    u = np.where(valid, dm / np.where(valid, model, 1.0) ** 2, 0.0)  # (p, m, j)
+    k_abs = prob.k_abs
+    k0 = int(k_abs[valid].min()) if valid.any() else 0
+    nk = int(k_abs[valid].max()) - k0 + 1 if valid.any() else 0
+    nrow = 2 * prob.l + 1
+    npar = dm.shape[0]
+    u_abs = np.zeros((npar, nrow, nk))
+    m_abs = np.zeros((nrow, nk))
+    rr, jj = np.nonzero(valid)
+    kk = k_abs[rr, jj] - k0
+    u_abs[:, rr, kk] = u[:, rr, jj]
+    m_abs[rr, kk] = model[rr, jj]
+    # the multiplet's own modes: signed leakage (rows m, sources m'') and their profiles on the bins
+    c_full = np.zeros((nrow, nrow))
+    np.add.at(c_full, (np.repeat(np.arange(nrow), prob.src.shape[1]), prob.src.ravel()), prob.c.ravel())
+    split = prob.poly.T @ a if prob.nfree_a else np.zeros(nrow)
+    centres = nu_nl + split  # (m'',) synodic
+    nu_abs = prob.nu[rr, jj] - (k_abs[rr, jj]) * prob.dnu  # nu0 of the grid, same for every bin
+    nu_grid = float(np.median(nu_abs)) + (k0 + np.arange(nk)) * prob.dnu if nk else np.zeros(0)
+    width = prob.width if prob.fixed_width else gamma
+    prof = lorentzian(nu_grid[None, :], centres[:, None], width, height, asym)  # (m'', k)
+    score_cov = np.zeros((npar, npar))
+    chunk = max(1, int(2e7 // max(nrow * nrow, 1)))
+    for start in range(0, nk, chunk):
+        sl = slice(start, min(start + chunk, nk))
+        sigma = np.einsum("ms,sk,ns->kmn", c_full, prof[:, sl], c_full, optimize=True)  # (k, m, m')
+        cov = sigma * sigma
+        idx = np.arange(nrow)
+        cov[:, idx, idx] = (m_abs[:, sl] ** 2).T  # exact variance: every source, neighbours and background
+        ub = u_abs[:, :, sl].transpose(2, 0, 1)  # (k, p, m)
+        score_cov += np.einsum("kpm,kmn,kqn->pq", ub, cov, ub, optimize=True)
+    return score_cov
 
 
 MAX_LOG_STEP = 1.0

@@ -83,9 +83,14 @@ class CalibrationSet:
         return "\n".join(lines)
 
 
+MDIVW72D = MapGeometry(MAPMMAX=600, SINBDIVS=200, MAPRMAX=0.95, MAPLGMAX=89.0, MAPBMAX=89.0, APODIZE=1,
+                       APINNER=0.83, APWIDTH=0.04)
+"""The map of lkg.parms.mdivw72d: the leakage the calibration spectra are built and fitted with."""
+
+
 @functools.lru_cache(maxsize=16)
 def _leakage(l: int, dl: int = 6, dm: int = 15) -> LeakageBlock:
-    return leakage_block(MapGeometry(), max(l - dl, 0), l + dl, dl, dm)
+    return leakage_block(MDIVW72D, max(l - dl, 0), l + dl, dl, dm)
 
 
 def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings | None = None,

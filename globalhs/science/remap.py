@@ -46,6 +46,7 @@ __all__ = [
     "MISSING_QUALITY_BIT",
     "CARRINGTON_SYNODIC_DEG_PER_DAY",
     "YEAR_DAYS",
+    "MAP_DEFAULTS",
 ]
 
 MISSING_QUALITY_BIT = 0x80000000
@@ -58,6 +59,15 @@ CARRINGTON_SYNODIC_DEG_PER_DAY = 360.0 / 27.2753
 """Mean synodic rate of the Carrington frame seen from Earth (LGSHIFT=1's fixed rate)."""
 
 YEAR_DAYS = 365.25
+
+MAP_DEFAULTS = {
+    "MAPMMAX": 5402, "SINBDIVS": 2160, "MAPRMAX": 0.998, "MAPLGMIN": -90.0, "MAPLGMAX": 90.0, "MAPBMAX": 90.0,
+    "APODIZE": 0, "APINNER": 0.90, "APWIDTH": 0.05,
+}
+"""The original jv2ts' defaults of the arguments that shape the remapped map, and so the leakage matrix:
+the one place they are written. jv2ts' argument table (``globalhs.modules.jv2ts.MAP_ARGS``, which the
+leakage module shares) and :class:`globalhs.science.leakage.MapGeometry` take them from here; a label's
+templates set every one of them explicitly."""
 FD_CENTRE = 511.5  # nominal centre of the 1024^2 MDI CCD, full-disk pixels
 VW_SCALE = 5.0  # MDI vector-weighted images are 5x binned full-disk pixels
 
@@ -67,14 +77,14 @@ class RemapParams:
     """The remap arguments of jv2ts (names as the original's, lower case)."""
 
     grid: MapGrid
-    maprmax: float = 0.998
+    maprmax: float = MAP_DEFAULTS["MAPRMAX"]
     interpo: int = 1
     lgshift: int = 0
     ref_t0: float = 0.0  # internal TAI seconds, where the fixed-rate frame has longitude ref_l0
     ref_l0: float = 0.0
-    apodize: int = 0
-    apinner: float = 0.90
-    apwidth: float = 0.05
+    apodize: int = MAP_DEFAULTS["APODIZE"]
+    apinner: float = MAP_DEFAULTS["APINNER"]
+    apwidth: float = MAP_DEFAULTS["APWIDTH"]
     apel: int = 0
     apx: float = 1.0
     apy: float = 1.0

@@ -26,13 +26,14 @@ shift and the observer's motion.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 import ducc0
 
-from globalhs.science.observe import DOPPLER_SIGN, observer_components
+from globalhs.science.observe import DOPPLER_SIGN
 
 __all__ = ["DiskPixels", "disk_pixels", "render_mode_velocity", "surface_velocity", "observer_velocity"]
 
@@ -52,6 +53,9 @@ class DiskPixels:
     o_phi: np.ndarray
     sky_x: np.ndarray      # sky-plane position toward solar west / north (units of R, after undoing P)
     sky_y: np.ndarray
+    sin_theta: np.ndarray | None = None   # sin/cos of theta and sin of phi, when the maker has them
+    cos_theta: np.ndarray | None = None
+    sin_phi: np.ndarray | None = None
 
 
 def disk_pixels(
@@ -63,16 +67,42 @@ def disk_pixels(
     ``x0, y0``: disk centre (0-based column, row); ``rsun_pix``: apparent radius in pixels;
     ``s_ratio``: R_sun / observer distance (0 for an observer at infinity).
     """
+    rows, cols, X, Y, scale = _disk_frame(tuple(shape), float(x0), float(y0), float(rsun_pix), float(s_ratio),
+                                          float(rmax))
+    b0, p = np.deg2rad(b0_deg), np.deg2rad(p_deg)
+    # Undo the position angle of solar north (P, counted eastward from celestial north).
+    xs = X * np.cos(p) + Y * np.sin(p)
+    ys = -X * np.sin(p) + Y * np.cos(p)
+    xs, ys = xs * scale, ys * scale
+    zs = np.sqrt(np.maximum(1.0 - xs**2 - ys**2, 0.0))
+    sin_lat = ys * np.cos(b0) + zs * np.sin(b0)
+    lon = np.arctan2(xs, zs * np.cos(b0) - ys * np.sin(b0))
+    theta = np.pi / 2 - np.arcsin(np.clip(sin_lat, -1, 1))
+    phi = np.mod(lon, 2 * np.pi)
+    # observer_components (globalhs.science.observe), with its sines and cosines kept for
+    # surface_velocity: the same numbers, each computed once.
+    cb, sb = np.cos(b0), np.sin(b0)
+    st, ct = np.sin(theta), np.cos(theta)
+    cp, sp = np.cos(phi), np.sin(phi)
+    return DiskPixels(
+        shape=tuple(shape), rows=rows, cols=cols, theta=theta, phi=phi, cos_rho=zs,
+        o_r=cb * st * cp + sb * ct, o_theta=cb * ct * cp - sb * st, o_phi=-cb * sp * np.ones_like(st),
+        sky_x=xs, sky_y=ys, sin_theta=st, cos_theta=ct, sin_phi=sp,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _disk_frame(shape: tuple[int, int], x0: float, y0: float, rsun_pix: float, s_ratio: float, rmax: float):
+    """The on-disk pixels and their sky-plane positions before P and B0 are applied: (rows, cols,
+    X, Y, scale), read-only. Cached: it depends only on the image layout and the observer's
+    distance, which change far less often than B0 and P (a synthetic day redraws the geometry
+    hundreds of times)."""
     rows, cols = np.indices(shape)
     X = (cols - x0) / rsun_pix
     Y = (rows - y0) / rsun_pix
     r = np.hypot(X, Y)
     on = r < rmax
     rows, cols, X, Y, r = rows[on], cols[on], X[on], Y[on], r[on]
-    b0, p = np.deg2rad(b0_deg), np.deg2rad(p_deg)
-    # Undo the position angle of solar north (P, counted eastward from celestial north).
-    xs = X * np.cos(p) + Y * np.sin(p)
-    ys = -X * np.sin(p) + Y * np.cos(p)
     if s_ratio > 0:
         # Ray at angle alpha = r asin(S) from the Sun's centre hits the sphere at sin(rho) below.
         alpha = r * np.arcsin(s_ratio)
@@ -82,17 +112,9 @@ def disk_pixels(
     else:
         sin_rho = r
     scale = np.divide(sin_rho, r, out=np.ones_like(r), where=r > 0)
-    xs, ys = xs * scale, ys * scale
-    zs = np.sqrt(np.maximum(1.0 - xs**2 - ys**2, 0.0))
-    sin_lat = ys * np.cos(b0) + zs * np.sin(b0)
-    lon = np.arctan2(xs, zs * np.cos(b0) - ys * np.sin(b0))
-    theta = np.pi / 2 - np.arcsin(np.clip(sin_lat, -1, 1))
-    phi = np.mod(lon, 2 * np.pi)
-    o_r, o_theta, o_phi = observer_components(theta, phi, b0)
-    return DiskPixels(
-        shape=tuple(shape), rows=rows, cols=cols, theta=theta, phi=phi, cos_rho=zs,
-        o_r=o_r, o_theta=o_theta, o_phi=o_phi, sky_x=xs, sky_y=ys,
-    )
+    for a in (rows, cols, X, Y, scale):
+        a.flags.writeable = False
+    return rows, cols, X, Y, scale
 
 
 def render_mode_velocity(
@@ -129,11 +151,13 @@ def surface_velocity(disk: DiskPixels, b0_deg: float, *, rotation: bool = True, 
     b0 = np.deg2rad(b0_deg)
     v = np.zeros(disk.theta.size)
     if rotation:
-        sin_lat = np.cos(disk.theta)
+        sin_lat = np.cos(disk.theta) if disk.cos_theta is None else disk.cos_theta
+        sin_theta = np.sin(disk.theta) if disk.sin_theta is None else disk.sin_theta
+        sin_phi = np.sin(disk.phi) if disk.sin_phi is None else disk.sin_phi
         # Linear speed R Omega(B) of the profile, times cos(B) for the distance from the axis; the
         # line-of-sight part of speed cos(B) e_phi is -v . o = speed cos(B) cos(B0) sin(phi).
         speed = EQUATOR_ROTATION * (1 - 0.121 * sin_lat**2 - 0.178 * sin_lat**4)
-        v += speed * np.sin(disk.theta) * np.cos(b0) * np.sin(disk.phi)
+        v += speed * sin_theta * np.cos(b0) * sin_phi
     if limb_shift:
         mu = 1.0 - disk.cos_rho
         v += -166.0 - 139.0 * mu + 700.0 * mu**2

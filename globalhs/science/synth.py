@@ -137,34 +137,47 @@ class ModeOscillators:
     excitation of step k is always the k-th row of one generator's normal stream.
     """
 
-    def __init__(self, nu, width, variance, dt: float, rng: np.random.Generator, *, block: int = 256):
+    def __init__(self, nu, width, variance, dt: float, rng: np.random.Generator, *, block: int = 64):
         self.c, self.sigma_e = ar1_coefficients(nu, width, variance, dt)
         self.c = np.conj(self.c)  # time runs as exp(-2 pi i nu t)
         self._rng = rng
         self._block = block
         self._excitation_scale = (self.sigma_e / np.sqrt(2.0)).astype(np.float32)
+        # The same scale for the real and imaginary float32 draws, interleaved as a complex64 is.
+        self._pair_scale = np.repeat(self._excitation_scale, 2)
+        self._draws: np.ndarray | None = None
         std = np.sqrt(np.asarray(variance, dtype=float) / 2.0)
         self.state = std * (rng.standard_normal(self.c.size) + 1j * rng.standard_normal(self.c.size))
 
     def _excitation(self, k: int) -> np.ndarray:
-        # float32 draws: twice as fast, and the excitation needs no more precision than that.
-        draws = self._rng.standard_normal((k, self.c.size, 2), dtype=np.float32)
-        return draws.view(np.complex64)[..., 0] * self._excitation_scale
+        """The next k steps' excitation, complex64 (k, nmodes), in a buffer reused between calls.
 
-    def advance(self, k: int) -> np.ndarray:
-        """The next ``k`` samples of every mode, shape (k, nmodes)."""
-        out = np.empty((k, self.c.size), dtype=complex)
+        float32 draws: twice as fast, and the excitation needs no more precision than that. Drawn
+        in place (``out=``) and scaled in place: no fresh pages per block (first-touch page faults
+        of a new 50 MB buffer cost as much as the draws at lmax 60)."""
+        if self._draws is None or self._draws.shape[0] < k:
+            self._draws = np.empty((k, 2 * self.c.size), dtype=np.float32)
+        draws = self._draws[:k]
+        self._rng.standard_normal(out=draws, dtype=np.float32)
+        draws *= self._pair_scale
+        return draws.view(np.complex64)
+
+    def advance(self, k: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The next ``k`` samples of every mode, shape (k, nmodes) (into ``out`` if given)."""
+        if out is None:
+            out = np.empty((k, self.c.size), dtype=complex)
         done = 0
+        previous = self.state
         while done < k:
             size = min(self._block, k - done)
             eps = self._excitation(size)
-            z = self.state.copy()
             for i in range(size):
-                z *= self.c
-                z += eps[i]
-                out[done + i] = z
-            self.state = z
+                row = out[done + i]
+                np.multiply(previous, self.c, out=row)
+                row += eps[i]
+                previous = row
             done += size
+        self.state = previous.copy()
         return out
 
 
@@ -200,8 +213,11 @@ class SphericalFieldStream:
         mode_rng, background_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         self._modes = ModeOscillators(modes.nu, modes.width, modes.variance, dt, mode_rng)
         self.nalm = (self.lmax + 1) * (self.lmax + 2) // 2
-        self._radial = _folding_matrices(modes.l, modes.m, self.lmax)
-        self._horizontal = _folding_matrices(modes.l, modes.m, self.lmax, weight=modes.beta)
+        self._multiplets = _MultipletFold.of(modes, self.lmax)
+        if self._multiplets is None:  # modes not in whole multiplets grouped by l: the general sparse fold
+            self._radial = _folding_matrices(modes.l, modes.m, self.lmax)
+            self._horizontal = _folding_matrices(modes.l, modes.m, self.lmax, weight=modes.beta)
+        self._z = np.empty((0, len(modes)), dtype=complex)
         self._alm_m = np.concatenate([np.full(self.lmax + 1 - m, m) for m in range(self.lmax + 1)])
         self._background = None
         if background_variance > 0:
@@ -217,9 +233,14 @@ class SphericalFieldStream:
     def next(self, k: int, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients of the next ``k`` steps, given the observer angle ``eta`` (rad) at each step."""
         eta = np.asarray(eta, dtype=float).reshape(k, 1)
-        z = self._modes.advance(k)
-        radial = _fold(self._radial, z)
-        horizontal = _fold(self._horizontal, z)
+        if self._z.shape[0] < k:  # one buffer for the mode series, reused (no fresh pages per call)
+            self._z = np.empty((k, len(self.modes)), dtype=complex)
+        z = self._modes.advance(k, out=self._z[:k])
+        if self._multiplets is not None:
+            radial, horizontal = self._multiplets.fold(z)
+        else:
+            radial = _fold(self._radial, z)
+            horizontal = _fold(self._horizontal, z)
         # The frame rotation exp(i m eta) multiplies every mode of azimuthal order m; a mode of order
         # -|m| enters the |m| coefficient conjugated, so its factor is exp(i |m| eta) as well: the
         # rotation acts on the folded coefficients, one factor per (l, m >= 0).
@@ -231,6 +252,70 @@ class SphericalFieldStream:
             radial += _fold(self._background_fold, self._background.advance(k))
         self.step += k
         return radial, horizontal
+
+
+class _MultipletFold:
+    """The fold of ``_folding_matrices`` for modes laid out as a mode table gives them: whole
+    multiplets (m = -l..l in order), all multiplets of one l next to each other (``mode_set`` of a
+    table sorted by l, then n). Each l is then a (k, N_l, 2l+1) view of the series; summing it over
+    the N_l radial orders (weighted by beta for the horizontal part) and pairing m with -m gives the
+    coefficients in a few array operations per l, at memory speed, where a sparse product with the
+    series costs as much as drawing its excitation (docs/performance.md, synth)."""
+
+    def __init__(self, lmax: int, blocks: list[tuple[int, int, int, np.ndarray]]):
+        self.lmax = lmax
+        # Per l: the weights (1, beta) of its multiplets as a complex (2, count) matrix for matmul.
+        self.blocks = [(ell, first, count, np.stack([np.ones(count), beta]).astype(complex))
+                       for ell, first, count, beta in blocks]
+        present = np.zeros((lmax + 1) ** 2, dtype=bool)
+        for ell, *_ in blocks:
+            present[ell * ell: (ell + 1) ** 2] = True
+        self.missing = np.flatnonzero(~present)  # degrees without modes: zero sums
+        ells = np.concatenate([np.full(ell, ell) for ell in range(1, lmax + 1)]) if lmax else np.zeros(0, int)
+        ms = np.concatenate([np.arange(1, ell + 1) for ell in range(1, lmax + 1)]) if lmax else np.zeros(0, int)
+        # In the summed array S (k, (lmax+1)^2), (l, m) sits at l^2 + l + m.
+        self.zero_src = np.arange(lmax + 1) ** 2 + np.arange(lmax + 1)
+        self.zero_dst = alm_index(np.arange(lmax + 1), np.zeros(lmax + 1, int), lmax)
+        self.plus_src, self.minus_src = ells**2 + ells + ms, ells**2 + ells - ms
+        self.pos_dst = alm_index(ells, ms, lmax)
+        self.sign = np.where(ms % 2 == 1, -1.0, 1.0)
+
+    @classmethod
+    def of(cls, modes: "ModeSet", lmax: int) -> "_MultipletFold | None":
+        """The layout of ``modes`` as (l, first mode, number of multiplets, beta per multiplet), or None."""
+        l, m = np.asarray(modes.l), np.asarray(modes.m)
+        if l.size == 0 or np.any(np.diff(l) < 0):
+            return None
+        starts = np.flatnonzero(m == -l)
+        sizes = 2 * l[starts] + 1
+        if starts.size == 0 or starts[0] != 0 or np.any(np.diff(np.append(starts, l.size)) != sizes):
+            return None
+        offset = np.arange(l.size) - np.repeat(starts, sizes)
+        if np.any(m != offset - l):
+            return None
+        blocks = []
+        for ell in np.unique(l[starts]):
+            first = starts[l[starts] == ell]
+            blocks.append((int(ell), int(first[0]), first.size, np.asarray(modes.beta, dtype=float)[first]))
+        return cls(lmax, blocks)
+
+    def fold(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(radial, horizontal) coefficients (k, nalm) of the series z (k, nmodes)."""
+        k = z.shape[0]
+        nalm = (self.lmax + 1) * (self.lmax + 2) // 2
+        summed = np.empty((k, 2, (self.lmax + 1) ** 2), dtype=complex)
+        for ell, first, count, weights in self.blocks:
+            width = 2 * ell + 1
+            block = z[:, first:first + count * width].reshape(k, count, width)
+            # (2, count) @ (k, count, width): the plain and the beta-weighted sums over n in one pass.
+            summed[:, :, ell * ell: ell * ell + width] = np.matmul(weights, block)
+        summed[:, :, self.missing] = 0
+        summed = summed.transpose(1, 0, 2)
+        out = np.empty((2, k, nalm), dtype=complex)
+        # a_l0 = Re S_l0; a_lm = (S_lm + (-1)^m conj(S_l,-m)) / 2 for m > 0 (see _folding_matrices).
+        out[:, :, self.zero_dst] = summed[:, :, self.zero_src].real
+        out[:, :, self.pos_dst] = 0.5 * (summed[:, :, self.plus_src] + self.sign * np.conj(summed[:, :, self.minus_src]))
+        return out[0], out[1]
 
 
 def _folding_matrices(l: np.ndarray, m: np.ndarray, lmax: int, weight: np.ndarray | None = None):

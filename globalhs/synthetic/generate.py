@@ -165,7 +165,7 @@ def _make_part(part, *, store_root, modeset, start, n_images, config, lmax, seri
 
     def flush() -> None:
         if batch:
-            with store.writer(replace=replace) as w:
+            with store.writer(replace=replace, sync="batch") as w:
                 for img in batch:
                     w.add(series, keywords=img.keywords, segments={"V": img.image})
             batch.clear()
