@@ -134,8 +134,8 @@ def prune(store: Path, remaining: list[str], days: float) -> list[str]:
     return removed
 
 
-def bench_size(days: float, lmax: int, synth_lmax: int, steps: list[str], workroot: Path, ref: dict, size: int,
-               do_prune: bool, report) -> list[dict]:
+def bench_size(days: float, lmin: int, lmax: int, synth_lmax: int, steps: list[str], workroot: Path, ref: dict,
+               size: int, do_prune: bool, report) -> list[dict]:
     store = workroot / "store"
     env = dict(os.environ, GLOBALHS_STORE=str(store), GLOBALHS_TOPDIR=str(workroot / "top"),
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -147,7 +147,7 @@ def bench_size(days: float, lmax: int, synth_lmax: int, steps: list[str], workro
     rows = [report({"step": "synth", **synth, "bytes": nbytes, "images": images, "disk": disk_bytes(store)})]
     if synth["rc"] != 0:
         return rows
-    args = ["starttime=6400d", f"totaltime={days:g}d", "label=synth", "lmin=0", f"lmax={lmax}"]
+    args = ["starttime=6400d", f"totaltime={days:g}d", "label=synth", f"lmin={lmin}", f"lmax={lmax}"]
     for k, step in enumerate(steps):
         r = measured([sys.executable, "-m", "globalhs", "run", *args, f"firststep={step}", f"laststep={step}",
                       "--quiet"], env)
@@ -190,6 +190,7 @@ def main(argv=None) -> int:
     ap.add_argument("--last", default="invert", choices=STEP_NAMES, help="last step to run")
     ap.add_argument("--steps", default=None, help="comma-separated steps to run (default: every step to --last)")
     ap.add_argument("--size", type=int, default=192, help="image size (pixels)")
+    ap.add_argument("--lmin", type=int, default=0, help="lowest degree of the chain (a degree fraction of it)")
     ap.add_argument("--prune", action="store_true", help="delete each series' files once no later step reads them")
     ap.add_argument("--extrapolate", type=float, default=72.0, help="span (days) to extrapolate to")
     ap.add_argument("--keep", type=Path, default=None, help="work here and keep it (default: a temporary dir)")
@@ -218,13 +219,16 @@ def main(argv=None) -> int:
         synth_lmax = int(parts[2]) if len(parts) > 2 else lmax
 
         def report(row, days=days, lmax=lmax, synth_lmax=synth_lmax):
-            row.update(days=days, lmax=lmax, synth_lmax=synth_lmax)
+            row.update(days=days, lmin=a.lmin, lmax=lmax, synth_lmax=synth_lmax)
             rate = row["bytes"] / row["wall"] if row["wall"] > 0 else float("nan")
             notes = []
             if row["step"] == "synth":
                 notes.append(f"modes to l={synth_lmax}; {row['images'] / row['wall']:.0f} images/s wall")
             if row["step"] == "sht":
                 notes.append(f"{row['images'] / row['wall']:.0f} maps/s wall, {row['images'] / row['cpu']:.0f} per CPU-s")
+            if row["step"] not in ("synth", "sht", "shtcheck", "leakage", "pkbgn", "invert") and row["rc"] == 0:
+                samples = ((lmax + 1) ** 2 - a.lmin**2 + (lmax + 1) - a.lmin) // 2 * row["images"]
+                notes.append(f"{row['cpu'] / samples * 1e9:.0f} ns/sample CPU")
             if row.get("pruned"):
                 notes.append("pruned " + ",".join(s.removeprefix(SYNTH) or SYNTH for s in row["pruned"]))
             if row["rc"] != 0:
@@ -240,7 +244,7 @@ def main(argv=None) -> int:
 
         with tempfile.TemporaryDirectory(prefix="globalhs-bench-", dir=os.environ.get("GLOBALHS_BENCH_TMP")) as tmp:
             workroot = a.keep / spec.replace(":", "_") if a.keep else Path(tmp)
-            results += bench_size(days, lmax, synth_lmax, steps, workroot, ref, a.size, a.prune, report)
+            results += bench_size(days, a.lmin, lmax, synth_lmax, steps, workroot, ref, a.size, a.prune, report)
     for line in extrapolate(results, a.extrapolate):
         print(line, flush=True)
     print(f"# load average at the end: {os.getloadavg()[0]:.1f}", flush=True)

@@ -45,6 +45,9 @@ def test_modes_not_in_whole_multiplets_use_the_sparse_fold():
     shuffled = modes.select(np.random.default_rng(0).permutation(len(modes)))
     partial = modes.select(modes.m != 1)
     assert _MultipletFold.of(shuffled, 3) is None and _MultipletFold.of(partial, 3) is None
+    from dataclasses import replace
+
+    assert _MultipletFold.of(replace(modes, beta=modes.beta * (1 + 0.1 * modes.m)), 3) is None
     # The stream over such a set is still the folding of its own series.
     stream = SphericalFieldStream(partial, lmax=3, dt=60.0, seed=2)
     z = ModeOscillators(partial.nu, partial.width, partial.variance, 60.0,

@@ -291,12 +291,13 @@ class _MultipletFold:
         if starts.size == 0 or starts[0] != 0 or np.any(np.diff(np.append(starts, l.size)) != sizes):
             return None
         offset = np.arange(l.size) - np.repeat(starts, sizes)
-        if np.any(m != offset - l):
-            return None
+        beta = np.asarray(modes.beta, dtype=float)
+        if np.any(m != offset - l) or np.any(beta != np.repeat(beta[starts], sizes)):
+            return None  # not whole multiplets, or beta varying within one
         blocks = []
         for ell in np.unique(l[starts]):
             first = starts[l[starts] == ell]
-            blocks.append((int(ell), int(first[0]), first.size, np.asarray(modes.beta, dtype=float)[first]))
+            blocks.append((int(ell), int(first[0]), first.size, beta[first]))
         return cls(lmax, blocks)
 
     def fold(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
