@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 from astropy.io import fits
 
+from globalhs.atomic import atomic_write
 from globalhs.drms.errors import DrmsError
 from globalhs.drms.series import Keyword, Segment
 
@@ -71,12 +72,7 @@ def sync_filesystem(path: Path, files: Iterable[Path] = ()) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so a reader sees either the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data)
     fsync_dir(path.parent)
 
 
@@ -150,13 +146,7 @@ def write_segment(path: Path, seg: Segment, array: np.ndarray, cards: list[tuple
         # (docs/performance.md, synth); the plain layout is a few lines of the FITS standard.
         blob = _plain_fits(data, [*cards, *([("BUNIT", seg.unit)] if seg.unit else [])])
         if blob is not None:
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            with open(tmp, "wb") as fh:
-                fh.write(blob)
-                fh.flush()
-                if fsync:
-                    os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            atomic_write(path, blob, durable=fsync)
             return
     header = fits.Header()
     for name, value in cards:
@@ -176,6 +166,7 @@ def write_segment(path: Path, seg: Segment, array: np.ndarray, cards: list[tuple
         hdus = fits.HDUList([fits.PrimaryHDU(), hdu])
     else:
         hdus = fits.HDUList([fits.PrimaryHDU(data, header=header, do_not_scale_image_data=True)])
+    # astropy refuses the exclusive-create mode ("xb") globalhs.atomic opens its temporary files with
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
         hdus.writeto(fh, output_verify="exception")

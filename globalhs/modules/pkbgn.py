@@ -128,8 +128,7 @@ def main(args) -> None:
         reach = max(int(rec.keywords.get("LKGDL", 0)) for rec in leak_recs)
         around = _spectra_by_l(spec_recs, max(lmin - reach, 0), lmax + reach)
         neighbours = [l for l in sorted({int(l) for l in guesses.l}) if l in around and l not in wanted]
-        guesses = _heights_from_data(guesses, wanted, spectra, leakage_for, settings, cache,
-                                     neighbours=neighbours, neighbour_spectra=around)
+        guesses = _heights_from_data(guesses, wanted, neighbours, around, leakage_for, settings, cache)
     table = guesses
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
@@ -217,37 +216,20 @@ def _expand_path(text: str, what: str) -> str:
     return os.path.expanduser(expanded)
 
 
-def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings, cache, *,
-                       neighbours=(), neighbour_spectra=None) -> ModeTable:
+def _heights_from_data(table: ModeTable, wanted, neighbours, spectra, leakage_for, settings, cache) -> ModeTable:
     """The guess table with heights and backgrounds in the units of these spectra.
 
-    Each multiplet of the job gets H and B estimated from its own windows
+    Each multiplet of the job's degrees ``wanted`` gets H and B estimated from its own windows
     (:func:`globalhs.science.peakbag.estimate_height`), and so does each multiplet of the degrees
-    ``neighbours`` (outside the job, spectra in ``neighbour_spectra``), whose leaks the fits model;
-    every other row is rescaled by the median ratio of the job's estimates to the table's values."""
+    ``neighbours`` (outside the job), whose leaks the fits model; ``spectra`` holds both. Every other
+    row is rescaled by the median ratio of the job's estimates to the table's values."""
     table = table.select(np.arange(len(table)))
-    est = {}
-    for l in wanted:
-        spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
-        for row in np.flatnonzero(table.l == l):
-            h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leakage_for(l), settings)
-            if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
-                est[row] = (h, b)
-    around = {}
-    for l in neighbours:
-        try:
-            leak = leakage_for(l)
-        except ModuleError:  # no leakage record for that degree: it keeps the scaled table value
-            continue
-        spectrum = _spectrum(*neighbour_spectra[l], l, _band(table, l, settings), cache)
-        for row in np.flatnonzero(table.l == l):
-            h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leak, settings)
-            if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
-                around[row] = (h, b)
+    est = _height_estimates(table, wanted, spectra, leakage_for, settings, cache)
     if not est:  # too few bins (short spans, low l): each fit starts from its own window's data instead
         print("pkbgn: no multiplet has enough bins in its windows to estimate its height; the fits start "
               "from the data in their windows", flush=True)
         return table
+    around = _height_estimates(table, neighbours, spectra, leakage_for, settings, cache, optional=True)
     rows = np.array(list(est))
     values = np.array(list(est.values()))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -265,6 +247,27 @@ def _heights_from_data(table: ModeTable, wanted, spectra, leakage_for, settings,
     print(f"pkbgn: heights from the data for {len(rows)} multiplets and {len(around)} neighbours{scaled}",
           flush=True)
     return table
+
+
+def _height_estimates(table: ModeTable, degrees, spectra, leakage_for, settings, cache, *,
+                      optional: bool = False) -> dict[int, tuple[float, float]]:
+    """{row: (H, B)} estimated from the data for the multiplets of ``degrees`` (rows whose estimate is
+    not positive and finite are left out). ``optional``: a degree with no leakage record is skipped
+    (it keeps the scaled table value) instead of being an error."""
+    found = {}
+    for l in degrees:
+        try:
+            leak = leakage_for(l)
+        except ModuleError:
+            if optional:
+                continue
+            raise
+        spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
+        for row in np.flatnonzero(table.l == l):
+            h, b = pb.estimate_height(spectrum, int(table.n[row]), pb.guess_of(table, row), leak, settings)
+            if np.isfinite(h) and np.isfinite(b) and h > 0 and b > 0:
+                found[row] = (h, b)
+    return found
 
 
 def _median_ratio(estimated: np.ndarray, tabled: np.ndarray) -> float:

@@ -319,28 +319,6 @@ class RemapPlan:
         return self._jacobian
 
     @property
-    def _weight32(self) -> np.ndarray:
-        return self._cached32("weight")
-
-    @property
-    def _constant32(self) -> np.ndarray:
-        return self._cached32("constant")
-
-    @property
-    def _obs_terms32(self) -> np.ndarray:
-        return self._cached32("obs_terms")
-
-    @property
-    def _divide32(self) -> np.ndarray:
-        return self._cached32("divide")
-
-    def _cached32(self, name: str) -> np.ndarray:
-        key = "_f32_" + name
-        if key not in self.__dict__:
-            self.__dict__[key] = np.ascontiguousarray(getattr(self, name), dtype=np.float32)
-        return self.__dict__[key]
-
-    @property
     def jacobian32(self) -> np.ndarray:
         if getattr(self, "_jacobian32", None) is None:
             self._jacobian32 = self.jacobian.astype(np.float32)
