@@ -20,12 +20,10 @@ import time
 import numpy as np
 
 from globalhs.science import peakbag as pb
-from globalhs.science.leakage import MapGeometry, leakage_block
+from globalhs.science.leakage import leakage_block
 from globalhs.science.modetable import read_modetable
+from globalhs.science.peakbag_calibration import MDIVW72D  # the map of lkg.parms.mdivw72d
 from globalhs.science.synthspec import synthetic_degree
-
-MDIVW72D = MapGeometry(MAPMMAX=600, SINBDIVS=200, MAPRMAX=0.95, MAPLGMAX=89.0, MAPBMAX=89.0, APODIZE=1,
-                       APINNER=0.83, APWIDTH=0.04)  # the map of lkg.parms.mdivw72d
 
 
 def _numpy_config() -> str:

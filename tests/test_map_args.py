@@ -50,3 +50,15 @@ def test_lkg_templates_use_the_v2t_apodisation_and_radius():
     for lkg in TEMPLATES.glob("lkg.parms.*"):
         v2t = TEMPLATES / ("v2t.parms." + lkg.name.split(".", 2)[2])
         assert {k: float(v) for k, v in values(lkg).items()} == {k: float(v) for k, v in values(v2t).items()}, lkg.name
+
+
+def test_calibration_map_is_the_mdivw72d_leakage_template():
+    """peakbag_calibration.MDIVW72D (also bench/pkbgn.py's map) restates lkg.parms.mdivw72d: kept equal."""
+    from globalhs.science.peakbag_calibration import MDIVW72D
+
+    text = "\n".join(line.split("#", 1)[0] for line in (TEMPLATES / "lkg.parms.mdivw72d").read_text().splitlines())
+    for arg in jv2ts.MAP_ARGS:
+        if arg.name == "MAPLGMIN":  # MapGeometry is symmetric: MAPLGMIN = -MAPLGMAX
+            continue
+        value = re.search(rf"(?<![A-Z_]){arg.name}=(\S+)", text).group(1)
+        assert getattr(MDIVW72D, arg.name) == arg.type(value), arg.name
