@@ -6,7 +6,13 @@ offset from the truth, and prints multiplets per second, the fit time, the extra
 set (about 1800 multiplets) on the given number of parallel jobs, and the ratio of the fit's
 elementwise throughput to numpy's on the same array shapes (the machine limit for this kind of work).
 
-    PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--nacoeff 36] [--jobs 2]
+    PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--nacoeff 36] [--jobs 2] [--errors hessian,sandwich]
+
+With several ``--errors`` settings every degree's spectra are fitted once per setting in the same run
+(same spectra, same guesses, interleaved so that the machine's load affects them alike), and each
+setting gets its own rate and extrapolation.  The spectra carry the span's length, as pow's do in
+pkbgn, so the fits use the finite-span (Fejer-convolved) profile; they are limit spectra
+(:func:`~globalhs.science.synthspec.synthetic_degree`), which matters for the fitted widths, not the cost.
 
 Timings on the shared 2-core machine are noisy (other processes); record the command with the figure.
 """
@@ -58,58 +64,78 @@ def main() -> None:
     parser.add_argument("--lmax", type=int, default=300)
     parser.add_argument("--nacoeff", type=int, default=36)
     parser.add_argument("--jobs", type=int, default=2, help="parallel pkbgn jobs assumed in the extrapolation")
+    parser.add_argument("--errors", default="hessian", help="ERRORS settings to time, comma-separated")
     opts = parser.parse_args()
     print(_numpy_config())
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}")
     truth = read_modetable(opts.table)
-    dnu = 1e6 / (72 * 86400)
-    settings = pb.FitSettings(nacoeff=opts.nacoeff)
+    length = 72 * 86400.0
+    dnu = 1e6 / length
+    methods = opts.errors.split(",")
+    settings = {e: pb.FitSettings(nacoeff=opts.nacoeff, errors=e) for e in methods}
+    window = settings[methods[0]]
     degrees = [l for l in range(0, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
     rng = np.random.default_rng(1)
-    t_leak = t_synth = t_fit = cpu_fit = 0.0
-    nfit = nok = 0
-    iters = []
-    elements = 0
+    t_leak = t_synth = 0.0
+    stats = {e: dict(wall=0.0, cpu=0.0, nfit=0, nok=0, iters=[], elements=0, methods={}) for e in methods}
+    load = []
     for l in degrees:
         t = time.perf_counter()
         leak = leakage_block(MDIVW72D, max(l - 6, 0), l + 6, 6, 15)
         t_leak += time.perf_counter() - t
         t = time.perf_counter()
         power, nu0, _ = synthetic_degree(truth, l, leak, dnu, 0.002, np.random.default_rng(l),
-                                         lambda r: max(settings.window_gammas * truth.width[r], settings.window_min) + 10)
+                                         lambda r: max(window.window_gammas * truth.width[r], window.window_min) + 10)
         t_synth += time.perf_counter() - t
-        spec = pb.Spectrum(l, power, nu0, dnu)
+        spec = pb.Spectrum(l, power, nu0, dnu, length)
         guesses = truth.select(np.arange(len(truth)))
         rows = np.flatnonzero(guesses.l == l)
         guesses.nu[rows] += rng.normal(0, 0.3, rows.size) * guesses.width[rows]
         guesses.a[rows, 0] += rng.normal(0, 10, rows.size)
         guesses.bg[:] = 0.002
-        t, c = time.perf_counter(), time.process_time()
-        fits = pb.fit_degree(spec, guesses, leak, settings, neighbours=truth)
-        dt = time.perf_counter() - t
-        t_fit += dt
-        cpu_fit += time.process_time() - c
-        nfit += len(fits)
-        nok += sum(f.ok for f in fits)
-        iters.extend(f.iterations for f in fits)
-        elements += sum(f.kernel_elements for f in fits)
-        print(f"l={l:3d}: {len(fits):2d} multiplets, {sum(f.ok for f in fits):2d} fitted, fit {dt:6.2f} s"
-              + "".join(f"; rejected n={f.n}: {f.reason}" for f in fits if not f.ok), flush=True)
+        line = f"l={l:3d}: {rows.size:2d} multiplets"
+        for e in methods:
+            st = stats[e]
+            t, c = time.perf_counter(), time.process_time()
+            fits = pb.fit_degree(spec, guesses, leak, settings[e], neighbours=truth)
+            dt = time.perf_counter() - t
+            st["wall"] += dt
+            st["cpu"] += time.process_time() - c
+            st["nfit"] += len(fits)
+            st["nok"] += sum(f.ok for f in fits)
+            st["iters"].extend(f.iterations for f in fits)
+            st["elements"] += sum(f.kernel_elements for f in fits)
+            for f in fits:
+                if f.ok:
+                    st["methods"][f.error_method] = st["methods"].get(f.error_method, 0) + 1
+            line += (f"; {e}: {sum(f.ok for f in fits):2d} fitted, {dt:6.2f} s"
+                     + "".join(f" (rejected n={f.n}: {f.reason})" for f in fits if not f.ok))
+        load.append(os.getloadavg()[0])
+        print(line, flush=True)
     total = len(truth.select(truth.l <= opts.lmax))
-    rate = nfit / t_fit
-    print(f"\nmultiplets fitted: {nfit} ({nok} accepted) over {len(degrees)} degrees (stride {opts.stride})")
-    print(f"fit time {t_fit:.1f} s wall, {cpu_fit:.1f} s CPU -> {rate:.2f} multiplets/s (wall), "
-          f"{nfit / cpu_fit:.2f} per CPU-second; median iterations {np.median(iters):.0f}")
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores): wall figures are inflated by others' work")
+    print(f"\n{len(degrees)} degrees (stride {opts.stride}), {stats[methods[0]]['nfit']} multiplets of the {total} "
+          f"with l <= {opts.lmax} ({100 * stats[methods[0]]['nfit'] / total:.1f} %); N = {opts.nacoeff}")
+    for e in methods:
+        st = stats[e]
+        rate = st["nfit"] / st["wall"]
+        est, est_cpu = total / rate / opts.jobs, total / (st["nfit"] / st["cpu"]) / opts.jobs
+        print(f"ERRORS={e}: {st['nok']} of {st['nfit']} accepted (errors from {st['methods']}); fit {st['wall']:.1f} s wall, "
+              f"{st['cpu']:.1f} s CPU -> {rate:.2f} multiplets/s (wall), {st['nfit'] / st['cpu']:.2f} per CPU-second; "
+              f"median iterations {np.median(st['iters']):.0f}")
+        print(f"  extrapolated whole set ({total} multiplets) on {opts.jobs} jobs: {est / 60:.1f} min at this run's wall "
+              f"rate, {est_cpu / 60:.1f} min at its CPU rate (an unloaded core)")
+    if len(methods) > 1:
+        base = stats[methods[0]]["cpu"]
+        print("CPU time relative to " + methods[0] + ": "
+              + ", ".join(f"{e} {stats[e]['cpu'] / base:.2f}" for e in methods[1:]))
+    print(f"load average (1 min) after each degree: min {min(load):.1f}, median {np.median(load):.1f}, max {max(load):.1f} "
+          f"(2 cores): wall figures are inflated by others' work")
     print(f"leakage {t_leak:.1f} s, synthetic spectra {t_synth:.1f} s (not part of pkbgn)")
-    est, est_cpu = total / rate / opts.jobs, total / (nfit / cpu_fit) / opts.jobs
-    print(f"extrapolated whole set ({total} multiplets of l <= {opts.lmax}) on {opts.jobs} jobs: {est / 60:.1f} min "
-          f"at this run's wall rate, {est_cpu / 60:.1f} min at its CPU rate (an unloaded core); the sampled degrees "
-          f"are spread evenly over 0..{opts.lmax}")
-    achieved = elements / cpu_fit
+    st = stats[methods[0]]
+    achieved = st["elements"] / st["cpu"]
     limit = _elementwise_rate((201, 8, 150))
-    print(f"profile values per CPU-second in the fits: {achieved / 1e6:.1f} M/s; numpy's bare kernel (x, 1/(1+x^2), "
-          f"weighted sum) on a (201, 8, 150) array: {limit / 1e6:.1f} M/s wall; ratio {achieved / limit:.3f} "
+    print(f"profile values per CPU-second in the {methods[0]} fits: {achieved / 1e6:.1f} M/s; numpy's bare kernel (x, "
+          f"1/(1+x^2), weighted sum) on a (201, 8, 150) array: {limit / 1e6:.1f} M/s wall; ratio {achieved / limit:.3f} "
           f"(a fit evaluation also forms about ten derivative arrays and the Hessian, so << 1 is expected)")
 
 

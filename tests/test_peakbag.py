@@ -209,3 +209,26 @@ def test_finite_length_derivatives(setup):
         col = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
         keep = np.arange(theta.size) != 4
         assert np.abs(hess[keep, k] - col[keep]).max() < 1e-5 * np.abs(hess).max()
+
+
+def test_finite_length_derivatives_with_the_width_fitted(setup):
+    """A resolved mode of a series of known length: the Fejer-convolved profile with Gamma free; the
+    gradient and the observed Hessian (ln Gamma rows included) are the likelihood's derivatives."""
+    l, truth, leak = setup
+    spec = _spectrum(truth, l, leak, 3)
+    spec = pb.Spectrum(l, spec.power, spec.nu0, spec.dnu, 72 * 86400.0)
+    guess = pb.guess_of(truth, truth.find(14, l))
+    guess["bg"] = 0.01
+    prob = pb._Problem(spec, 14, guess, truth, leak, pb.FitSettings(nacoeff=6))
+    assert prob.finite_length and not prob.fixed_width
+    theta = pb._start(prob, guess, spec) + 0.01
+    grad, hess = prob.score_and_fisher(theta, observed=True)
+    numeric_grad = np.zeros_like(theta)
+    numeric_hess = np.zeros_like(hess)
+    for k in range(theta.size):
+        step = np.zeros_like(theta)
+        step[k] = 1e-5
+        numeric_grad[k] = (prob.objective(theta + step) - prob.objective(theta - step)) / 2e-5
+        numeric_hess[:, k] = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
+    assert np.allclose(grad, numeric_grad, rtol=1e-4, atol=1e-5 * np.abs(grad).max())
+    assert np.abs(hess - numeric_hess).max() < 1e-5 * np.abs(hess).max()

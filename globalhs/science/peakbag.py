@@ -16,8 +16,8 @@ WINDOW_MIN) around its guessed nu_nlm (so high-l multiplets, spread over 2 l a_1
 near each peak).  -ln(likelihood) = sum_m sum_nu [ln M + P/M] is minimised by Fisher scoring with
 Levenberg damping, switching to Newton steps with the observed Hessian wherever that is positive
 definite (quadratic convergence near the optimum); formal errors are sqrt(diag(H^-1)) with H the
-observed Hessian of -ln(likelihood) at the optimum (for asymmetric profiles, the Fisher matrix
-sum (dM/dp_i dM/dp_j)/M^2, its expectation).  Those errors hold while the model is close to linear
+observed Hessian of -ln(likelihood) at the optimum (for asymmetric profiles, or where the observed
+Hessian is indefinite, the Fisher matrix sum (dM/dp_i dM/dp_j)/M^2, its expectation).  Those errors hold while the model is close to linear
 in the parameters over them; each fit reports how far it is from that (``MultipletFit.linearity``,
 the median over m of sigma(nu_nlm)/Gamma), and ``FitSettings.bootstrap`` replaces the errors of fits
 above ``bootstrap_above`` by a parametric bootstrap's (docs/peakbagging.md, "What the errors mean").
@@ -28,9 +28,13 @@ The mode table's "amplitude" column holds H and "background" holds B (what these
 JSOC tables is [unverified]; see docs/peakbagging.md).
 
 A fit is rejected (reported, never written with invented values) when it does not converge in
-``max_iter`` steps, when the Fisher matrix is singular or not finite, when nu_nl moves by more than
-``max_shift`` window half-widths from its guess, when Gamma leaves [dnu, 2 W], or when the formal
-error of nu_nl exceeds Gamma.
+``max_iter`` steps or its end point is not at the optimum (Newton decrement above MAX_DECREMENT), when
+the Fisher matrix there is not finite or not positive definite (a parameter the data do not determine),
+when nu_nl moves by more than ``max_shift`` window half-widths from its guess, when Gamma is at or near
+its bounds (outside [dnu, 2 W]), or when the formal error of nu_nl exceeds Gamma (:func:`_end_point`).
+An observed Hessian that is indefinite at an accepted end point is not a reason: the errors then come
+from the Fisher matrix (``MultipletFit.error_method`` says which), and a background the data do not
+determine (B far below the modes' power) is held in the errors, its own error flagged.
 """
 
 from __future__ import annotations
@@ -117,7 +121,7 @@ class Spectrum:
     power: np.ndarray
     nu0: float
     dnu: float
-    length: float = 0.0  # seconds observed (N dt); > 0 lets unresolved modes use the finite-T profile
+    length: float = 0.0  # seconds observed (N dt); > 0: the model is the finite-T (Fejer-convolved) profile
 
     def __post_init__(self) -> None:
         self.power = np.asarray(self.power, dtype=float)
@@ -149,7 +153,7 @@ class MultipletFit:
     loglike: float = np.nan
     kernel_elements: int = 0  # profile values computed (sources x bins x model evaluations): for benchmarks
     linearity: float = np.nan  # median over m of sigma(nu_nlm) / Gamma from the Hessian (see fit_multiplet)
-    error_method: str = ""  # "hessian", "fisher" or "bootstrap K" (replicates that converged)
+    error_method: str = ""  # "hessian", "fisher", "sandwich", "... (observed Hessian indefinite)", "bootstrap K"
 
 
 def lorentzian(nu, centre, width, height, asym=0.0):
@@ -199,7 +203,9 @@ class _Problem:
         self.fixed_width = guess["width"] < settings.resolved_bins * spec.dnu
         self.true_width = float(guess["width"])
         self.length_uhz = spec.length * 1e-6 if spec.length else 0.0  # T in 1/uHz
-        self.finite_length = self.fixed_width and self.length_uhz > 0 and not settings.asymmetric
+        # spectra of a known span: the profile is the Lorentzian convolved with the span's Fejer kernel,
+        # for every width (held or fitted); the asymmetric profile stays the bare limit form
+        self.finite_length = self.length_uhz > 0 and not settings.asymmetric
         width = float(np.hypot(guess["width"], spec.dnu)) if self.fixed_width else float(guess["width"])
         self.half = max(settings.window_gammas * width, settings.window_min, settings.window_bins * spec.dnu)
         # guessed synodic nu_nlm fix the per-m windows
@@ -235,6 +241,7 @@ class _Problem:
             self._neighbours(spec, n, table, leak, settings)
         self.nbins = int(self.valid.sum())
         self.evaluations = 0
+        self.background_information = np.inf  # of ln B at the last score_and_fisher point
         self.dnu = spec.dnu
         self.log_scale = float(np.log(max(np.mean(self.data[self.valid]), 1e-300))) if self.nbins else 0.0
 
@@ -300,7 +307,8 @@ class _Problem:
         centre = (nu_nl + split)[self.src]  # (m, s)
         offset = self.nu[:, None, :] - centre[:, :, None]  # (m, s, j)
         if self.finite_length:
-            return self._model_finite(offset, height, bg, derivatives)
+            return self._model_finite(offset, height, self.true_width if self.fixed_width else gamma, bg,
+                                      derivatives)
         x = 2.0 * offset / gamma
         den = 1.0 / (1.0 + x * x)
         if self.settings.asymmetric:
@@ -330,18 +338,21 @@ class _Problem:
             rows.append(np.einsum("msj,ms->mj", dl_db, self.k2))
         return model, source, np.array(rows)
 
-    def _model_finite(self, offset, height, bg, derivatives):
-        """The expected periodogram of a mode observed for a finite time T (Lorentzian of the true width
-        convolved with the Fejer kernel of the window), for unresolved modes whose width is held:
+    def _model_finite(self, offset, height, gamma, bg, derivatives):
+        """The expected periodogram of a mode observed for a finite time T: the Lorentzian of width G
+        convolved with the Fejer kernel of the span (the series' spectral window),
 
             F = H pi G Re g(a),  g(a) = 1/a - (1 - exp(-aT)) / (a^2 T),  a = pi G + 2 pi i (nu - c),
 
         which tends to the Lorentzian H/(1+x^2) as T -> infinity and to sigma^2 T sinc^2(pi (nu-c) T)
-        as G -> 0.  Derivatives in the centre only (G is not fitted)."""
-        gamma, t = self.true_width, self.length_uhz
+        as G -> 0.  A Lorentzian fitted to such a periodogram comes out too wide by about 0.3 bins
+        (+12 % at 2 bins, +4 % at 10: docs/peakbagging.md, "Widths"), so every symmetric fit of spectra
+        whose length is known uses this profile.  For an unresolved mode ``gamma`` is the held width."""
+        t = self.length_uhz
         a = np.pi * gamma + 2j * np.pi * offset
         g, g1, g2 = _fejer_lorentz(a, t)
-        scale = height * np.pi * gamma
+        hpi = height * np.pi
+        scale = hpi * gamma
         prof = scale * g.real
         peaks = np.einsum("msj,ms->mj", prof, self.k2)
         model = peaks + bg + self.neighbour
@@ -349,10 +360,20 @@ class _Problem:
             return model, None, None
         d1 = scale * (-2j * np.pi * g1).real  # da/dcentre = -2 pi i
         d2 = scale * (-4.0 * np.pi**2 * g2).real
-        zero = np.zeros_like(d1)
-        self._second = (d2, zero, zero)
+        if self.fixed_width:
+            zero = np.zeros_like(d1)
+            self._second = (d2, zero, zero)
+            d_lng = np.zeros_like(model)
+        else:
+            # da/dlnG = pi G: dF/dlnG = H pi Re[G g + pi G^2 g'], and its derivatives in lnG and the centre
+            pg = np.pi * gamma
+            dlng = hpi * (gamma * g + pg * gamma * g1).real
+            d2lng = hpi * (gamma * g + 3.0 * pg * gamma * g1 + pg * pg * gamma * g2).real
+            d2c_lng = hpi * (-2j * np.pi * (gamma * g1 + pg * gamma * g2)).real
+            self._second = (d2, d2c_lng, d2lng)
+            d_lng = np.einsum("msj,ms->mj", dlng, self.k2)
         source = self.k2[:, :, None] * d1
-        rows = [peaks, np.zeros_like(model), np.full_like(model, bg)]
+        rows = [peaks, d_lng, np.full_like(model, bg)]
         return model, source, np.array(rows)
 
     def admissible(self, theta) -> bool:
@@ -386,6 +407,8 @@ class _Problem:
         self.evaluations += 1
         model, source, rows = self.model(theta, derivatives=True)
         w = self.valid / model
+        # the Fisher information of ln B (sum (B/M)^2), whatever ``observed``: _maximise holds B when small
+        self.background_information = float(np.sum(np.square(rows[2] * w)))
         resid = w * (1.0 - self.data * w)  # (1/M - P/M^2) on valid bins
         w2 = w * w * (2.0 * self.data * w - 1.0) if observed else w * w
         q = self.dcentre
@@ -438,33 +461,23 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
         return fail(failure, iterations=it)
     if not converged:
         return fail(f"no convergence in {settings.max_iter} iterations", iterations=it)
-    newton = not settings.asymmetric
-    grad, hessian = prob.score_and_fisher(theta, observed=newton and settings.errors != "fisher")
-    hessian = hessian[np.ix_(free, free)]
-    try:
-        np.linalg.cholesky(hessian)
-        cov = np.linalg.inv(hessian)
-    except np.linalg.LinAlgError:
-        return fail("Hessian of -ln(likelihood) not positive definite at the end point", iterations=it)
-    if settings.errors == "sandwich":
-        score_cov = leakage_sandwich(prob, theta)[np.ix_(free, free)]
-        cov = cov @ score_cov @ cov
-    var = np.diag(cov)
-    if not (np.all(np.isfinite(var)) and np.all(var > 0)):
-        return fail("Hessian of -ln(likelihood) not positive definite at the end point", iterations=it)
+    end = _end_point(prob, theta, free, settings)
+    if isinstance(end, str):
+        return fail(end, iterations=it)
+    cov, kept, method = end
     sig = np.full(theta.size, np.nan)
-    sig[free] = np.sqrt(var)
+    sig[kept] = np.sqrt(np.diag(cov))
     nu_nl, a_syn, height, gamma, bg, asym = prob.unpack(theta)
     na = prob.nfree_a
     if abs(nu_nl - guess["nu"]) > settings.max_shift * prob.half:
         return fail(f"nu moved {nu_nl - guess['nu']:+.3f} uHz from its guess (limit "
                     f"{settings.max_shift * prob.half:.3f})", iterations=it)
     if not prob.fixed_width and not spec.dnu <= gamma <= 2 * prob.half:
-        return fail(f"width {gamma:.4g} uHz outside [{spec.dnu:.4g}, {2 * prob.half:.4g}]", iterations=it)
+        return fail(f"width {gamma:.4g} uHz at or near its bound: outside [{spec.dnu:.4g}, {2 * prob.half:.4g}]",
+                    iterations=it)
     if sig[0] > gamma:
         return fail(f"frequency error {sig[0]:.3g} uHz exceeds the width {gamma:.3g}", iterations=it)
     linearity = _component_error_ratio(prob, cov[:1 + na, :1 + na], gamma)
-    method = settings.errors if newton or settings.errors == "sandwich" else "fisher"
     if settings.bootstrap and linearity > settings.bootstrap_above:
         rng = np.random.default_rng([settings.seed, n, l])
         boot, converged_reps = _bootstrap(prob, theta, start, free, settings, rng)
@@ -481,10 +494,77 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
         a[0] += settings.orbital_nhz
     width_out = float(guess["width"]) if prob.fixed_width else gamma
     err = np.array([sig[0], height * sig[1 + na], ERROR_FLAG if prob.fixed_width else gamma * sig[2 + na],
-                    bg * sig[3 + na], sig[4 + na] if settings.asymmetric else ERROR_FLAG])
+                    bg * sig[3 + na] if kept[3 + na] else ERROR_FLAG,
+                    sig[4 + na] if settings.asymmetric else ERROR_FLAG])
     return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
                         prob.evaluations * prob.k2.size * prob.nu.shape[1], linearity, method)
 
+
+
+BACKGROUND_UNDETERMINED = 1.0
+"""The background is undetermined when the data fix ln B to no better than this (1/sqrt of its Fisher
+information): B is then far below the modes' own power everywhere in the windows (the synthetic Sun has
+no background at all), -ln(likelihood) is flat in ln B and falls towards B = 0, and the observed Hessian's
+ln B entry is rounding noise of either sign.  Such a B is held in the errors (its error is flagged 1000);
+it is decoupled from the other parameters, whose errors it does not change."""
+MAX_DECREMENT = 0.05
+"""Convergence check at the end point: the Newton decrement g' F^-1 g (twice the gain in ln(likelihood)
+a full Fisher-scoring step would still make) must be below this, i.e. the end point lies within about
+0.2 formal sigma of the optimum in every direction.  A fit stopped further away is not converged."""
+
+
+def _end_point(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: FitSettings):
+    """The quality test of a converged fit's end point and its covariance.
+
+    Returns (cov, kept, method), ``cov`` over the parameters ``kept`` (``free`` less an undetermined
+    background, see BACKGROUND_UNDETERMINED), or the reason for rejecting the fit:
+
+    * the Fisher matrix (the expected information, sum dM dM / M^2) over ``kept`` is not finite or not
+      positive definite: some parameter is not determined by the data;
+    * the Newton decrement exceeds MAX_DECREMENT: the optimiser stopped short of the optimum;
+    * the covariance has a variance that is not finite and positive.
+
+    The covariance is the inverse observed Hessian where that is positive definite (method "hessian";
+    the better estimate: docs/peakbagging.md), else the inverse Fisher matrix ("fisher (observed Hessian
+    indefinite)"); ``settings.errors`` = "fisher" always takes the Fisher matrix and "sandwich" wraps
+    whichever was taken around the score covariance J of :func:`leakage_sandwich` (H^-1 J H^-1).  An
+    indefinite observed Hessian at a point where the Fisher matrix is positive definite and the gradient
+    vanishes is a property of this realisation's data (the observed Hessian is the Fisher matrix plus a
+    zero-mean noise term, sum (1/M - P/M^2) d2M), not of a bad fit."""
+    grad, fisher = prob.score_and_fisher(theta)
+    kept = free.copy()
+    ib = 3 + prob.nfree_a  # ln B
+    if kept[ib] and not fisher[ib, ib] > BACKGROUND_UNDETERMINED**-2:
+        kept[ib] = False
+    idx = np.ix_(kept, kept)
+    fisher, grad = fisher[idx], grad[kept]
+    if not (np.all(np.isfinite(fisher)) and np.all(np.isfinite(grad))):
+        return "Fisher matrix not finite at the end point"
+    try:
+        np.linalg.cholesky(fisher)
+        fisher_inv = np.linalg.inv(fisher)
+    except np.linalg.LinAlgError:
+        return "Fisher matrix not positive definite at the end point: a parameter is not determined by the data"
+    decrement = float(grad @ fisher_inv @ grad)
+    if not decrement <= MAX_DECREMENT:
+        return f"not converged: the end point is {np.sqrt(decrement):.2f} sigma from the optimum (Newton decrement)"
+    bread, method = fisher_inv, "fisher"
+    if not settings.asymmetric and settings.errors != "fisher":
+        _, hessian = prob.score_and_fisher(theta, observed=True)
+        try:
+            np.linalg.cholesky(hessian[idx])
+            bread, method = np.linalg.inv(hessian[idx]), "hessian"
+        except np.linalg.LinAlgError:
+            method = "fisher (observed Hessian indefinite)"
+    cov = bread
+    if settings.errors == "sandwich":
+        score_cov = leakage_sandwich(prob, theta)[idx]
+        cov = bread @ score_cov @ bread
+        method = "sandwich" if method == "hessian" else f"sandwich on the {method}"
+    var = np.diag(cov)
+    if not (np.all(np.isfinite(var)) and np.all(var > 0)):
+        return f"covariance ({method}) has a variance that is not finite and positive at the end point"
+    return cov, kept, method
 
 
 def _component_error_ratio(prob: _Problem, cov_freq: np.ndarray, gamma: float) -> float:
@@ -530,8 +610,12 @@ def _maximise(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: Fit
     """Minimise -ln(likelihood) over the parameters ``free`` from ``theta`` (the others held).
 
     Newton steps with the observed Hessian where it is positive definite, else Fisher scoring, with
-    Levenberg damping and a bounded step (:func:`_limit_step`).  Returns (theta, value, converged,
-    iterations, failure): ``failure`` is "" or the reason the iteration could not go on."""
+    Levenberg damping and a bounded step (:func:`_limit_step`).  A background the data do not determine
+    (BACKGROUND_UNDETERMINED) is held while it is: its Newton step is unbounded along a flat direction,
+    and the common step bound would otherwise shrink every other parameter's step with it until the
+    gains looked like convergence, far from the optimum (the end points of the synthetic Sun's wide
+    modes were 1-12 sigma short of it).  Returns (theta, value, converged, iterations, failure):
+    ``failure`` is "" or the reason the iteration could not go on."""
     theta = np.array(theta, dtype=float)
     value = prob.objective(theta)
     if not np.isfinite(value):
@@ -544,29 +628,32 @@ def _maximise(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: Fit
     for it in range(1, settings.max_iter + 1):
         # Newton (observed Hessian) where it is positive definite, else Fisher scoring
         grad, fisher = prob.score_and_fisher(theta, observed=newton)
-        grad, fisher = grad[free], fisher[np.ix_(free, free)]
+        active = free.copy()
+        if prob.background_information < BACKGROUND_UNDETERMINED**-2:
+            active[3 + prob.nfree_a] = False
+        grad, fisher = grad[active], fisher[np.ix_(active, active)]
         if newton:
             try:
                 np.linalg.cholesky(fisher)
             except np.linalg.LinAlgError:
                 grad, fisher = prob.score_and_fisher(theta)
-                grad, fisher = grad[free], fisher[np.ix_(free, free)]
+                grad, fisher = grad[active], fisher[np.ix_(active, active)]
         if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(fisher))):
             return theta, value, False, it, "non-finite gradient"
         scale = np.sqrt(np.clip(np.diag(fisher), 1e-300, None))
         fs = fisher / np.outer(scale, scale)
         gs = grad / scale
         improved = False
-        step = np.zeros(free.sum())
+        step = np.zeros(active.sum())
         for _ in range(30):
             try:
                 step = -np.linalg.solve(fs + lam * np.eye(len(gs)), gs) / scale
             except np.linalg.LinAlgError:
                 lam *= 10
                 continue
-            step = _limit_step(step, theta, prob, free)
+            step = _limit_step(step, theta, prob, active)
             trial = theta.copy()
-            trial[free] += step
+            trial[active] += step
             trial_value = prob.objective(trial)
             if trial_value <= value:
                 improved = True
@@ -724,10 +811,19 @@ def _fejer_lorentz(a: np.ndarray, t: float):
     u = a * t
     small = np.abs(u) < 0.5
     with np.errstate(all="ignore"):
-        e = np.exp(-u)
-        g = 1.0 / a - (1.0 - e) / (a * a * t)
-        g1 = -(1.0 + e) / (a * a) + 2.0 * (1.0 - e) / (a**3 * t)
-        g2 = t * e / (a * a) + (2.0 + 4.0 * e) / a**3 - 6.0 * (1.0 - e) / (a**4 * t)
+        inv = 1.0 / a
+        inv2 = inv * inv
+        inv3 = inv2 * inv
+        if np.min(u.real, initial=np.inf) > 40.0:
+            # |exp(-aT)| = exp(-pi Gamma T) < 4e-18 everywhere (Gamma above 13 bins): drop it (4x faster)
+            g = inv - inv2 / t
+            g1 = 2.0 * inv3 / t - inv2
+            g2 = 2.0 * inv3 - 6.0 * inv2 * inv2 / t
+        else:
+            e = np.exp(-u)
+            g = inv - (1.0 - e) * inv2 / t
+            g1 = 2.0 * (1.0 - e) * inv3 / t - (1.0 + e) * inv2
+            g2 = t * e * inv2 + (2.0 + 4.0 * e) * inv3 - 6.0 * (1.0 - e) * inv2 * inv2 / t
     if np.any(small):
         us = u[small]
         s0 = np.zeros_like(us)

@@ -16,6 +16,7 @@ expectation times a unit exponential variate (chi-square with 2 degrees of freed
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import lfilter
 
 from globalhs.science.apols import apols
 from globalhs.science.leakage import LeakageBlock
@@ -96,3 +97,75 @@ def synthetic_degree(table: ModeTable, l: int, leak: LeakageBlock, dnu: float, b
     expect[rows, kidx] = total
     power = expect * rng.exponential(size=expect.shape)
     return power, nu0, expect
+
+
+def series_degree(table: ModeTable, l: int, leak: LeakageBlock, length: float, background: float,
+                  rng: np.random.Generator, ns=None, orbital_nhz: float = 31.7, band: float = 400.0,
+                  margin: float = 15.0):
+    """(power (2l+1, nfreq), nu0, dnu) of target degree ``l``: periodograms of finite time series.
+
+    Where :func:`synthetic_degree` draws exponential noise about the limit spectrum (a Lorentzian), this
+    observes every mode (l, m') of the chosen multiplets (``ns``, default all of degree l) for ``length``
+    seconds as a stationary complex Ornstein-Uhlenbeck process (the synthetic Sun's mode model,
+    :mod:`globalhs.science.synth`), leaks it into the m-spectra with the same realisation in every row
+    (y_m = sum_m' C(l,m; l,m') A_m'), adds white noise of density ``background`` and takes the
+    periodogram on the grid k/length.  Its expectation is the Lorentzian convolved with the span's
+    Fejer kernel, which is what a fit of a finite series must model.
+
+    Each multiplet is simulated at baseband around its own centre, sampled at a rate of at least ``band``
+    uHz, 4 times its spread and 200 widths, so aliased Lorentzian tails stay below (Gamma/rate)^2 of the
+    peak; the periodograms are written into max(``margin``, 8 Gamma) uHz beyond its outermost components
+    (elsewhere NaN).
+    Heights H and background B are those of the expectation, H/(1 + x^2) + B, as in the table.
+    Neighbouring degrees are not simulated, and where the ranges of two multiplets overlap the later one's
+    periodogram is kept alone (simulate wide multiplets one per call, ``ns=[n]``).  Frequencies in uHz,
+    ``length`` in seconds."""
+    rows = [r for r in np.flatnonzero(table.l == l) if ns is None or int(table.n[r]) in ns]
+    if not rows:
+        raise ValueError(f"no multiplets of l={l} in the table")
+    if not length > 0:
+        raise ValueError(f"series length must be positive, got {length}")
+    dnu = 1e6 / length
+    m = np.arange(-l, l + 1)
+    d_all = np.arange(-leak.dm, leak.dm + 1)
+    spans = [synodic_frequencies(table, r, orbital_nhz) for r in rows]
+    reach_max = max(margin, 8.0 * float(table.width[rows].max()))
+    lo = min(c.min() for c in spans) - reach_max
+    hi = max(c.max() for c in spans) + reach_max
+    nu0 = np.floor(max(lo, dnu) / dnu) * dnu
+    nfreq = int(np.ceil((hi - nu0) / dnu)) + 1
+    power = np.full((2 * l + 1, nfreq), np.nan)
+    for r, centres in zip(rows, spans):
+        gamma, height = float(table.width[r]), float(table.amp[r])
+        reach = max(margin, 8.0 * gamma)
+        spread = centres.max() - centres.min() + 2 * reach
+        nsamp = int(2 ** np.ceil(np.log2(max(band, 4 * spread, 200.0 * gamma) / dnu)))
+        dt = 1.0 / (nsamp * dnu)  # 1/uHz
+        k_ref = int(round(0.5 * (centres.max() + centres.min()) / dnu))
+        rho = np.exp(-np.pi * gamma * dt)
+        eps = (rng.standard_normal((2 * l + 1, nsamp)) + 1j * rng.standard_normal((2 * l + 1, nsamp))) / np.sqrt(2)
+        u = np.empty_like(eps)
+        # stationary complex AR(1) of unit innovation: u_0 drawn from the stationary law
+        u[:, 0] = eps[:, 0] / np.sqrt(1.0 - rho**2)
+        u[:, 1:] = lfilter([1.0], [1.0, -rho], eps[:, 1:], axis=1, zi=rho * u[:, :1])[0]
+        t = np.arange(nsamp) * dt
+        modes = u * np.exp(2j * np.pi * (centres - k_ref * dnu)[:, None] * t[None, :])
+        # a unit-innovation AR(1)'s spectral density peaks at dt / (1 - rho)^2 (-> 1/(pi^2 Gamma^2 dt))
+        modes *= (1.0 - rho) * np.sqrt(height / dt)
+        c = leak.matrix(l, float(horizontal_ratio(table.nu[r])))[:, leak.dl, :]  # (m, d)
+        series = np.zeros((2 * l + 1, nsamp), dtype=complex)
+        for idx, d in enumerate(d_all):
+            src = m + d
+            ok = np.abs(src) <= l
+            series[ok] += c[ok, idx][:, None] * modes[src[ok] + l]
+        series += np.sqrt(background / dt / 2.0) * (rng.standard_normal(series.shape)
+                                                   + 1j * rng.standard_normal(series.shape))
+        spec = np.abs(np.fft.fft(series, axis=1)) ** 2 * dt / nsamp
+        kk = np.fft.fftfreq(nsamp, d=1.0 / nsamp).astype(int) + k_ref  # absolute bin of each FFT column
+        k_lo = int(np.floor((centres.min() - reach) / dnu))
+        k_hi = int(np.ceil((centres.max() + reach) / dnu))
+        keep = (kk >= k_lo) & (kk <= k_hi) & (kk * dnu >= nu0)
+        cols = np.round(kk[keep] - nu0 / dnu).astype(int)
+        inside = cols < nfreq
+        power[:, cols[inside]] = spec[:, keep][:, inside]
+    return power, nu0, dnu
