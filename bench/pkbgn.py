@@ -112,7 +112,7 @@ def main() -> None:
             for f in fits:
                 if f.ok:
                     st["methods"][f.error_method] = st["methods"].get(f.error_method, 0) + 1
-            line += (f"; {e}: {sum(f.ok for f in fits):2d} fitted, {dt:6.2f} s"
+            line += (f"; {e}: {sum(f.ok for f in fits):2d} fitted, {dt:6.2f} s wall {time.process_time() - c:6.2f} s CPU"
                      + "".join(f" (rejected n={f.n}: {f.reason})" for f in fits if not f.ok))
         load.append(os.getloadavg()[0])
         print(line, flush=True)

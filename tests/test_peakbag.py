@@ -232,3 +232,35 @@ def test_finite_length_derivatives_with_the_width_fitted(setup):
         numeric_hess[:, k] = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
     assert np.allclose(grad, numeric_grad, rtol=1e-4, atol=1e-5 * np.abs(grad).max())
     assert np.abs(hess - numeric_hess).max() < 1e-5 * np.abs(hess).max()
+
+
+def test_wide_mode_finite_profile_closed_form_and_derivatives(setup):
+    """Gamma above 13 bins: the real closed form equals the complex Fejer formula, and its gradient and
+    observed Hessian are the likelihood's derivatives."""
+    gamma, t = 3.0, 72 * 86400.0 * 1e-6
+    assert np.pi * gamma * t > pb.FEJER_EXP_NEGLIGIBLE
+    nu = np.linspace(-40, 40, 2001)
+    g, _, _ = pb._fejer_lorentz(np.pi * gamma + 2j * np.pi * nu, t)
+    x = 2 * nu / gamma
+    eps = 1 / (np.pi * gamma * t)
+    closed = 1 / (1 + x * x) - eps * (1 - x * x) / (1 + x * x) ** 2
+    assert np.allclose(np.pi * gamma * g.real, closed, rtol=1e-12, atol=1e-15)
+    l, truth, leak = setup
+    wide = truth.select(np.arange(len(truth)))
+    wide.width[:] = gamma
+    power, nu0, _ = synthetic_degree(wide, l, leak, DNU, 0.01, np.random.default_rng(4), lambda r: 25.0)
+    spec = pb.Spectrum(l, power, nu0, DNU, 72 * 86400.0)
+    guess = pb.guess_of(wide, wide.find(14, l))
+    guess["bg"] = 0.01
+    prob = pb._Problem(spec, 14, guess, wide, leak, pb.FitSettings(nacoeff=6))
+    theta = pb._start(prob, guess, spec) + 0.01
+    grad, hess = prob.score_and_fisher(theta, observed=True)
+    numeric_grad = np.zeros_like(theta)
+    numeric_hess = np.zeros_like(hess)
+    for k in range(theta.size):
+        step = np.zeros_like(theta)
+        step[k] = 1e-5
+        numeric_grad[k] = (prob.objective(theta + step) - prob.objective(theta - step)) / 2e-5
+        numeric_hess[:, k] = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
+    assert np.allclose(grad, numeric_grad, rtol=1e-4, atol=1e-5 * np.abs(grad).max())
+    assert np.abs(hess - numeric_hess).max() < 1e-5 * np.abs(hess).max()

@@ -27,3 +27,15 @@ def test_template_renders_to_valid_arguments(label, desc, module, tmp_path):
     if desc == "pkb":
         assert args["in"].endswith("_sht_pow_72d[2010.07.11_00:00:00_TAI]")
         assert args["NACOEFF"] in (6, 18, 36)
+
+
+@pytest.mark.parametrize("label", ["mdivw72d", "mdifd72d", "hmi72d"])
+def test_real_labels_use_the_sandwich_up_to_l_100(label, tmp_path):
+    """Jobs whose degrees are all <= 100 count the leakage's correlation (ERRORS=sandwich); above, where it
+    costs 3-12x, the Hessian (docs/peakbagging.md, "Errors for the real labels")."""
+    for lmin, lmax, expected in ((0, 50, "sandwich"), (51, 100, "sandwich"), (91, 120, "hessian"), (201, 300, "hessian")):
+        text = jinja2.Template((TEMPLATES / f"pkb.parms.{label}").read_text(),
+                               undefined=jinja2.StrictUndefined).render(**dict(VARIABLES, lmin=lmin, lmax=lmax))
+        path = tmp_path / "parms"
+        path.write_text(text)
+        assert PKBGN.parse(_tokens_from_file(path))["ERRORS"] == expected
