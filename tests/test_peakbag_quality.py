@@ -32,7 +32,10 @@ def setup():
     return truth, leak
 
 
-def _fit(truth, leak, n, background, seed, settings=pb.FitSettings(nacoeff=6), amp=None):
+SETTINGS = pb.FitSettings(nacoeff=6)
+
+
+def _fit(truth, leak, n, background, seed, settings=SETTINGS, amp=None):
     source = truth.select(np.arange(len(truth)))
     if amp is not None:
         source.amp[:] = amp
@@ -49,7 +52,7 @@ def test_fit_without_background_reaches_the_optimum(setup):
     truth, leak = setup
     for n in (14, 20):
         for seed in range(3):
-            spec, guess, fit = _fit(truth, leak, n, 1e-9, seed)
+            _, _, fit = _fit(truth, leak, n, 1e-9, seed)
             assert fit.ok, fit.reason
             assert fit.err[3] == 1000.0 or fit.err[3] > 0  # flagged where B is undetermined
             assert fit.error_method in ("hessian", "fisher (observed Hessian indefinite)")

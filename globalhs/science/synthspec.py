@@ -15,6 +15,8 @@ expectation times a unit exponential variate (chi-square with 2 degrees of freed
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.signal import lfilter
 
@@ -23,7 +25,7 @@ from globalhs.science.leakage import LeakageBlock
 from globalhs.science.modetable import ModeTable
 from globalhs.science.observe import horizontal_ratio
 
-__all__ = ["synthetic_degree", "synodic_frequencies"]
+__all__ = ["series_degree", "synodic_frequencies", "synthetic_degree"]
 
 
 def synodic_frequencies(table: ModeTable, row: int, orbital_nhz: float, m=None) -> np.ndarray:
@@ -139,9 +141,9 @@ def series_degree(table: ModeTable, l: int, leak: LeakageBlock, length: float, b
         gamma, height = float(table.width[r]), float(table.amp[r])
         reach = max(margin, 8.0 * gamma)
         spread = centres.max() - centres.min() + 2 * reach
-        nsamp = int(2 ** np.ceil(np.log2(max(band, 4 * spread, 200.0 * gamma) / dnu)))
+        nsamp = 2 ** math.ceil(math.log2(max(band, 4 * spread, 200.0 * gamma) / dnu))
         dt = 1.0 / (nsamp * dnu)  # 1/uHz
-        k_ref = int(round(0.5 * (centres.max() + centres.min()) / dnu))
+        k_ref = round(float(0.5 * (centres.max() + centres.min()) / dnu))
         rho = np.exp(-np.pi * gamma * dt)
         eps = (rng.standard_normal((2 * l + 1, nsamp)) + 1j * rng.standard_normal((2 * l + 1, nsamp))) / np.sqrt(2)
         u = np.empty_like(eps)
