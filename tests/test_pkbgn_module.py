@@ -74,6 +74,7 @@ def test_pkbgn_fits_stored_spectra(refdata, tmp_path, capsys, monkeypatch):
     assert fitted.find(12, l) is None
     assert "rejected n=12 l=30" in out
     assert "heights from the data" in out
+    assert "pkbgn: errors from hessian (" in out
     assert "  30  12 " in (tmp_path / "modes.txt.rejected").read_text()
     (rec,) = open_store().query("synth.V_sht_modes[6400d]")
     assert rec.keywords["NREJECT"] >= 1 and rec.keywords["NMODES"] == len(fitted)

@@ -153,6 +153,12 @@ def main(args) -> None:
     outtable = Path(args["outtable"] or f"{args['out']}.{format_time(t_start)}.{lmin}-{lmax}.txt")
     write_modetable(outtable, result)
     _write_rejected(Path(str(outtable) + ".rejected"), rejected)
+    methods = {}
+    for f in fits:
+        if f.ok:
+            methods[f.error_method] = methods.get(f.error_method, 0) + 1
+    if methods:  # which matrix the errors come from (the Fisher matrix where the observed Hessian is indefinite)
+        print("pkbgn: errors from " + ", ".join(f"{k} ({v})" for k, v in sorted(methods.items())), flush=True)
     print(f"pkbgn: {len(result)} multiplets fitted ({len(nonlinear)} nonlinear), {len(rejected)} rejected; "
           f"table {outtable}", flush=True)
     if args["writeflag"]:
@@ -342,9 +348,10 @@ MODULE = Module(
         Arg("ASYM", int, 0, "1: fit the Nigam-Kosovichev asymmetry", (0, 1)),
         Arg("NEIGHBOURS", str, "include", "neighbouring multiplets: include (modelled) or mask", ("include", "mask")),
         Arg("MAXITER", int, 60, "iterations per fit before it is rejected"),
-        Arg("ERRORS", str, "hessian", "formal errors: hessian (observed Hessian of the diagonal likelihood), fisher "
-            "(its expectation) or sandwich (H^-1 J H^-1: also counts that a mode's realisation appears in every "
-            "m-spectrum it leaks into, SCIENCE.md section 6)", ("hessian", "fisher", "sandwich")),
+        Arg("ERRORS", str, "hessian", "formal errors: hessian (observed Hessian of the diagonal likelihood; the "
+            "Fisher matrix where it is indefinite), fisher (its expectation) or sandwich (H^-1 J H^-1: also counts "
+            "that a mode's realisation appears in every m-spectrum it leaks into, SCIENCE.md section 6)",
+            ("hessian", "fisher", "sandwich")),
         Arg("BOOTSTRAP", int, 0, "replicates of a parametric bootstrap giving the errors of nonlinear fits (median "
             "sigma(nu_nlm)/Gamma > 0.15, where the Hessian's are too small); 0: Hessian errors for all"),
         Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "
