@@ -6,7 +6,11 @@ offset from the truth, and prints multiplets per second, the fit time, the extra
 set (about 1800 multiplets) on the given number of parallel jobs, and the ratio of the fit's
 elementwise throughput to numpy's on the same array shapes (the machine limit for this kind of work).
 
-    PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--nacoeff 36] [--jobs 2]
+    PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--lmin 0] [--nacoeff 36] [--jobs 2] [--bootstrap 0]
+
+``--bootstrap K`` fits as pkbgn BOOTSTRAP=K does (bias-corrected parametric bootstrap, 2K replicate fits,
+for the multiplets the linearity diagnostic flags); the nonlinear fits sit at low l, so measure its cost
+with a fine stride over low degrees (e.g. ``--stride 5 --lmax 60``) rather than with the default stride.
 
 Timings on the shared 2-core machine are noisy (other processes); record the command with the figure.
 """
@@ -55,7 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default=os.environ.get("GLOBALHS_REFDATA", "../shared/data") + "/hmi_modes/hmi.6400.36")
     parser.add_argument("--stride", type=int, default=30, help="fit every STRIDE-th degree (1 = the whole set)")
+    parser.add_argument("--lmin", type=int, default=0)
     parser.add_argument("--lmax", type=int, default=300)
+    parser.add_argument("--bootstrap", type=int, default=0, help="BOOTSTRAP=K: replicates per stage for flagged fits")
     parser.add_argument("--nacoeff", type=int, default=36)
     parser.add_argument("--jobs", type=int, default=2, help="parallel pkbgn jobs assumed in the extrapolation")
     opts = parser.parse_args()
@@ -63,11 +69,11 @@ def main() -> None:
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}")
     truth = read_modetable(opts.table)
     dnu = 1e6 / (72 * 86400)
-    settings = pb.FitSettings(nacoeff=opts.nacoeff)
-    degrees = [l for l in range(0, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
+    settings = pb.FitSettings(nacoeff=opts.nacoeff, bootstrap=opts.bootstrap)
+    degrees = [l for l in range(opts.lmin, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
     rng = np.random.default_rng(1)
     t_leak = t_synth = t_fit = cpu_fit = 0.0
-    nfit = nok = 0
+    nfit = nok = nboot = 0
     iters = []
     elements = 0
     for l in degrees:
@@ -92,20 +98,22 @@ def main() -> None:
         nfit += len(fits)
         nok += sum(f.ok for f in fits)
         iters.extend(f.iterations for f in fits)
+        nboot += sum(f.error_method.startswith("bootstrap") for f in fits)
         elements += sum(f.kernel_elements for f in fits)
         print(f"l={l:3d}: {len(fits):2d} multiplets, {sum(f.ok for f in fits):2d} fitted, fit {dt:6.2f} s"
               + "".join(f"; rejected n={f.n}: {f.reason}" for f in fits if not f.ok), flush=True)
-    total = len(truth.select(truth.l <= opts.lmax))
+    total = len(truth.select((truth.l >= opts.lmin) & (truth.l <= opts.lmax)))
     rate = nfit / t_fit
-    print(f"\nmultiplets fitted: {nfit} ({nok} accepted) over {len(degrees)} degrees (stride {opts.stride})")
+    print(f"\nmultiplets fitted: {nfit} ({nok} accepted) over {len(degrees)} degrees (stride {opts.stride}, "
+          f"l {opts.lmin}..{opts.lmax}); errors from the bootstrap (BOOTSTRAP={opts.bootstrap}): {nboot}")
     print(f"fit time {t_fit:.1f} s wall, {cpu_fit:.1f} s CPU -> {rate:.2f} multiplets/s (wall), "
           f"{nfit / cpu_fit:.2f} per CPU-second; median iterations {np.median(iters):.0f}")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores): wall figures are inflated by others' work")
     print(f"leakage {t_leak:.1f} s, synthetic spectra {t_synth:.1f} s (not part of pkbgn)")
     est, est_cpu = total / rate / opts.jobs, total / (nfit / cpu_fit) / opts.jobs
-    print(f"extrapolated whole set ({total} multiplets of l <= {opts.lmax}) on {opts.jobs} jobs: {est / 60:.1f} min "
+    print(f"extrapolated whole set ({total} multiplets of l = {opts.lmin}..{opts.lmax}) on {opts.jobs} jobs: {est / 60:.1f} min "
           f"at this run's wall rate, {est_cpu / 60:.1f} min at its CPU rate (an unloaded core); the sampled degrees "
-          f"are spread evenly over 0..{opts.lmax}")
+          f"are spread evenly over {opts.lmin}..{opts.lmax}")
     achieved = elements / cpu_fit
     limit = _elementwise_rate((201, 8, 150))
     print(f"profile values per CPU-second in the fits: {achieved / 1e6:.1f} M/s; numpy's bare kernel (x, 1/(1+x^2), "

@@ -145,7 +145,7 @@ def main(args) -> None:
     for f in nonlinear:
         print(f"nonlinear n={f.n} l={f.l}: sigma(nu_nlm)/Gamma = {f.linearity:.2f} > {settings.bootstrap_above}; "
               f"errors from the {f.error_method}" + ("" if settings.bootstrap else
-                                                    " are likely too small (BOOTSTRAP=100 estimates them)"), flush=True)
+                                                    " are likely too small (BOOTSTRAP=40 estimates them)"), flush=True)
     if len(result) == 0:  # a result, not a failure: the spectra cannot support these fits (e.g. too short)
         print(f"pkbgn: no multiplet with {lmin} <= l <= {lmax} could be fitted ({len(rejected)} rejected); "
               f"writing an empty table", flush=True)
@@ -345,8 +345,9 @@ MODULE = Module(
         Arg("ERRORS", str, "hessian", "formal errors: hessian (observed Hessian of the diagonal likelihood), fisher "
             "(its expectation) or sandwich (H^-1 J H^-1: also counts that a mode's realisation appears in every "
             "m-spectrum it leaks into, SCIENCE.md section 6)", ("hessian", "fisher", "sandwich")),
-        Arg("BOOTSTRAP", int, 0, "replicates of a parametric bootstrap giving the errors of nonlinear fits (median "
-            "sigma(nu_nlm)/Gamma > 0.15, where the Hessian's are too small); 0: Hessian errors for all"),
+        Arg("BOOTSTRAP", int, 0, "replicates per stage of the bias-corrected parametric bootstrap giving the errors "
+            "of nonlinear fits (median sigma(nu_nlm)/Gamma > 0.15, where the Hessian's are too small; 2K refits "
+            "each); 0: Hessian errors for all"),
         Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "
             "mean orbital rate over the span (ephemeris; 30.5-32.6 nHz over the year)"),
         Arg("writeflag", int, 1, "non-zero: also write the record; 0: text table only"),

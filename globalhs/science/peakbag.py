@@ -20,7 +20,8 @@ observed Hessian of -ln(likelihood) at the optimum (for asymmetric profiles, the
 sum (dM/dp_i dM/dp_j)/M^2, its expectation).  Those errors hold while the model is close to linear
 in the parameters over them; each fit reports how far it is from that (``MultipletFit.linearity``,
 the median over m of sigma(nu_nlm)/Gamma), and ``FitSettings.bootstrap`` replaces the errors of fits
-above ``bootstrap_above`` by a parametric bootstrap's (docs/peakbagging.md, "What the errors mean").
+above ``bootstrap_above`` by a bias-corrected parametric bootstrap's (module peakbag_errors, which holds
+the uncertainty estimates; docs/peakbagging.md, "What the errors mean").
 
 Units: frequencies and widths in uHz, a-coefficients in nHz (a_1 reported sidereal: the fit's
 synodic a_1 plus ``orbital_nhz``, 31.7 nHz by default here; pkbgn passes the span's mean rate), H and B in the units of the power spectra.
@@ -88,7 +89,7 @@ class FitSettings:
     errors: str = "hessian"  # formal errors from the observed Hessian, "fisher" (its expectation), or
     # "sandwich": H^-1 J H^-1 with J the covariance of the score when the m-spectra share modes through
     # the leakage (the diagonal likelihood's own errors assume they do not; see leakage_sandwich)
-    bootstrap: int = 0  # replicates of the parametric bootstrap for the errors of nonlinear fits (0: never)
+    bootstrap: int = 0  # replicates per stage of the bias-corrected bootstrap for nonlinear fits (0: never)
     bootstrap_above: float = 0.15  # nonlinear: median sigma(nu_nlm)/Gamma above this (fit.linearity)
     seed: int = 0  # of the bootstrap's random numbers (with n and l: each multiplet's are reproducible)
 

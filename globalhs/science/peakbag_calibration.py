@@ -34,8 +34,9 @@ COVERED = 0.9545
 
 @dataclass
 class CalibrationSet:
-    """Pulls (fit - truth)/sigma of nu, a1, a3 (k, 3) with the degree, order and linearity of each fit,
-    and the multiplets that were rejected (n, l, reason) out of ``total``."""
+    """Pulls (fit - truth)/sigma of nu, a1, a3 (k, 3) with the degree, order, linearity and error method
+    (``MultipletFit.error_method``) of each fit, and the multiplets that were rejected (n, l, seed,
+    reason) out of ``total``."""
 
     pulls: np.ndarray
     l: np.ndarray
@@ -43,6 +44,12 @@ class CalibrationSet:
     linearity: np.ndarray
     rejected: list = field(default_factory=list)
     total: int = 0
+    methods: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    @property
+    def bootstrapped(self) -> int:
+        """Fits whose errors came from the bootstrap (BOOTSTRAP=K and linearity above its threshold)."""
+        return int(sum(str(m).startswith("bootstrap") for m in self.methods))
 
     def within(self, k: float = 2.0, select=None) -> np.ndarray:
         """Fraction of pulls with |pull| < k per quantity (nu, a1, a3)."""
@@ -67,7 +74,8 @@ class CalibrationSet:
         def joined(values, fmt):
             return " / ".join(format(v, fmt) for v in values)
 
-        lines = [(f"{len(self.pulls)} multiplets fitted of {self.total}, {len(self.rejected)} rejected; "
+        lines = [(f"{len(self.pulls)} multiplets fitted of {self.total}, {len(self.rejected)} rejected, "
+                  f"{self.bootstrapped} with bootstrap errors; "
                   f"{self.pulls.size} pulls, binomial sd {100 * self.binomial_sd:.2f} %"),
                  (f"pooled within 2 sigma {100 * self.pooled():.2f} %; per quantity (nu, a1, a3) "
                   f"{joined(100 * self.within(), '.1f')} %; spread {joined(self.spread(), '.3f')}; "
@@ -103,7 +111,7 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
     The spectra of (seed, l) come from ``np.random.default_rng([seed, l])`` and the guess offsets from
     ``np.random.default_rng([seed, l, 1])``, so any subset of seeds or degrees reproduces its part."""
     settings = pb.FitSettings() if settings is None else settings
-    pulls, ls, ns, lin, rejected, total = [], [], [], [], [], 0
+    pulls, ls, ns, lin, methods, rejected, total = [], [], [], [], [], [], 0
     for l in degrees:
         leak = _leakage(int(l))
         rows = np.flatnonzero(truth.l == l)
@@ -132,5 +140,6 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
                 ls.append(f.l)
                 ns.append(f.n)
                 lin.append(f.linearity)
+                methods.append(f.error_method)
     return CalibrationSet(np.array(pulls).reshape(-1, 3), np.array(ls, dtype=int), np.array(ns, dtype=int),
-                          np.array(lin), rejected, total)
+                          np.array(lin), rejected, total, np.array(methods, dtype=object))
