@@ -133,9 +133,11 @@ def main(args) -> None:
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
         fits = []
+        # only the last pass's errors are written: the bootstrap (2 BOOTSTRAP refits per nonlinear fit) runs there
+        passing = settings if iteration == args["NITER"] - 1 else replace(settings, bootstrap=0)
         for l in wanted:
             spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
-            fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), settings))
+            fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), passing))
         table = pb.update_table(table, fits)
     result = pb.fits_to_table(fits, settings.nacoeff)
     rejected = [f for f in fits if not f.ok]
