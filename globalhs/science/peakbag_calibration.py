@@ -14,7 +14,7 @@ Used by the acceptance test (tests/test_peakbag_synthetic_set.py) and ``bench/pk
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,6 +30,8 @@ DNU_72D = 1e6 / (72 * 86400)
 QUANTITIES = ("nu", "a1", "a3")
 COVERED = 0.9545
 """Fraction of a standard normal within 2 sigma."""
+BOOTSTRAP_SEED_STRIDE = 1_000_003
+"""FitSettings.seed of noise seed s is settings.seed + this * (s + 1) (see :func:`calibration_set`)."""
 
 
 @dataclass
@@ -109,7 +111,11 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
     by N(0, a1_offset) nHz, and the background set to ``background``.  Neighbours are the truth.
 
     The spectra of (seed, l) come from ``np.random.default_rng([seed, l])`` and the guess offsets from
-    ``np.random.default_rng([seed, l, 1])``, so any subset of seeds or degrees reproduces its part."""
+    ``np.random.default_rng([seed, l, 1])``, so any subset of seeds or degrees reproduces its part.  The
+    bootstrap (``settings.bootstrap``) of noise seed ``seed`` uses FitSettings.seed = settings.seed +
+    BOOTSTRAP_SEED_STRIDE * (seed + 1): pkbgn seeds it by (SEED, n, l), and one seed for every noise
+    seed would reuse the same replicate noise for a multiplet in every seed, so that the bootstrap's own
+    sampling error (1/sqrt(2K) in sigma) would be common to all its pulls instead of averaging out."""
     settings = pb.FitSettings() if settings is None else settings
     pulls, ls, ns, lin, methods, rejected, total = [], [], [], [], [], [], 0
     for l in degrees:
@@ -128,7 +134,8 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
             guesses.nu[rows] += offsets.normal(0, nu_offset, rows.size) * guesses.width[rows]
             guesses.a[rows, 0] += offsets.normal(0, a1_offset, rows.size)
             guesses.bg[:] = background
-            fits = pb.fit_degree(spec, guesses, leak, settings, neighbours=truth)
+            seeded = replace(settings, seed=settings.seed + BOOTSTRAP_SEED_STRIDE * (seed + 1))
+            fits = pb.fit_degree(spec, guesses, leak, seeded, neighbours=truth)
             total += rows.size
             for f in fits:
                 r = truth.find(f.n, f.l)
