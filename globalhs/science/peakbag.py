@@ -44,7 +44,12 @@ from globalhs.science.apols import apols
 from globalhs.science.leakage import LeakageBlock
 from globalhs.science.modetable import ERROR_FLAG, ModeTable
 from globalhs.science.observe import horizontal_ratio
-from globalhs.science.peakbag_errors import MIN_BOOTSTRAP, bootstrap_errors, component_error_ratio, leakage_sandwich
+from globalhs.science.peakbag_errors import (
+    MIN_BOOTSTRAP,
+    bootstrap_errors,
+    component_error_ratio,
+    leakage_sandwich,
+)
 
 __all__ = ["FitSettings", "MultipletFit", "Spectrum", "fit_multiplet", "fit_degree", "fits_to_table",
            "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ",

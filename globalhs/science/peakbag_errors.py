@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MIN_BOOTSTRAP", "component_error_ratio", "leakage_sandwich", "bootstrap_errors"]
+__all__ = ["MIN_BOOTSTRAP", "bootstrap_errors", "component_error_ratio", "leakage_sandwich"]
 
 MIN_BOOTSTRAP = 20
 """Fewest bootstrap replicates accepted: below this the scatter of the sample standard deviation
@@ -56,10 +56,12 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     holds); the off-diagonal terms are those of the multiplet's own modes (neighbouring multiplets'
     shared leaks are weaker and are left out). Rows m are matched by absolute frequency bin.
     """
-    from globalhs.science.peakbag import lorentzian  # at call time: peakbag imports this module
+    from globalhs.science.peakbag import (
+        lorentzian,  # at call time: peakbag imports this module
+    )
 
     model, source, rows = prob.model(theta, derivatives=True)
-    nu_nl, a, height, gamma, bg, asym = prob.unpack(theta)
+    nu_nl, a, height, gamma, _, asym = prob.unpack(theta)
     valid = prob.valid
     # dM/dtheta on every (m, j): frequency parameters through the source centres, then ln H, ln G, ln B[, b]
     dm = np.concatenate([np.einsum("pms,msj->pmj", prob.dcentre, source), rows])  # (p, m, j)
