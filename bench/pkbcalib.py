@@ -5,7 +5,7 @@ prints the fraction of pulls within 2 sigma (pooled and per quantity), their spr
 degree, with the binomial standard deviation a calibrated estimator would show for that many pulls.
 
     PYTHONPATH=. python bench/pkbcalib.py --nacoeff 6 --seeds 0:24 [--degrees 5,20,50,100,150]
-        [--bootstrap 0]
+        [--bootstrap 0]    # K replicates per stage of the bias-corrected bootstrap (pkbgn BOOTSTRAP)
 
 Not a speed benchmark: it prints the CPU time taken so that the test's runtime can be planned.
 """

@@ -6,7 +6,8 @@ offset from the truth, and prints multiplets per second, the fit time, the extra
 set (about 1800 multiplets) on the given number of parallel jobs, and the ratio of the fit's
 elementwise throughput to numpy's on the same array shapes (the machine limit for this kind of work).
 
-    PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--nacoeff 36] [--jobs 2] [--errors hessian,sandwich]
+    PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--lmin 0] [--nacoeff 36] [--jobs 2] [--errors hessian,sandwich]
+        [--bootstrap 0] [--finite]
 
 With several ``--errors`` settings every degree's spectra are fitted once per setting in the same run
 (same spectra, same guesses, interleaved so that the machine's load affects them alike), and each
@@ -16,6 +17,10 @@ with the Lorentzian; ``--finite`` gives them the span's length as pow's records 
 the fits use pkbgn's finite-span (Fejer-convolved) profile and cost what pkbgn's do.  The model then
 does not match these spectra (the narrowest modes' widths run to their lower bound and are rejected),
 so use it for the cost only.
+
+``--bootstrap K`` fits as pkbgn BOOTSTRAP=K does (bias-corrected parametric bootstrap, 2K replicate fits,
+for the multiplets the linearity diagnostic flags); the nonlinear fits sit at low l, so measure its cost
+with a fine stride over low degrees (e.g. ``--stride 5 --lmax 60``) rather than with the default stride.
 
 Timings on the shared 2-core machine are noisy (other processes); record the command with the figure.
 """
@@ -64,7 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default=os.environ.get("GLOBALHS_REFDATA", "../shared/data") + "/hmi_modes/hmi.6400.36")
     parser.add_argument("--stride", type=int, default=30, help="fit every STRIDE-th degree (1 = the whole set)")
+    parser.add_argument("--lmin", type=int, default=0)
     parser.add_argument("--lmax", type=int, default=300)
+    parser.add_argument("--bootstrap", type=int, default=0, help="BOOTSTRAP=K: replicates per stage for flagged fits")
     parser.add_argument("--nacoeff", type=int, default=36)
     parser.add_argument("--jobs", type=int, default=2, help="parallel pkbgn jobs assumed in the extrapolation")
     parser.add_argument("--errors", default="hessian", help="ERRORS settings to time, comma-separated")
@@ -76,9 +83,9 @@ def main() -> None:
     length = 72 * 86400.0
     dnu = 1e6 / length
     methods = opts.errors.split(",")
-    settings = {e: pb.FitSettings(nacoeff=opts.nacoeff, errors=e) for e in methods}
+    settings = {e: pb.FitSettings(nacoeff=opts.nacoeff, errors=e, bootstrap=opts.bootstrap) for e in methods}
     window = settings[methods[0]]
-    degrees = [l for l in range(0, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
+    degrees = [l for l in range(opts.lmin, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
     rng = np.random.default_rng(1)
     t_leak = t_synth = 0.0
     stats = {e: dict(wall=0.0, cpu=0.0, nfit=0, nok=0, iters=[], elements=0, methods={}) for e in methods}
@@ -116,9 +123,9 @@ def main() -> None:
                      + "".join(f" (rejected n={f.n}: {f.reason})" for f in fits if not f.ok))
         load.append(os.getloadavg()[0])
         print(line, flush=True)
-    total = len(truth.select(truth.l <= opts.lmax))
+    total = len(truth.select((truth.l >= opts.lmin) & (truth.l <= opts.lmax)))
     print(f"\n{len(degrees)} degrees (stride {opts.stride}), {stats[methods[0]]['nfit']} multiplets of the {total} "
-          f"with l <= {opts.lmax} ({100 * stats[methods[0]]['nfit'] / total:.1f} %); N = {opts.nacoeff}; profile "
+          f"with l = {opts.lmin}..{opts.lmax} ({100 * stats[methods[0]]['nfit'] / total:.1f} %); N = {opts.nacoeff}; BOOTSTRAP={opts.bootstrap}; profile "
           + ("finite-span (--finite)" if opts.finite else "Lorentzian"))
     for e in methods:
         st = stats[e]

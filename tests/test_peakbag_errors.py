@@ -3,7 +3,7 @@
 The inverse Hessian is the covariance of the fit only while the model is close to linear in the
 parameters over their errors.  ``MultipletFit.linearity`` (median over m of sigma(nu_nlm)/Gamma) says
 when it is not (docs/peakbagging.md, "What the errors mean"); ``FitSettings.bootstrap`` then replaces
-the errors by those of a parametric bootstrap."""
+the errors by those of a bias-corrected parametric bootstrap (globalhs.science.peakbag_errors)."""
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from globalhs.science import peakbag as pb
 from globalhs.science.leakage import MapGeometry, leakage_block
 from globalhs.science.modetable import ModeTable
+from globalhs.science.peakbag_errors import bootstrap_errors
 from globalhs.science.synthspec import synthetic_degree
 
 DNU = 1e6 / (72 * 86400)
@@ -26,14 +27,18 @@ def _table(l, width, nac):
     return t
 
 
-def _fit(l, width, nac, seed, **settings):
+def _spectrum(l, width, nac, seed):
     truth = _table(l, width, nac)
     leak = leakage_block(COARSE, l - 1, l + 1, 1, 6)
     power, nu0, _ = synthetic_degree(truth, l, leak, DNU, 0.002, np.random.default_rng(seed), lambda r: 20.0)
     guess = pb.guess_of(truth, truth.find(14, l))
     guess["bg"] = 0.002
-    fit = pb.fit_multiplet(pb.Spectrum(l, power, nu0, DNU), 14, guess, truth, leak,
-                           pb.FitSettings(nacoeff=nac, **settings))
+    return pb.Spectrum(l, power, nu0, DNU), guess, truth, leak
+
+
+def _fit(l, width, nac, seed, **settings):
+    spec, guess, truth, leak = _spectrum(l, width, nac, seed)
+    fit = pb.fit_multiplet(spec, 14, guess, truth, leak, pb.FitSettings(nacoeff=nac, **settings))
     assert fit.ok, fit.reason
     return fit
 
@@ -64,6 +69,31 @@ def test_bootstrap_widens_the_errors_of_a_nonlinear_fit():
     boot = _fit(4, 2 * DNU, 8, 2, bootstrap=40)
     assert plain.linearity > 0.15 and boot.error_method.startswith("bootstrap")
     assert boot.err[0] > 1.1 * plain.err[0], (boot.err[0], plain.err[0])
+
+
+def test_bootstrap_estimates_the_width_bias_of_a_multiplet_with_every_component_free():
+    """Stage 1 of the bootstrap estimates the estimator's bias.  With all 2l+1 component frequencies free
+    and a width of 2 bins, the maximum-likelihood width is biased low by the incidental centres (a
+    Neyman-Scott effect): measured over 100 seeds at l = 5, n = 11, 72 days, -0.34 in ln Gamma (-29 %)
+    at a scatter of 0.21.  Here (l = 4, N' = 8, Gamma = 2 bins) the mean over 40 replicates must be
+    negative by more than 3 of its own standard errors, while the frequencies' bias stays within 3
+    (they have no such bias), and the errors returned are those of the replicates at fit - bias."""
+    spec, guess, truth, leak = _spectrum(4, 2 * DNU, 8, 3)
+    settings = pb.FitSettings(nacoeff=8)
+    prob = pb._Problem(spec, 14, guess, truth, leak, settings)
+    free = np.ones(prob.nfree_a + 4, dtype=bool)
+    theta, _, converged, _, failure = pb._maximise(prob, pb._start(prob, guess, spec), free, settings)
+    assert converged and not failure
+    data = prob.data.copy()
+    replicates = 40
+    errors, converged_reps, bias = bootstrap_errors(prob, theta, free, replicates, np.random.default_rng(5),
+                                                    lambda first: pb._maximise(prob, first, free, settings))
+    assert np.array_equal(prob.data, data)  # the data are restored
+    assert converged_reps >= 0.9 * 2 * replicates
+    ln_gamma = 2 + prob.nfree_a
+    standard_error = errors / np.sqrt(replicates)
+    assert bias[ln_gamma] < -3 * standard_error[ln_gamma], (bias[ln_gamma], standard_error[ln_gamma])
+    assert np.all(np.abs(bias[:1 + prob.nfree_a]) < 3 * standard_error[:1 + prob.nfree_a]), bias / standard_error
 
 
 def test_bootstrap_settings_are_checked():

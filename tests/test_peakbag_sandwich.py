@@ -8,6 +8,7 @@ import pytest
 from globalhs.science import peakbag as pb
 from globalhs.science.leakage import LeakageBlock, MapGeometry, leakage_block
 from globalhs.science.modetable import ModeTable
+from globalhs.science.peakbag_errors import leakage_sandwich
 from globalhs.science.synthspec import synodic_frequencies
 
 DNU = 1e6 / (36 * 86400)
@@ -65,7 +66,7 @@ def test_equals_the_fisher_matrix_when_the_m_spectra_share_nothing(leak):
     power = _correlated_power(truth, diagonal, nu, np.random.default_rng(1))
     prob = _problem(power, nu[0], truth, diagonal, pb.FitSettings(nacoeff=6))
     theta = _theta(prob, truth)
-    score_cov = pb.leakage_sandwich(prob, theta)
+    score_cov = leakage_sandwich(prob, theta)
     _, fisher = prob.score_and_fisher(theta)
     assert np.allclose(score_cov, fisher, rtol=1e-9, atol=1e-12 * np.abs(fisher).max())
 
@@ -83,7 +84,7 @@ def test_is_the_covariance_of_the_score_over_correlated_spectra(leak):
         prob = _problem(_correlated_power(truth, leak, nu, rng), nu[0], truth, leak, settings)
         scores.append(prob.score_and_fisher(_theta(prob, truth))[0])
     empirical = np.cov(np.array(scores).T)
-    score_cov = pb.leakage_sandwich(prob, _theta(prob, truth))
+    score_cov = leakage_sandwich(prob, _theta(prob, truth))
     _, fisher = prob.score_and_fisher(_theta(prob, truth))
     ratio = np.diag(empirical) / np.diag(score_cov)
     # nu_nl, a1..a6 (a_i, i <= 2l = 12, all free), ln H, ln Gamma, ln B; sampling error of a variance ~8 %

@@ -15,6 +15,11 @@ run): n = 24 x 52 x 3 = 3744 pulls, scatter 0.34 %, so a calibrated estimator fa
 line only by a 1.3-sigma fluctuation, errors 5 % too small (94.3 % expected) pass it only by a
 2-sigma one, and errors 10 % too small (93.1 %) are 5.6 sigma below.  Measured 95.19 % (nu / a1 / a3
 94.9 / 96.0 / 94.7 %, spreads 1.03 / 0.97 / 1.01), 371 s CPU: docs/peakbagging.md.
+
+N = 36 and 18 (the real labels' choices).  Where the fit is nonlinear (low l: every component
+frequency free) the Hessian errors are too small; BOOTSTRAP=40 replaces them, for the fits the
+linearity diagnostic flags, by a bias-corrected parametric bootstrap's
+(:func:`globalhs.science.peakbag_errors.bootstrap_errors`).  The tests of N = 36 and 18 run with it.
 """
 
 import functools
@@ -52,22 +57,44 @@ def test_issue_criterion_95_percent_within_2_sigma_n6(refdata):
     assert np.all((result.spread() > 0.8) & (result.spread() < 1.25)), result.summary()
 
 
-@pytest.mark.slow
-@pytest.mark.refdata
-def test_set_without_l5_n36(refdata):
-    """N = 36 for l = 20, 50, 100, 150, 6 seeds (252 multiplets, 756 pulls, binomial sd 0.76 %).
+BOOTSTRAP = 40
+"""Replicates per stage of the bias-corrected bootstrap (80 refits per nonlinear multiplet): the
+sample rms of K = 40 scatters by 1/sqrt(2K) = 11 %, which costs the pooled fraction about 0.5 point."""
+FEW_SEEDS = range(4)
 
-    Measured 94.69 % within 2 sigma (nu / a1 / a3 95.2 / 93.6 / 95.2 %), spreads 0.94 / 1.06 / 1.01,
-    one multiplet rejected with its reason; l = 20 alone 92.1 % (its fits are near the linearity
-    limit, median 0.14), l >= 50 about 96 %.  The bound, 93 %, is 2.2 sd below a calibrated
-    estimator and catches errors more than about 12 % too small; l = 5 is the xfail below."""
-    truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(36)
-    result = calibration_set(truth, DEGREES[1:], range(6), pb.FitSettings(nacoeff=36))
+
+def _criterion(result, rejected_share):
     print(result.summary())
     _check_accounted(result)
-    assert len(result.rejected) <= 0.02 * result.total, result.summary()
-    assert result.pooled() >= 0.93, result.summary()
+    assert len(result.rejected) <= rejected_share * result.total, result.summary()
+    assert result.pooled() >= 0.95, result.summary()
     assert np.all((result.spread() > 0.8) & (result.spread() < 1.25)), result.summary()
+
+
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_issue_criterion_all_degrees_n36_with_bootstrap(refdata):
+    """N = 36 (hmi72d, mdifd72d) over l = 5, 20, 50, 100, 150 with BOOTSTRAP=40, seeds 0..3 (208
+    multiplets, 624 pulls, binomial sd 0.83 %: a calibrated estimator passes 95 % only 70 % of the time,
+    so this is a weak check; the l = 5 test below is the strong one).  Measured 95.31 % (nu / a1 / a3
+    95.6 / 94.7 / 95.6 %, spreads 0.94 / 1.05 / 1.02), 2 of 208 rejected with reasons; l = 20 alone
+    93.63 % of 204 pulls.  About 850 s CPU (l = 20: 547 s)."""
+    truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(36)
+    result = calibration_set(truth, DEGREES, FEW_SEEDS, pb.FitSettings(nacoeff=36, bootstrap=BOOTSTRAP))
+    _criterion(result, 0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_issue_criterion_all_degrees_n18_with_bootstrap(refdata):
+    """N = 18 (mdivw72d) over l = 5, 20, 50, 100, 150 with BOOTSTRAP=40, seeds 0..3 (624 pulls, binomial
+    sd 0.83 %, as above).  At l = 5 N' = min(N, 2l) = 10, the same fit as N = 36.  Measured
+    96.60 % (nu / a1 / a3 97.6 / 98.1 / 94.2 %, spreads 0.95 / 0.98 / 1.02), 2 of 208 rejected with
+    reasons, 28 fits bootstrapped; 194 s CPU."""
+    truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(18)
+    result = calibration_set(truth, DEGREES, FEW_SEEDS, pb.FitSettings(nacoeff=18, bootstrap=BOOTSTRAP))
+    _criterion(result, 0.02)
+
 
 @pytest.mark.refdata
 def test_small_set_is_calibrated_n6(refdata):
@@ -90,23 +117,36 @@ def _l5_n36(path):
     return calibration_set(truth, (5,), range(12), pb.FitSettings(nacoeff=36))
 
 
+L5_SEEDS = range(40)
+
+
+@pytest.mark.slow
 @pytest.mark.refdata
-@pytest.mark.xfail(strict=True, reason="l = 5 with N = 36 (every component free) is a nonlinear fit: measured 91.0 % "
-                   "of 354 pulls within 2 sigma (nu / a1 / a3 94.9 / 91.5 / 86.4 %), 3.6 binomial sd below 95 %; "
-                   "see docs/peakbagging.md, 'What the errors mean'")
 def test_issue_criterion_at_l5_with_36_coefficients(refdata):
-    """The known limit of the Hessian errors: at l = 5 with N = 36 each of the 11 components has its own
-    frequency, estimated from the few bins of partly blended peaks, and the estimator's scatter exceeds
-    the Cramer-Rao bound.  12 seeds, 120 multiplets, 354 pulls (binomial sd 1.1 %)."""
-    result = _l5_n36(str(refdata("hmi_modes", "hmi.6400.36")))
-    assert result.pooled() >= 0.95, result.summary()
+    """l = 5 with N = 36: every one of the 11 components has its own frequency (N' = 2l), the fit is
+    nonlinear and its Hessian errors are too small (91 %, docs/peakbagging.md, "What the errors mean").
+    With BOOTSTRAP=40 the flagged fits (linearity > 0.15) take their errors from the bias-corrected
+    bootstrap.  40 seeds (fixed before the run): 400 multiplets, 1200 pulls, binomial sd 0.60 %, so a
+    calibrated estimator falls below 95 % only on a 0.75-sd fluctuation (23 % of the time) and the
+    Hessian's 91.6 % (measured on seeds 0..99) is 5.6 sd below.  Each quantity must reach 93 % (400
+    pulls, sd 1.0 %).  Measured 95.20 % (nu / a1 / a3 96.2 / 96.2 / 93.2 %, spreads 0.95 / 1.03 /
+    1.09), 4 of 400 rejected with reasons, 253 fits bootstrapped; 329 s CPU."""
+    truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(36)
+    result = calibration_set(truth, (5,), L5_SEEDS, pb.FitSettings(nacoeff=36, bootstrap=BOOTSTRAP))
+    _criterion(result, 0.05)
+    assert np.all(result.within() >= 0.93), result.summary()
+    assert result.bootstrapped > 0.3 * len(result.pulls), result.summary()
 
 
 @pytest.mark.refdata
-def test_l5_with_36_coefficients_is_flagged_nonlinear(refdata):
-    """The same fits: no silent failures, and the linearity diagnostic flags them (median above 0.15),
-    unlike N = 6 at l = 100 (docs: medians 0.02)."""
+def test_l5_with_36_coefficients_is_flagged_nonlinear_and_hessian_errors_too_small(refdata):
+    """Without the bootstrap, the same kind of fits (12 seeds, 120 multiplets, 354 pulls, binomial sd
+    1.1 %): no silent failures, the linearity diagnostic flags them (median above 0.15, unlike N = 6 at
+    l = 100, medians 0.02), and the Hessian errors are too small -- below 93 % within 2 sigma (measured
+    91.0 %), which is why BOOTSTRAP exists.  8 s CPU."""
     result = _l5_n36(str(refdata("hmi_modes", "hmi.6400.36")))
     _check_accounted(result)
     assert len(result.rejected) <= 0.05 * result.total, result.summary()
     assert np.median(result.linearity) > 0.15, result.summary()
+    assert result.pooled() < 0.93, result.summary()
+    assert result.bootstrapped == 0, result.summary()

@@ -133,9 +133,11 @@ def main(args) -> None:
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
         fits = []
+        # only the last pass's errors are written: the bootstrap (2 BOOTSTRAP refits per nonlinear fit) runs there
+        passing = settings if iteration == args["NITER"] - 1 else replace(settings, bootstrap=0)
         for l in wanted:
             spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
-            fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), settings))
+            fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), passing))
         table = pb.update_table(table, fits)
     result = pb.fits_to_table(fits, settings.nacoeff)
     rejected = [f for f in fits if not f.ok]
@@ -145,7 +147,7 @@ def main(args) -> None:
     for f in nonlinear:
         print(f"nonlinear n={f.n} l={f.l}: sigma(nu_nlm)/Gamma = {f.linearity:.2f} > {settings.bootstrap_above}; "
               f"errors from the {f.error_method}" + ("" if settings.bootstrap else
-                                                    " are likely too small (BOOTSTRAP=100 estimates them)"), flush=True)
+                                                    " are likely too small (BOOTSTRAP=40 estimates them)"), flush=True)
     if len(result) == 0:  # a result, not a failure: the spectra cannot support these fits (e.g. too short)
         print(f"pkbgn: no multiplet with {lmin} <= l <= {lmax} could be fitted ({len(rejected)} rejected); "
               f"writing an empty table", flush=True)
@@ -352,8 +354,9 @@ MODULE = Module(
             "Fisher matrix where it is indefinite), fisher (its expectation) or sandwich (H^-1 J H^-1: also counts "
             "that a mode's realisation appears in every m-spectrum it leaks into, SCIENCE.md section 6)",
             ("hessian", "fisher", "sandwich")),
-        Arg("BOOTSTRAP", int, 0, "replicates of a parametric bootstrap giving the errors of nonlinear fits (median "
-            "sigma(nu_nlm)/Gamma > 0.15, where the Hessian's are too small); 0: Hessian errors for all"),
+        Arg("BOOTSTRAP", int, 0, "replicates per stage of the bias-corrected parametric bootstrap giving the errors "
+            "of nonlinear fits (median sigma(nu_nlm)/Gamma > 0.15, where the Hessian's are too small; 2K refits "
+            "each); 0: Hessian errors for all"),
         Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "
             "mean orbital rate over the span (ephemeris; 30.5-32.6 nHz over the year)"),
         Arg("writeflag", int, 1, "non-zero: also write the record; 0: text table only"),

@@ -20,7 +20,8 @@ observed Hessian of -ln(likelihood) at the optimum (for asymmetric profiles, or 
 Hessian is indefinite, the Fisher matrix sum (dM/dp_i dM/dp_j)/M^2, its expectation).  Those errors hold while the model is close to linear
 in the parameters over them; each fit reports how far it is from that (``MultipletFit.linearity``,
 the median over m of sigma(nu_nlm)/Gamma), and ``FitSettings.bootstrap`` replaces the errors of fits
-above ``bootstrap_above`` by a parametric bootstrap's (docs/peakbagging.md, "What the errors mean").
+above ``bootstrap_above`` by a bias-corrected parametric bootstrap's (module peakbag_errors, which holds
+the uncertainty estimates; docs/peakbagging.md, "What the errors mean").
 
 Units: frequencies and widths in uHz, a-coefficients in nHz (a_1 reported sidereal: the fit's
 synodic a_1 plus ``orbital_nhz``, 31.7 nHz by default here; pkbgn passes the span's mean rate), H and B in the units of the power spectra.
@@ -47,6 +48,12 @@ from globalhs.science.apols import apols
 from globalhs.science.leakage import LeakageBlock
 from globalhs.science.modetable import ERROR_FLAG, ModeTable
 from globalhs.science.observe import horizontal_ratio
+from globalhs.science.peakbag_errors import (
+    MIN_BOOTSTRAP,
+    bootstrap_errors,
+    component_error_ratio,
+    leakage_sandwich,
+)
 
 __all__ = ["FitSettings", "MultipletFit", "Spectrum", "fit_multiplet", "fit_degree", "fits_to_table",
            "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ",
@@ -70,11 +77,6 @@ def mean_orbital_nhz(t_start: float, length: float) -> float:
     return float((eta[1] - eta[0]) / (2.0 * np.pi * length) * 1e9)
 
 
-MIN_BOOTSTRAP = 20
-"""Fewest bootstrap replicates accepted: below this the scatter of the sample standard deviation
-(1/sqrt(2K), 16 % at 20) would itself spoil the errors."""
-
-
 @dataclass(frozen=True)
 class FitSettings:
     """How a multiplet is fitted (the pkbgn arguments of the same names in upper case)."""
@@ -96,7 +98,7 @@ class FitSettings:
     errors: str = "hessian"  # formal errors from the observed Hessian, "fisher" (its expectation), or
     # "sandwich": H^-1 J H^-1 with J the covariance of the score when the m-spectra share modes through
     # the leakage (the diagonal likelihood's own errors assume they do not; see leakage_sandwich)
-    bootstrap: int = 0  # replicates of the parametric bootstrap for the errors of nonlinear fits (0: never)
+    bootstrap: int = 0  # replicates per stage of the bias-corrected bootstrap for nonlinear fits (0: never)
     bootstrap_above: float = 0.15  # nonlinear: median sigma(nu_nlm)/Gamma above this (fit.linearity)
     seed: int = 0  # of the bootstrap's random numbers (with n and l: each multiplet's are reproducible)
 
@@ -515,14 +517,15 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
                     iterations=it)
     if sig[0] > gamma:
         return fail(f"frequency error {sig[0]:.3g} uHz exceeds the width {gamma:.3g}", iterations=it)
-    linearity = _component_error_ratio(prob, cov[:1 + na, :1 + na], gamma)
+    linearity = component_error_ratio(prob, cov[:1 + na, :1 + na], gamma)
     if settings.bootstrap and linearity > settings.bootstrap_above:
         rng = np.random.default_rng([settings.seed, n, l])
-        boot, converged_reps = _bootstrap(prob, theta, start, free, settings, rng)
-        if converged_reps < 0.9 * settings.bootstrap:
+        boot, converged_reps, _ = bootstrap_errors(prob, theta, kept, settings.bootstrap, rng,
+                                                   lambda first: _maximise(prob, first, kept, settings))
+        if converged_reps < 0.9 * 2 * settings.bootstrap:
             return fail(f"errors need the bootstrap (sigma(nu_nlm)/Gamma = {linearity:.2f}) but only "
-                        f"{converged_reps} of {settings.bootstrap} replicate fits converged", iterations=it)
-        sig[free] = np.maximum(sig[free], boot)
+                        f"{converged_reps} of {2 * settings.bootstrap} replicate fits converged", iterations=it)
+        sig[kept] = np.maximum(sig[kept], boot)
         method = f"bootstrap {converged_reps}"
     a = np.zeros(settings.nacoeff)
     a_err = np.zeros(settings.nacoeff)
@@ -536,7 +539,6 @@ def fit_multiplet(spec: Spectrum, n: int, guess: dict, table: ModeTable, leak: L
                     sig[4 + na] if settings.asymmetric else ERROR_FLAG])
     return MultipletFit(n, l, True, "", nu_nl, height, width_out, bg, asym, err, a, a_err, it, prob.nbins, -value,
                         prob.evaluations * prob.k2.size * prob.nu.shape[1], linearity, method)
-
 
 
 BACKGROUND_UNDETERMINED = 1.0
@@ -603,45 +605,6 @@ def _end_point(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: Fi
     if not (np.all(np.isfinite(var)) and np.all(var > 0)):
         return f"covariance ({method}) has a variance that is not finite and positive at the end point"
     return cov, kept, method
-
-
-def _component_error_ratio(prob: _Problem, cov_freq: np.ndarray, gamma: float) -> float:
-    """Median over m of sigma(nu_nlm) / Gamma, nu_nlm = nu_nl + sum_i a_i P_i(m), from the covariance
-    of (nu_nl, a_1..a_N').
-
-    The inverse Hessian is the right covariance only while the model is close to linear in the
-    parameters over their errors.  The frequencies enter through Lorentzians, which are far from linear
-    in their centre beyond about Gamma/(2 sqrt 3) = 0.29 Gamma (where dL/dnu turns over), so 2 sigma of
-    every component must stay well inside that: sigma(nu_nlm)/Gamma below about 0.15.  It is exceeded
-    when each component is nearly free (N' close to 2l, low l: the 2l+1 components are then estimated
-    one by one from the few bins of partly blended peaks) and for modes a few bins wide."""
-    q = np.vstack([np.ones((1, prob.m.size)), prob.poly]) if prob.nfree_a else np.ones((1, prob.m.size))
-    var = np.einsum("im,ij,jm->m", q, cov_freq, q)
-    return float(np.median(np.sqrt(np.clip(var, 0.0, None))) / gamma)
-
-
-def _bootstrap(prob: _Problem, theta: np.ndarray, start: np.ndarray, free: np.ndarray, settings: FitSettings,
-               rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """Root-mean-square errors of the free parameters over ``settings.bootstrap`` parametric-bootstrap
-    replicates, and the number of replicates whose fit converged (only those are used).
-
-    Each replicate is the fitted model times unit exponentials on the same bins, fitted as the data
-    were (from the same ``start``); its error is its distance from ``theta``, the replicate's truth, so
-    that a bias of the estimator counts as well as its scatter."""
-    data = prob.data
-    expect, _, _ = prob.model(theta)
-    samples = []
-    try:
-        for _ in range(settings.bootstrap):
-            prob.data = np.where(prob.valid, expect * rng.exponential(size=expect.shape), 0.0)
-            fitted, _, converged, _, failure = _maximise(prob, start, free, settings)
-            if converged and not failure:
-                samples.append(fitted[free] - theta[free])
-    finally:
-        prob.data = data
-    if len(samples) < 2:
-        return np.full(int(free.sum()), np.nan), len(samples)
-    return np.sqrt(np.mean(np.square(samples), axis=0)), len(samples)
 
 
 def _maximise(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: FitSettings):
@@ -711,60 +674,6 @@ def _maximise(prob: _Problem, theta: np.ndarray, free: np.ndarray, settings: Fit
             converged = True
             break
     return theta, value, converged, it, ""
-
-
-def leakage_sandwich(prob: _Problem, theta: np.ndarray) -> np.ndarray:
-    """Covariance J of the score of -ln(likelihood) when the m-spectra are correlated by the leakage.
-
-    The diagonal likelihood treats every P_m(nu) as independent, but a mode (l, m'') appears in every
-    row m it leaks into, with the same realisation: y_m(nu) = sum_m'' C(l,m; l,m'') A_m''(nu) + noise,
-    so (complex Gaussian y) Cov(P_m, P_m') = |Sigma_mm'|^2 with Sigma_mm' = sum_m'' C_mm'' C_m'm'' L_m''
-    (SCIENCE.md section 6). The maximum of the diagonal likelihood is still consistent (E P_m = M_m),
-    and its covariance is the sandwich H^-1 J H^-1 with
-
-        J_pq = sum_nu sum_{m,m'} (dM_m/dp / M_m^2)(dM_m'/dq / M_m'^2) Cov(P_m, P_m'),
-
-    which is the Fisher matrix when Sigma is diagonal. The diagonal of Cov is M_m^2 (everything the model
-    holds); the off-diagonal terms are those of the multiplet's own modes (neighbouring multiplets'
-    shared leaks are weaker and are left out). Rows m are matched by absolute frequency bin.
-    """
-    model, source, rows = prob.model(theta, derivatives=True)
-    nu_nl, a, height, gamma, bg, asym = prob.unpack(theta)
-    valid = prob.valid
-    # dM/dtheta on every (m, j): frequency parameters through the source centres, then ln H, ln G, ln B[, b]
-    dm = np.concatenate([np.einsum("pms,msj->pmj", prob.dcentre, source), rows])  # (p, m, j)
-    u = np.where(valid, dm / np.where(valid, model, 1.0) ** 2, 0.0)  # (p, m, j)
-    k_abs = prob.k_abs
-    k0 = int(k_abs[valid].min()) if valid.any() else 0
-    nk = int(k_abs[valid].max()) - k0 + 1 if valid.any() else 0
-    nrow = 2 * prob.l + 1
-    npar = dm.shape[0]
-    u_abs = np.zeros((npar, nrow, nk))
-    m_abs = np.zeros((nrow, nk))
-    rr, jj = np.nonzero(valid)
-    kk = k_abs[rr, jj] - k0
-    u_abs[:, rr, kk] = u[:, rr, jj]
-    m_abs[rr, kk] = model[rr, jj]
-    # the multiplet's own modes: signed leakage (rows m, sources m'') and their profiles on the bins
-    c_full = np.zeros((nrow, nrow))
-    np.add.at(c_full, (np.repeat(np.arange(nrow), prob.src.shape[1]), prob.src.ravel()), prob.c.ravel())
-    split = prob.poly.T @ a if prob.nfree_a else np.zeros(nrow)
-    centres = nu_nl + split  # (m'',) synodic
-    nu_abs = prob.nu[rr, jj] - (k_abs[rr, jj]) * prob.dnu  # nu0 of the grid, same for every bin
-    nu_grid = float(np.median(nu_abs)) + (k0 + np.arange(nk)) * prob.dnu if nk else np.zeros(0)
-    width = prob.width if prob.fixed_width else gamma
-    prof = lorentzian(nu_grid[None, :], centres[:, None], width, height, asym)  # (m'', k)
-    score_cov = np.zeros((npar, npar))
-    chunk = max(1, int(2e7 // max(nrow * nrow, 1)))
-    for start in range(0, nk, chunk):
-        sl = slice(start, min(start + chunk, nk))
-        sigma = np.einsum("ms,sk,ns->kmn", c_full, prof[:, sl], c_full, optimize=True)  # (k, m, m')
-        cov = sigma * sigma
-        idx = np.arange(nrow)
-        cov[:, idx, idx] = (m_abs[:, sl] ** 2).T  # exact variance: every source, neighbours and background
-        ub = u_abs[:, :, sl].transpose(2, 0, 1)  # (k, p, m)
-        score_cov += np.einsum("kpm,kmn,kqn->pq", ub, cov, ub, optimize=True)
-    return score_cov
 
 
 FEJER_EXP_NEGLIGIBLE = 40.0

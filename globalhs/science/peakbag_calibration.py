@@ -14,7 +14,7 @@ Used by the acceptance test (tests/test_peakbag_synthetic_set.py) and ``bench/pk
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,12 +30,15 @@ DNU_72D = 1e6 / (72 * 86400)
 QUANTITIES = ("nu", "a1", "a3")
 COVERED = 0.9545
 """Fraction of a standard normal within 2 sigma."""
+BOOTSTRAP_SEED_STRIDE = 1_000_003
+"""FitSettings.seed of noise seed s is settings.seed + this * (s + 1) (see :func:`calibration_set`)."""
 
 
 @dataclass
 class CalibrationSet:
-    """Pulls (fit - truth)/sigma of nu, a1, a3 (k, 3) with the degree, order and linearity of each fit,
-    and the multiplets that were rejected (n, l, reason) out of ``total``."""
+    """Pulls (fit - truth)/sigma of nu, a1, a3 (k, 3) with the degree, order, linearity and error method
+    (``MultipletFit.error_method``) of each fit, and the multiplets that were rejected (n, l, seed,
+    reason) out of ``total``."""
 
     pulls: np.ndarray
     l: np.ndarray
@@ -43,6 +46,12 @@ class CalibrationSet:
     linearity: np.ndarray
     rejected: list = field(default_factory=list)
     total: int = 0
+    methods: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    @property
+    def bootstrapped(self) -> int:
+        """Fits whose errors came from the bootstrap (BOOTSTRAP=K and linearity above its threshold)."""
+        return int(sum(str(m).startswith("bootstrap") for m in self.methods))
 
     def within(self, k: float = 2.0, select=None) -> np.ndarray:
         """Fraction of pulls with |pull| < k per quantity (nu, a1, a3)."""
@@ -67,7 +76,8 @@ class CalibrationSet:
         def joined(values, fmt):
             return " / ".join(format(v, fmt) for v in values)
 
-        lines = [(f"{len(self.pulls)} multiplets fitted of {self.total}, {len(self.rejected)} rejected; "
+        lines = [(f"{len(self.pulls)} multiplets fitted of {self.total}, {len(self.rejected)} rejected, "
+                  f"{self.bootstrapped} with bootstrap errors; "
                   f"{self.pulls.size} pulls, binomial sd {100 * self.binomial_sd:.2f} %"),
                  (f"pooled within 2 sigma {100 * self.pooled():.2f} %; per quantity (nu, a1, a3) "
                   f"{joined(100 * self.within(), '.1f')} %; spread {joined(self.spread(), '.3f')}; "
@@ -101,9 +111,13 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
     by N(0, a1_offset) nHz, and the background set to ``background``.  Neighbours are the truth.
 
     The spectra of (seed, l) come from ``np.random.default_rng([seed, l])`` and the guess offsets from
-    ``np.random.default_rng([seed, l, 1])``, so any subset of seeds or degrees reproduces its part."""
+    ``np.random.default_rng([seed, l, 1])``, so any subset of seeds or degrees reproduces its part.  The
+    bootstrap (``settings.bootstrap``) of noise seed ``seed`` uses FitSettings.seed = settings.seed +
+    BOOTSTRAP_SEED_STRIDE * (seed + 1): pkbgn seeds it by (SEED, n, l), and one seed for every noise
+    seed would reuse the same replicate noise for a multiplet in every seed, so that the bootstrap's own
+    sampling error (1/sqrt(2K) in sigma) would be common to all its pulls instead of averaging out."""
     settings = pb.FitSettings() if settings is None else settings
-    pulls, ls, ns, lin, rejected, total = [], [], [], [], [], 0
+    pulls, ls, ns, lin, methods, rejected, total = [], [], [], [], [], [], 0
     for l in degrees:
         leak = _leakage(int(l))
         rows = np.flatnonzero(truth.l == l)
@@ -120,7 +134,8 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
             guesses.nu[rows] += offsets.normal(0, nu_offset, rows.size) * guesses.width[rows]
             guesses.a[rows, 0] += offsets.normal(0, a1_offset, rows.size)
             guesses.bg[:] = background
-            fits = pb.fit_degree(spec, guesses, leak, settings, neighbours=truth)
+            seeded = replace(settings, seed=settings.seed + BOOTSTRAP_SEED_STRIDE * (seed + 1))
+            fits = pb.fit_degree(spec, guesses, leak, seeded, neighbours=truth)
             total += rows.size
             for f in fits:
                 r = truth.find(f.n, f.l)
@@ -132,5 +147,6 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
                 ls.append(f.l)
                 ns.append(f.n)
                 lin.append(f.linearity)
+                methods.append(f.error_method)
     return CalibrationSet(np.array(pulls).reshape(-1, 3), np.array(ls, dtype=int), np.array(ns, dtype=int),
-                          np.array(lin), rejected, total)
+                          np.array(lin), rejected, total, np.array(methods, dtype=object))
