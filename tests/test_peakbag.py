@@ -39,6 +39,18 @@ def _spectrum(truth, l, leak, seed, background=0.01):
     return pb.Spectrum(l, power, nu0, DNU)
 
 
+def _central_differences(prob, theta, step=1e-5):
+    """The gradient of -ln(likelihood) and the Jacobian of its analytic gradient by central differences."""
+    grad = np.zeros_like(theta)
+    hess = np.zeros((theta.size, theta.size))
+    for k in range(theta.size):
+        dt = np.zeros_like(theta)
+        dt[k] = step
+        grad[k] = (prob.objective(theta + dt) - prob.objective(theta - dt)) / (2 * step)
+        hess[:, k] = (prob.score_and_fisher(theta + dt)[0] - prob.score_and_fisher(theta - dt)[0]) / (2 * step)
+    return grad, hess
+
+
 def test_gradient_and_hessian_are_derivatives_of_the_likelihood(setup):
     l, truth, leak = setup
     spec = _spectrum(truth, l, leak, 0)
@@ -47,13 +59,7 @@ def test_gradient_and_hessian_are_derivatives_of_the_likelihood(setup):
     prob = pb._Problem(spec, 14, guess, truth, leak, pb.FitSettings(nacoeff=6))
     theta = pb._start(prob, guess, spec) + 0.003
     grad, hess = prob.score_and_fisher(theta, observed=True)
-    numeric_grad = np.zeros_like(theta)
-    numeric_hess = np.zeros_like(hess)
-    for k in range(theta.size):
-        step = np.zeros_like(theta)
-        step[k] = 1e-5
-        numeric_grad[k] = (prob.objective(theta + step) - prob.objective(theta - step)) / 2e-5
-        numeric_hess[:, k] = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
+    numeric_grad, numeric_hess = _central_differences(prob, theta)
     assert np.allclose(grad, numeric_grad, rtol=1e-5, atol=1e-5 * np.abs(grad).max())
     assert np.abs(hess - numeric_hess).max() < 1e-6 * np.abs(hess).max()
     # the Fisher matrix is the expectation of the Hessian: same order, positive definite
@@ -223,13 +229,7 @@ def test_finite_length_derivatives_with_the_width_fitted(setup):
     assert prob.finite_length and not prob.fixed_width
     theta = pb._start(prob, guess, spec) + 0.01
     grad, hess = prob.score_and_fisher(theta, observed=True)
-    numeric_grad = np.zeros_like(theta)
-    numeric_hess = np.zeros_like(hess)
-    for k in range(theta.size):
-        step = np.zeros_like(theta)
-        step[k] = 1e-5
-        numeric_grad[k] = (prob.objective(theta + step) - prob.objective(theta - step)) / 2e-5
-        numeric_hess[:, k] = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
+    numeric_grad, numeric_hess = _central_differences(prob, theta)
     assert np.allclose(grad, numeric_grad, rtol=1e-4, atol=1e-5 * np.abs(grad).max())
     assert np.abs(hess - numeric_hess).max() < 1e-5 * np.abs(hess).max()
 
@@ -255,12 +255,6 @@ def test_wide_mode_finite_profile_closed_form_and_derivatives(setup):
     prob = pb._Problem(spec, 14, guess, wide, leak, pb.FitSettings(nacoeff=6))
     theta = pb._start(prob, guess, spec) + 0.01
     grad, hess = prob.score_and_fisher(theta, observed=True)
-    numeric_grad = np.zeros_like(theta)
-    numeric_hess = np.zeros_like(hess)
-    for k in range(theta.size):
-        step = np.zeros_like(theta)
-        step[k] = 1e-5
-        numeric_grad[k] = (prob.objective(theta + step) - prob.objective(theta - step)) / 2e-5
-        numeric_hess[:, k] = (prob.score_and_fisher(theta + step)[0] - prob.score_and_fisher(theta - step)[0]) / 2e-5
+    numeric_grad, numeric_hess = _central_differences(prob, theta)
     assert np.allclose(grad, numeric_grad, rtol=1e-4, atol=1e-5 * np.abs(grad).max())
     assert np.abs(hess - numeric_hess).max() < 1e-5 * np.abs(hess).max()
