@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import string
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -155,10 +156,7 @@ def main(args) -> None:
     outtable = Path(args["outtable"] or f"{args['out']}.{format_time(t_start)}.{lmin}-{lmax}.txt")
     write_modetable(outtable, result)
     _write_rejected(Path(str(outtable) + ".rejected"), rejected)
-    methods = {}
-    for f in fits:
-        if f.ok:
-            methods[f.error_method] = methods.get(f.error_method, 0) + 1
+    methods = Counter(f.error_method for f in fits if f.ok)
     if methods:  # which matrix the errors come from (the Fisher matrix where the observed Hessian is indefinite)
         print("pkbgn: errors from " + ", ".join(f"{k} ({v})" for k, v in sorted(methods.items())), flush=True)
     print(f"pkbgn: {len(result)} multiplets fitted ({len(nonlinear)} nonlinear), {len(rejected)} rejected; "
