@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def main() -> None:
     degrees = [l for l in range(opts.lmin, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
     rng = np.random.default_rng(1)
     t_leak = t_synth = 0.0
-    stats = {e: dict(wall=0.0, cpu=0.0, nfit=0, nok=0, iters=[], elements=0, methods={}) for e in methods}
+    stats = {e: dict(wall=0.0, cpu=0.0, nfit=0, nok=0, iters=[], elements=0, methods=Counter()) for e in methods}
     load = []
     for l in degrees:
         t = time.perf_counter()
@@ -116,9 +117,7 @@ def main() -> None:
             st["nok"] += sum(f.ok for f in fits)
             st["iters"].extend(f.iterations for f in fits)
             st["elements"] += sum(f.kernel_elements for f in fits)
-            for f in fits:
-                if f.ok:
-                    st["methods"][f.error_method] = st["methods"].get(f.error_method, 0) + 1
+            st["methods"].update(f.error_method for f in fits if f.ok)
             line += (f"; {e}: {sum(f.ok for f in fits):2d} fitted, {dt:6.2f} s wall {time.process_time() - c:6.2f} s CPU"
                      + "".join(f" (rejected n={f.n}: {f.reason})" for f in fits if not f.ok))
         load.append(os.getloadavg()[0])
@@ -131,7 +130,7 @@ def main() -> None:
         st = stats[e]
         rate = st["nfit"] / st["wall"]
         est, est_cpu = total / rate / opts.jobs, total / (st["nfit"] / st["cpu"]) / opts.jobs
-        print(f"ERRORS={e}: {st['nok']} of {st['nfit']} accepted (errors from {st['methods']}); fit {st['wall']:.1f} s wall, "
+        print(f"ERRORS={e}: {st['nok']} of {st['nfit']} accepted (errors from {dict(st['methods'])}); fit {st['wall']:.1f} s wall, "
               f"{st['cpu']:.1f} s CPU -> {rate:.2f} multiplets/s (wall), {st['nfit'] / st['cpu']:.2f} per CPU-second; "
               f"median iterations {np.median(st['iters']):.0f}")
         print(f"  extrapolated whole set ({total} multiplets) on {opts.jobs} jobs: {est / 60:.1f} min at this run's wall "

@@ -24,6 +24,7 @@ from globalhs.science.apols import apols
 from globalhs.science.leakage import LeakageBlock
 from globalhs.science.modetable import ModeTable
 from globalhs.science.observe import horizontal_ratio
+from globalhs.science.synth import ar1_coefficients
 
 __all__ = ["series_degree", "synodic_frequencies", "synthetic_degree"]
 
@@ -144,7 +145,7 @@ def series_degree(table: ModeTable, l: int, leak: LeakageBlock, length: float, b
         nsamp = 2 ** math.ceil(math.log2(max(band, 4 * spread, 200.0 * gamma) / dnu))
         dt = 1.0 / (nsamp * dnu)  # 1/uHz
         k_ref = round(float(0.5 * (centres.max() + centres.min()) / dnu))
-        rho = np.exp(-np.pi * gamma * dt)
+        rho = ar1_coefficients(0.0, gamma, 1.0, dt)[0].real  # baseband: the decay per step, exp(-pi Gamma dt)
         eps = (rng.standard_normal((2 * l + 1, nsamp)) + 1j * rng.standard_normal((2 * l + 1, nsamp))) / np.sqrt(2)
         u = np.empty_like(eps)
         # stationary complex AR(1) of unit innovation: u_0 drawn from the stationary law
