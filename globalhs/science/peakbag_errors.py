@@ -140,15 +140,22 @@ def bootstrap_errors(prob, theta: np.ndarray, free: np.ndarray, replicates: int,
     return np.sqrt(np.mean(np.square(second), axis=0)), 2 * replicates - failed, bias
 
 
+def replicate_spectra(prob, truth: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """``replicates`` spectra (K, m, j) simulated at ``truth`` on the fit's bins: the model times unit
+    exponentials (independent bins), zero where the fit has no valid data."""
+    expect, _, _ = prob.model(truth)
+    draws = rng.exponential(size=(replicates,) + expect.shape)
+    return np.where(prob.valid, expect * draws, 0.0)
+
+
 def _deviations(prob, truth: np.ndarray, free: np.ndarray, replicates: int, rng: np.random.Generator,
                 refit) -> np.ndarray:
-    """Deviations (fit - truth) of the free parameters over replicate spectra simulated at ``truth``
-    (model times unit exponentials on the fit's bins), each refitted from ``truth``; only converged
-    replicate fits are kept.  Leaves the last replicate in ``prob.data`` (the caller restores it)."""
-    expect, _, _ = prob.model(truth)
+    """Deviations (fit - truth) of the free parameters over the :func:`replicate_spectra` at ``truth``,
+    each refitted from ``truth``; only converged replicate fits are kept.  Leaves the last replicate in
+    ``prob.data`` (the caller restores it)."""
     samples = []
-    for _ in range(replicates):
-        prob.data = np.where(prob.valid, expect * rng.exponential(size=expect.shape), 0.0)
+    for spectrum in replicate_spectra(prob, truth, replicates, rng):
+        prob.data = spectrum
         fitted, _, converged, _, failure = refit(truth)
         if converged and not failure:
             samples.append(fitted[free] - truth[free])
