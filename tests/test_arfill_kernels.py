@@ -215,3 +215,35 @@ def test_single_precision_result_is_the_double_result_rounded():
     assert wide.dtype == np.complex128 and narrow.dtype == np.complex64
     assert np.array_equal(mask, mask32) and mask.sum() > 100
     np.testing.assert_array_equal(narrow, wide.astype(np.complex64))
+
+
+@compiled
+def test_compiled_kernels_refuse_bad_arguments_and_release_their_buffers():
+    """The C wrappers check every array's size and the index arrays' order before touching memory, name
+    the argument, and release the buffers they took.  The written arguments are bytearrays here: one
+    whose buffer is still exported cannot be resized (BufferError), so the last lines fail if a wrapper
+    leaked a buffer on its error path."""
+    c = arfill._arfill_c
+    x = np.zeros((1, 100), dtype=np.complex64)
+    good = np.ones(100, dtype=bool)
+    kappas, energy, out = bytearray(4 * 16), bytearray(8), bytearray(2 * 16)
+    starts, stops = np.array([0, 50], dtype=np.int64), np.array([40, 100], dtype=np.int64)
+    with pytest.raises(ValueError, match=r"energy \(float64\): 16 bytes, expected 8"):
+        c.burg(x, good, starts, stops, kappas, bytearray(16), 1, 100, 2, 4)  # one series, two energies
+    with pytest.raises(ValueError, match="segments must be sorted"):
+        c.burg(x, good, stops, starts, kappas, energy, 1, 100, 2, 4)
+    with pytest.raises(ValueError, match="bad sizes"):
+        c.burg(x, good, starts, stops, kappas, energy, 1, 100, 2, 0)
+    a = np.ones((1, 3), dtype=np.complex128)
+    d = x.astype(np.complex128)
+    with pytest.raises(ValueError, match="unknown times must be increasing"):
+        c.rhs(d, a, np.array([5, 5], dtype=np.int64), good, out, 1, 100, 2, 2, False)
+    with pytest.raises(ValueError, match=r"d \(complex64\): 1600 bytes, expected 800"):
+        c.rhs(d, a, np.array([5, 6], dtype=np.int64), good, out, 1, 100, 2, 2, True)
+    tu = np.array([5, 6], dtype=np.int64)
+    block = (np.zeros(2, dtype=np.int64), np.full(2, 100, dtype=np.int64))
+    one = np.array([1], dtype=np.int64)
+    with pytest.raises(ValueError, match="clusters must tile the unknowns"):
+        c.solve_clusters(a, tu, *block, one, one, np.zeros((1, 2), dtype=np.complex128), out, 1, 2, 1, 2)
+    for written in (kappas, energy, out):
+        written.append(0)  # BufferError if a wrapper kept its buffer

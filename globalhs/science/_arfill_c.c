@@ -565,36 +565,59 @@ get(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize, Py_ssize_
     return 0;
 }
 
+/* The array arguments of one call: a table of their names, item sizes, counts and which are written,
+   acquired together (get_all) and released together (release_all), so that every wrapper has one exit
+   path for its buffers. */
+typedef struct {
+    const char *name;
+    Py_ssize_t itemsize, count;
+    int writable;
+} ArraySpec;
+
+static int
+get_all(PyObject *const *obj, Py_buffer *buf, const ArraySpec *spec, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (get(obj[k], &buf[k], spec[k].writable, spec[k].itemsize, spec[k].count, spec[k].name) < 0) {
+            while (k-- > 0)
+                PyBuffer_Release(&buf[k]);
+            return -1;
+        }
+    return 0;
+}
+
+static void
+release_all(Py_buffer *buf, int n)
+{
+    for (int k = 0; k < n; k++)
+        PyBuffer_Release(&buf[k]);
+}
+
 static PyObject *
 py_burg(PyObject *self, PyObject *args)
 {
-    PyObject *ox, *og, *os, *oe, *ok, *oen;
+    PyObject *obj[6];
     Py_ssize_t nser, n, nseg;
     int order;
-    if (!PyArg_ParseTuple(args, "OOOOOOnnni", &ox, &og, &os, &oe, &ok, &oen, &nser, &n, &nseg, &order))
+    if (!PyArg_ParseTuple(args, "OOOOOOnnni", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5], &nser, &n, &nseg,
+                          &order))
         return NULL;
     if (nser < 0 || n < 2 || nseg < 0 || order < 1 || order >= n) {
         PyErr_SetString(PyExc_ValueError, "burg: bad sizes");
         return NULL;
     }
-    Py_buffer x, g, st, sp, kap, en;
-    if (get(ox, &x, 0, 8, nser * n, "x (complex64)") < 0)
+    const ArraySpec spec[6] = {{"x (complex64)", 8, nser * n, 0},         {"good (bool)", 1, n, 0},
+                               {"starts (int64)", 8, nseg, 0},             {"stops (int64)", 8, nseg, 0},
+                               {"kappas (complex128)", 16, nser * order, 1}, {"energy (float64)", 8, nser, 1}};
+    Py_buffer buf[6];
+    if (get_all(obj, buf, spec, 6) < 0)
         return NULL;
-    if (get(og, &g, 0, 1, n, "good (bool)") < 0)
-        goto fail_x;
-    if (get(os, &st, 0, 8, nseg, "starts (int64)") < 0)
-        goto fail_g;
-    if (get(oe, &sp, 0, 8, nseg, "stops (int64)") < 0)
-        goto fail_st;
-    if (get(ok, &kap, 1, 16, nser * order, "kappas (complex128)") < 0)
-        goto fail_sp;
-    if (get(oen, &en, 1, 8, nser, "energy (float64)") < 0)
-        goto fail_kap;
-    const int64_t *a0 = st.buf, *a1 = sp.buf;
+    PyObject *result = NULL;
+    const int64_t *a0 = buf[2].buf, *a1 = buf[3].buf;
     for (Py_ssize_t q = 0; q < nseg; q++)
         if (a0[q] < 0 || a1[q] > n || a0[q] >= a1[q] || (q > 0 && a0[q] <= a1[q - 1])) {
             PyErr_SetString(PyExc_ValueError, "burg: segments must be sorted, disjoint and inside the series");
-            goto fail_en;
+            goto done;
         }
     float *work = malloc(sizeof(float) * 4 * (size_t)n);
     ptrdiff_t *zbuf = malloc(sizeof(ptrdiff_t) * (2 * (size_t)nseg + 1));
@@ -602,95 +625,65 @@ py_burg(PyObject *self, PyObject *args)
         free(work);
         free(zbuf);
         PyErr_NoMemory();
-        goto fail_en;
+        goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < nser; i++)
-        burg_one((const float *)x.buf + 2 * i * n, g.buf, n, st.buf, sp.buf, nseg, order,
-                 (double *)kap.buf + 2 * i * order, (double *)en.buf + i, work, zbuf);
+        burg_one((const float *)buf[0].buf + 2 * i * n, buf[1].buf, n, a0, a1, nseg, order,
+                 (double *)buf[4].buf + 2 * i * order, (double *)buf[5].buf + i, work, zbuf);
     Py_END_ALLOW_THREADS
     free(zbuf);
     free(work);
-    PyBuffer_Release(&en);
-    PyBuffer_Release(&kap);
-    PyBuffer_Release(&sp);
-    PyBuffer_Release(&st);
-    PyBuffer_Release(&g);
-    PyBuffer_Release(&x);
-    Py_RETURN_NONE;
-fail_en:
-    PyBuffer_Release(&en);
-fail_kap:
-    PyBuffer_Release(&kap);
-fail_sp:
-    PyBuffer_Release(&sp);
-fail_st:
-    PyBuffer_Release(&st);
-fail_g:
-    PyBuffer_Release(&g);
-fail_x:
-    PyBuffer_Release(&x);
-    return NULL;
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release_all(buf, 6);
+    return result;
 }
 
 static PyObject *
 py_rhs(PyObject *self, PyObject *args)
 {
-    PyObject *od, *oa, *ot, *ov, *oo;
+    PyObject *obj[5];
     Py_ssize_t nser, n, nu;
     int p, single;
-    if (!PyArg_ParseTuple(args, "OOOOOnnnip", &od, &oa, &ot, &ov, &oo, &nser, &n, &nu, &p, &single))
+    if (!PyArg_ParseTuple(args, "OOOOOnnnip", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &nser, &n, &nu, &p, &single))
         return NULL;
     if (nser < 0 || n < 1 || nu < 0 || p < 1) {
         PyErr_SetString(PyExc_ValueError, "rhs: bad sizes");
         return NULL;
     }
-    Py_buffer d, a, t, v, o;
-    if (get(od, &d, 0, single ? 8 : 16, nser * n, single ? "d (complex64)" : "d (complex128)") < 0)
+    const ArraySpec spec[5] = {{single ? "d (complex64)" : "d (complex128)", single ? 8 : 16, nser * n, 0},
+                               {"a (complex128)", 16, nser * (p + 1), 0},
+                               {"tu (int64)", 8, nu, 0},
+                               {"valid (bool)", 1, n, 0},
+                               {"out (complex128)", 16, nser * nu, 1}};
+    Py_buffer buf[5];
+    if (get_all(obj, buf, spec, 5) < 0)
         return NULL;
-    if (get(oa, &a, 0, 16, nser * (p + 1), "a (complex128)") < 0)
-        goto fail_d;
-    if (get(ot, &t, 0, 8, nu, "tu (int64)") < 0)
-        goto fail_a;
-    if (get(ov, &v, 0, 1, n, "valid (bool)") < 0)
-        goto fail_t;
-    if (get(oo, &o, 1, 16, nser * nu, "out (complex128)") < 0)
-        goto fail_v;
-    const int64_t *tu = t.buf;
+    PyObject *result = NULL;
+    const int64_t *tu = buf[2].buf;
     for (Py_ssize_t i = 0; i < nu; i++)
         if (tu[i] < 0 || tu[i] >= n || (i > 0 && tu[i] <= tu[i - 1])) {
             PyErr_SetString(PyExc_ValueError, "rhs: unknown times must be increasing and inside the series");
-            goto fail_o;
+            goto done;
         }
     double *work = malloc(sizeof(double) * (6 * ((size_t)n + 2 * (size_t)p + 2) + 8 * ((size_t)p + 1)));
     if (!work) {
         PyErr_NoMemory();
-        goto fail_o;
+        goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < nser; i++)
-        rhs_one((const char *)d.buf + (single ? 8 : 16) * i * n, single, (const double *)a.buf + 2 * i * (p + 1), n, p,
-                tu, nu, v.buf,
-                (double *)o.buf + 2 * i * nu, work);
+        rhs_one((const char *)buf[0].buf + (single ? 8 : 16) * i * n, single, (const double *)buf[1].buf + 2 * i * (p + 1),
+                n, p, tu, nu, buf[3].buf, (double *)buf[4].buf + 2 * i * nu, work);
     Py_END_ALLOW_THREADS
     free(work);
-    PyBuffer_Release(&o);
-    PyBuffer_Release(&v);
-    PyBuffer_Release(&t);
-    PyBuffer_Release(&a);
-    PyBuffer_Release(&d);
-    Py_RETURN_NONE;
-fail_o:
-    PyBuffer_Release(&o);
-fail_v:
-    PyBuffer_Release(&v);
-fail_t:
-    PyBuffer_Release(&t);
-fail_a:
-    PyBuffer_Release(&a);
-fail_d:
-    PyBuffer_Release(&d);
-    return NULL;
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release_all(buf, 5);
+    return result;
 }
 
 static PyObject *
@@ -706,15 +699,15 @@ py_solve_clusters(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "solve_clusters: bad sizes");
         return NULL;
     }
-    /* a, tu, block_start, block_stop, first, size, rhs, out */
-    Py_ssize_t item[8] = {16, 8, 8, 8, 8, 8, 16, 16};
-    Py_ssize_t count[8] = {nser * (p + 1), nu, nu, nu, nclusters, nclusters, nser * nu, nser * nu};
-    static const char *names[8] = {"a (complex128)", "tu", "block_start", "block_stop", "first", "size", "rhs", "out"};
+    const ArraySpec spec[8] = {{"a (complex128)", 16, nser * (p + 1), 0}, {"tu", 8, nu, 0},
+                               {"block_start", 8, nu, 0},                  {"block_stop", 8, nu, 0},
+                               {"first", 8, nclusters, 0},                 {"size", 8, nclusters, 0},
+                               {"rhs", 16, nser * nu, 0},                  {"out", 16, nser * nu, 1}};
     Py_buffer buf[8];
-    int got = 0, status = 0;
-    for (; got < 8; got++)
-        if (get(obj[got], &buf[got], got == 7, item[got], count[got], names[got]) < 0)
-            goto done;
+    if (get_all(obj, buf, spec, 8) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    int status = 0;
     const int64_t *tu = buf[1].buf, *bstart = buf[2].buf, *bstop = buf[3].buf;
     const int64_t *first = buf[4].buf, *size = buf[5].buf;
     ptrdiff_t maxsize = 1, next = 0;
@@ -754,13 +747,10 @@ py_solve_clusters(PyObject *self, PyObject *args)
     }
     Py_END_ALLOW_THREADS
     free(work);
-    for (int k = 0; k < got; k++)
-        PyBuffer_Release(&buf[k]);
-    return PyBool_FromLong(status == 0);
+    result = PyBool_FromLong(status == 0);
 done:
-    for (int k = 0; k < got; k++)
-        PyBuffer_Release(&buf[k]);
-    return NULL;
+    release_all(buf, 8);
+    return result;
 }
 
 static PyMethodDef methods[] = {
