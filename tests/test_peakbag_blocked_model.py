@@ -44,7 +44,9 @@ def problem():
     guess = pb.guess_of(truth, row)
     spec = pb.Spectrum(l, np.ones((2 * l + 1, 30000)), 0.0, DNU, LENGTH)
     prob = pb._Problem(spec, 8, guess, truth, leak, pb.FitSettings(nacoeff=36))
-    return prob, pb._start(prob, guess, spec)
+    theta = pb._start(prob, guess, spec)
+    theta[1 + prob.nfree_a] = theta[3 + prob.nfree_a] + np.log(300.0)  # H = 300 B: the leaks overlap strongly
+    return prob, theta
 
 
 @pytest.mark.refdata
@@ -61,3 +63,40 @@ def test_blocked_finite_profile_equals_reference(problem, width_bins):
     for got, want in zip((model, source, rows, *second), (ref_model, ref_source, ref_rows, *ref_second)):
         assert np.abs(got - want).max() <= 1e-9 * np.abs(want).max()
     assert np.array_equal(prob.model(theta)[0], model)  # the value-only path is the same model
+
+
+def _dense_score_covariance(prob, theta):
+    """J over every pair (m, m') on the multiplet's absolute frequency bins (the dense form the banded
+    leakage_sandwich replaced): Sigma_k = C diag(L_k) C^T, Cov = Sigma^2 off the diagonal, M^2 on it."""
+    model, source, rows = prob.model(theta, derivatives=True)
+    nu_nl, a, height, gamma, _, _ = prob.unpack(theta)
+    dm = np.concatenate([np.einsum("pms,msj->pmj", prob.dcentre, source), rows])
+    u = np.where(prob.valid, dm / model**2, 0.0)
+    k0 = int(prob.k_abs.min())
+    nk = int(prob.k_abs.max()) - k0 + 1
+    nrow = prob.valid.shape[0]
+    u_abs = np.zeros((dm.shape[0], nrow, nk))
+    m_abs = np.zeros((nrow, nk))
+    rr, jj = np.nonzero(prob.valid)
+    u_abs[:, rr, prob.k_abs[rr, jj] - k0] = u[:, rr, jj]
+    m_abs[rr, prob.k_abs[rr, jj] - k0] = model[rr, jj]
+    c_full = np.zeros((nrow, nrow))
+    np.add.at(c_full, (np.repeat(np.arange(nrow), prob.src.shape[1]), prob.src.ravel()), prob.c.ravel())
+    nu_grid = prob.nu[0, 0] + (k0 - prob.k_abs[0, 0] + np.arange(nk)) * prob.dnu
+    prof = pb.lorentzian(nu_grid[None, :], (nu_nl + prob.poly.T @ a)[:, None], gamma, height)
+    cov = np.einsum("ms,sk,ns->kmn", c_full, prof, c_full) ** 2
+    cov[:, np.arange(nrow), np.arange(nrow)] = m_abs.T**2
+    ub = u_abs.transpose(2, 0, 1)
+    return np.einsum("kpm,kmn,kqn->pq", ub, cov, ub, optimize=True)
+
+
+@pytest.mark.refdata
+def test_banded_sandwich_equals_the_dense_score_covariance(problem):
+    from globalhs.science.peakbag_errors import leakage_sandwich
+
+    prob, theta = problem
+    banded = leakage_sandwich(prob, theta)
+    dense = _dense_score_covariance(prob, theta)
+    assert np.abs(banded - dense).max() <= 1e-10 * np.abs(dense).max()
+    fisher = prob.score_and_fisher(theta)[1]  # what J would be without the m-m' correlations
+    assert np.max(np.abs(np.diag(banded) / np.diag(fisher) - 1)) > 0.05
