@@ -90,18 +90,18 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     reach = int(np.max(np.abs(prob.src - rows_m[:, None]), initial=0))  # dm of the kept sources
     score_cov = np.zeros((npar, npar))
     for delta in range(0, min(2 * reach, nrow - 1) + 1):
-        m = rows_m[: nrow - delta]
-        mp = m + delta
+        m = slice(0, nrow - delta)  # rows m, and m' = m + delta
+        mp = rows_m[delta:]
         if delta == 0:
             cov = model**2  # exact variance: every source, neighbours and background
         else:
             weight = prob.c[m] * c_full[mp[:, None], prob.src[m]]  # C(m, m'') C(m', m'') over row m's sources
             cov = np.einsum("ms,msj->mj", weight, prof[m]) ** 2  # |Sigma_mm'|^2 on row m's bins
         j_other = bins[None, :] + (k_start[m] - k_start[mp])[:, None]  # the same bins in row m'
-        inside = (j_other >= 0) & (j_other < nbin)
-        index = np.where(inside, mp[:, None] * nbin + j_other, nrow * nbin)
-        u_other = u_flat[:, index]  # (p, m, j)
-        block = (u[:, m] * cov).reshape(npar, -1) @ u_other.reshape(npar, -1).T
+        index = np.where((j_other >= 0) & (j_other < nbin), mp[:, None] * nbin + j_other, nrow * nbin)
+        u_other = u_flat[:, index.ravel()]  # (p, m j)
+        u_other *= cov.ravel()
+        block = u[:, m].reshape(npar, -1) @ u_other.T
         score_cov += block if delta == 0 else block + block.T
     return score_cov
 
