@@ -3,8 +3,11 @@
 The finite-span profile is evaluated in cache-sized blocks of rows m with exp(-aT) factored into a
 per-source and a per-bin phase; these tests hold it to the reference formula (_fejer_lorentz on the
 whole (m, s, j) array, the form it replaced) for the model and every derivative array the optimiser
-and the errors use, across the narrow (power-series), ordinary and wide (real closed form) regimes.
+and the errors use, across the narrow (power-series), ordinary and wide (real closed form) regimes,
+on both paths: numpy blocks and the C kernel ``_peakbag_c`` (GLOBALHS_PEAKBAG=numpy forces the first).
 """
+
+import os
 
 import numpy as np
 import pytest
@@ -49,9 +52,22 @@ def problem():
     return prob, theta
 
 
+def test_compiled_kernel_is_built_where_required():
+    """Under GLOBALHS_REQUIRE_EXT=1 (.ci/run) the C kernel of the profile must have been built."""
+    if os.environ.get("GLOBALHS_REQUIRE_EXT") != "1":
+        pytest.skip("GLOBALHS_REQUIRE_EXT is not 1: the compiled kernel is optional here")
+    assert pb._peakbag_c is not None, "GLOBALHS_REQUIRE_EXT=1 but globalhs.science._peakbag_c is not built (setup.py)"
+    assert pb.kernel_path() == "compiled"
+
+
 @pytest.mark.refdata
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
 @pytest.mark.parametrize("width_bins", [0.12, 0.6, 3.0, 11.0, 20.0])
-def test_blocked_finite_profile_equals_reference(problem, width_bins):
+def test_blocked_finite_profile_equals_reference(problem, width_bins, path, monkeypatch):
+    if path == "compiled" and pb._peakbag_c is None:
+        pytest.skip("the C kernel _peakbag_c is not built")
+    monkeypatch.setenv("GLOBALHS_PEAKBAG", path)
+    assert pb.kernel_path() == path
     prob, theta = problem
     assert prob.k2.shape[0] > pb.FEJER_BLOCK // (prob.k2.shape[1] * prob.nu.shape[1])  # more than one block
     theta = theta.copy()
@@ -100,3 +116,24 @@ def test_banded_sandwich_equals_the_dense_score_covariance(problem):
     assert np.abs(banded - dense).max() <= 1e-10 * np.abs(dense).max()
     fisher = prob.score_and_fisher(theta)[1]  # what J would be without the m-m' correlations
     assert np.max(np.abs(np.diag(banded) / np.diag(fisher) - 1)) > 0.05
+
+
+@pytest.mark.refdata
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
+def test_held_width_profile_equals_reference(problem, path, monkeypatch):
+    """An unresolved mode's width is held: the width derivatives are zero, the rest as the reference."""
+    import copy
+
+    if path == "compiled" and pb._peakbag_c is None:
+        pytest.skip("the C kernel _peakbag_c is not built")
+    monkeypatch.setenv("GLOBALHS_PEAKBAG", path)
+    prob, theta = problem
+    held = copy.copy(prob)
+    held.fixed_width = True
+    theta = theta.copy()
+    theta[2 + prob.nfree_a] = np.log(prob.true_width)
+    model, source, rows = held.model(theta, derivatives=True)
+    ref_model, ref_source, ref_rows, ref_second = _reference(held, theta)
+    for got, want in ((model, ref_model), (source, ref_source), (rows[0], ref_rows[0]), (held._second[0], ref_second[0])):
+        assert np.abs(got - want).max() <= 1e-9 * np.abs(want).max()
+    assert not rows[1].any() and not held._second[1].any() and not held._second[2].any()

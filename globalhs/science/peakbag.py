@@ -40,6 +40,7 @@ determine (B far below the modes' power) is held in the errors, its own error fl
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -55,14 +56,28 @@ from globalhs.science.peakbag_errors import (
     leakage_sandwich,
 )
 
+try:  # the compiled kernel of the finite-span profile (optional: setup.py builds it when a C compiler is present)
+    from globalhs.science import _peakbag_c
+except ImportError:  # pragma: no cover - depends on the installation
+    _peakbag_c = None
+
 __all__ = ["FitSettings", "MultipletFit", "Spectrum", "fit_multiplet", "fit_degree", "fits_to_table",
            "update_table", "guess_of", "lorentzian", "spectra_from_rows", "LeakageBlock", "ORBITAL_NHZ",
-           "mean_orbital_nhz"]
+           "mean_orbital_nhz", "kernel_path"]
 
 ORBITAL_NHZ = 31.7
 """Mean orbital frequency of SOHO/SDO (nHz) over a year: a1 sidereal = a1 synodic + this (SCIENCE.md
 conventions).  The rate varies from 30.5 (early July) to 32.6 nHz (early January), so for spans shorter
 than a year :func:`mean_orbital_nhz` of the span is the better choice (pkbgn's default)."""
+
+
+def kernel_path() -> str:
+    """Which implementation evaluates the finite-span profile: ``"compiled"`` (the C kernel
+    ``_peakbag_c``, built at install) or ``"numpy"`` (the reference; also forced by
+    ``GLOBALHS_PEAKBAG=numpy``)."""
+    if _peakbag_c is None or os.environ.get("GLOBALHS_PEAKBAG", "").lower() == "numpy":
+        return "numpy"
+    return "compiled"
 
 
 def mean_orbital_nhz(t_start: float, length: float) -> float:
@@ -263,6 +278,7 @@ class _Problem:
         self.nbins = int(self.valid.sum())
         self.evaluations = 0
         self._phase_nu = None  # exp(-2 pi i nu T) on the bins, for the finite-span profile (on first use)
+        self._phase_nu_parts = None  # its real and imaginary parts, nu and k2 as the C kernel takes them
         self.background_information = np.inf  # of ln B at the last score_and_fisher point
         self.dnu = spec.dnu
         self.log_scale = float(np.log(max(np.mean(self.data[self.valid]), 1e-300))) if self.nbins else 0.0
@@ -385,6 +401,8 @@ class _Problem:
         scale = height * np.pi * gamma
         nrow, nsrc = self.k2.shape
         nbin = self.nu.shape[1]
+        if alpha * t >= FEJER_SERIES_BELOW and kernel_path() == "compiled":
+            return self._model_finite_compiled(centre, phase_c, alpha, scale, bg, derivatives)
         peaks = np.empty((nrow, nbin))
         if derivatives:
             source = np.empty((nrow, nsrc, nbin))
@@ -453,6 +471,36 @@ class _Problem:
         self._second = (d2, d2c_lng, d2lng)
         rows = [peaks, d_lng, np.full_like(model, bg)]
         return model, source, np.array(rows)
+
+    def _model_finite_compiled(self, centre, phase_c, alpha, scale, bg, derivatives):
+        """:meth:`_model_finite`'s closed form in one pass per element by the C kernel
+        ``_peakbag_c.fejer`` (the same formulas; tests/test_peakbag_blocked_model.py compares them)."""
+        nrow, nsrc = self.k2.shape
+        nbin = self.nu.shape[1]
+        if self._phase_nu_parts is None:
+            self._phase_nu_parts = (np.ascontiguousarray(self._phase_nu.real), np.ascontiguousarray(self._phase_nu.imag),
+                                    np.ascontiguousarray(self.nu, dtype=float), np.ascontiguousarray(self.k2, dtype=float))
+        pnu_re, pnu_im, nu, k2 = self._phase_nu_parts
+        peaks = np.empty((nrow, nbin))
+        source = d2c = d2c_lng = d2lng = d_lng = None
+        if derivatives:
+            source = np.empty((nrow, nsrc, nbin))
+            d2c = np.empty_like(source)
+            if not self.fixed_width:
+                d2c_lng, d2lng = np.empty_like(source), np.empty_like(source)
+                d_lng = np.empty((nrow, nbin))
+        _peakbag_c.fejer(nu, np.ascontiguousarray(centre, dtype=float), k2, pnu_re, pnu_im,
+                         np.ascontiguousarray(phase_c.real), np.ascontiguousarray(phase_c.imag), float(alpha),
+                         float(self.length_uhz), float(scale), nrow, nsrc, nbin, bool(derivatives),
+                         bool(self.fixed_width), peaks, source, d2c, d2c_lng, d2lng, d_lng)
+        model = peaks + bg + self.neighbour
+        if not derivatives:
+            return model, None, None
+        if self.fixed_width:
+            d2c_lng = d2lng = np.zeros_like(source)
+            d_lng = np.zeros((nrow, nbin))
+        self._second = (d2c, d2c_lng, d2lng)
+        return model, source, np.array([peaks, d_lng, np.full_like(model, bg)])
 
     def _model_finite_wide(self, centre, height, gamma, bg, derivatives):
         """:meth:`_model_finite` where exp(-pi Gamma T) is negligible, in real arithmetic (the same
