@@ -137,3 +137,23 @@ def test_held_width_profile_equals_reference(problem, path, monkeypatch):
     for got, want in ((model, ref_model), (source, ref_source), (rows[0], ref_rows[0]), (held._second[0], ref_second[0])):
         assert np.abs(got - want).max() <= 1e-9 * np.abs(want).max()
     assert not rows[1].any() and not held._second[1].any() and not held._second[2].any()
+
+
+@pytest.mark.refdata
+@pytest.mark.parametrize("observed", [False, True])
+def test_compiled_score_and_information_equal_numpy(problem, observed, monkeypatch):
+    """score_and_fisher's per-source sums (C kernel reduce_rows) against the numpy products."""
+    if pb._peakbag_c is None:
+        pytest.skip("the C kernel _peakbag_c is not built")
+    prob, theta = problem
+    data = prob.data
+    try:
+        prob.data = np.where(prob.valid, prob.model(theta)[0] * 1.3, 0.0)  # data off the model: resid != 0
+        got = {}
+        for path in ("numpy", "compiled"):
+            monkeypatch.setenv("GLOBALHS_PEAKBAG", path)
+            got[path] = prob.score_and_fisher(theta, observed=observed)
+    finally:
+        prob.data = data
+    for a, b in zip(got["numpy"], got["compiled"]):
+        assert np.abs(a - b).max() <= 1e-10 * np.abs(a).max()

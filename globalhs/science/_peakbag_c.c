@@ -20,6 +20,10 @@
  * (the last four are left untouched when fixed_width).  Only the closed form: the caller keeps the
  * power series of |aT| < 0.5 in numpy (widths below 0.16 bins).
  *
+ * reduce_rows(...): the per-source sums over the bins that peakbag._Problem.score_and_fisher forms
+ * (gradient, the source-source and source-row blocks of the information matrix, the second-derivative
+ * terms of the observed Hessian), one row m at a time.
+ *
  * No numpy headers: arrays arrive through the buffer protocol as C-contiguous float64.
  */
 #define PY_SSIZE_T_CLEAN
@@ -103,6 +107,65 @@ fejer_rows(const double *restrict nu, const double *restrict centre, const doubl
     }
 }
 
+
+/* Per-source reductions of the score and the information matrix (peakbag._Problem.score_and_fisher),
+ * for every row m, over its bins j:
+ *     grad_src[m,s] = sum_j D[m,s,j] resid[m,j]
+ *     t[m,s,s']     = sum_j D[m,s,j] w2[m,j] D[m,s',j]
+ *     u[q,m,s]      = sum_j D[m,s,j] w2[m,j] rows[q,m,j]
+ * and, when the second-derivative arrays are given (observed Hessian),
+ *     sec[k,m,s]    = sum_j second_k[m,s,j] resid[m,j]     (k = d2c, d2c_lng, d2lng; unused ones NULL)
+ * One row's sources (S x J doubles) stay in cache while all of its products are formed. */
+MULTIVERSION static void
+reduce_rows(const double *restrict src, const double *restrict w2, const double *restrict resid,
+            const double *restrict rows, ptrdiff_t nq, const double *restrict sec0, const double *restrict sec1,
+            const double *restrict sec2, ptrdiff_t nrow, ptrdiff_t nsrc, ptrdiff_t nbin, double *restrict grad_src,
+            double *restrict t, double *restrict u, double *restrict sec_out, double *restrict work)
+{
+    const double *secs[3] = {sec0, sec1, sec2};
+    for (ptrdiff_t m = 0; m < nrow; m++) {
+        const double *wr = w2 + m * nbin, *rr = resid + m * nbin;
+        for (ptrdiff_t s = 0; s < nsrc; s++) {
+            const double *ds = src + (m * nsrc + s) * nbin;
+            double *sw = work + s * nbin;
+            double g = 0.0;
+#pragma omp simd reduction(+ : g)
+            for (ptrdiff_t j = 0; j < nbin; j++) {
+                sw[j] = ds[j] * wr[j];
+                g += ds[j] * rr[j];
+            }
+            grad_src[m * nsrc + s] = g;
+            for (ptrdiff_t k = 0; k < 3; k++) {
+                if (!secs[k])
+                    continue;
+                const double *d2 = secs[k] + (m * nsrc + s) * nbin;
+                double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+                for (ptrdiff_t j = 0; j < nbin; j++)
+                    acc += d2[j] * rr[j];
+                sec_out[(k * nrow + m) * nsrc + s] = acc;
+            }
+            for (ptrdiff_t q = 0; q < nq; q++) {
+                const double *rq = rows + (q * nrow + m) * nbin;
+                double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+                for (ptrdiff_t j = 0; j < nbin; j++)
+                    acc += sw[j] * rq[j];
+                u[(q * nrow + m) * nsrc + s] = acc;
+            }
+            for (ptrdiff_t s2 = 0; s2 <= s; s2++) {
+                const double *d2 = src + (m * nsrc + s2) * nbin;
+                double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+                for (ptrdiff_t j = 0; j < nbin; j++)
+                    acc += sw[j] * d2[j];
+                t[(m * nsrc + s) * nsrc + s2] = acc;
+                t[(m * nsrc + s2) * nsrc + s] = acc;
+            }
+        }
+    }
+}
+
 static int
 get(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t count, const char *name)
 {
@@ -167,12 +230,66 @@ py_fejer(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+py_reduce_rows(PyObject *self, PyObject *args)
+{
+    PyObject *obj[11];
+    Py_ssize_t nrow, nsrc, nbin, nq;
+    if (!PyArg_ParseTuple(args, "OOOOOOOnnnnOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5], &obj[6],
+                          &nrow, &nsrc, &nbin, &nq, &obj[7], &obj[8], &obj[9], &obj[10]))
+        return NULL;
+    static const char *names[11] = {"source", "w2", "resid", "rows", "d2c", "d2c_lng", "d2lng",
+                                    "grad_src", "t", "u", "sec"};
+    const Py_ssize_t ms = nrow * nsrc, msj = ms * nbin, mj = nrow * nbin;
+    const Py_ssize_t counts[11] = {msj, mj, mj, nq * mj, msj, msj, msj, ms, ms * nsrc, nq * ms, 3 * ms};
+    Py_buffer buf[11];
+    int have[11] = {0};
+    int ok = nrow >= 0 && nsrc >= 0 && nbin >= 0 && nq >= 0;
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "reduce_rows: negative size");
+    for (int k = 0; k < 11 && ok; k++) {
+        if (obj[k] == Py_None && k >= 4 && k <= 6)
+            continue; /* second-derivative arrays are optional */
+        if (get(obj[k], &buf[k], k >= 7, counts[k], names[k]) < 0)
+            ok = 0;
+        else
+            have[k] = 1;
+    }
+    double *work = NULL;
+    if (ok) {
+        work = (double *)PyMem_Malloc(sizeof(double) * (size_t)(nsrc * nbin > 0 ? nsrc * nbin : 1));
+        if (!work) {
+            PyErr_NoMemory();
+            ok = 0;
+        }
+    }
+    if (ok) {
+        double *p[11] = {NULL};
+        for (int k = 0; k < 11; k++)
+            p[k] = have[k] ? (double *)buf[k].buf : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        reduce_rows(p[0], p[1], p[2], p[3], nq, p[4], p[5], p[6], nrow, nsrc, nbin, p[7], p[8], p[9], p[10], work);
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(work);
+    for (int k = 0; k < 11; k++)
+        if (have[k])
+            PyBuffer_Release(&buf[k]);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"fejer", py_fejer, METH_VARARGS,
      "fejer(nu, centre, k2, pnu_re, pnu_im, pc_re, pc_im, alpha, t, scale, nrow, nsrc, nbin, derivatives, "
      "fixed_width, peaks, source, d2c, d2c_lng, d2lng, d_lng): the finite-span profile summed over the "
      "sources into peaks (nrow, nbin), and with derivatives its derivative arrays (see the file's header); "
      "float64 C-contiguous arrays, unused outputs None."},
+    {"reduce_rows", py_reduce_rows, METH_VARARGS,
+     "reduce_rows(source, w2, resid, rows, d2c, d2c_lng, d2lng, nrow, nsrc, nbin, nq, grad_src, t, u, sec): "
+     "the per-source sums of score_and_fisher (see reduce_rows in the source); second-derivative inputs "
+     "may be None."},
     {NULL, NULL, 0, NULL},
 };
 
