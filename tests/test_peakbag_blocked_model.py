@@ -130,6 +130,7 @@ def test_held_width_profile_equals_reference(problem, path, monkeypatch):
     prob, theta = problem
     held = copy.copy(prob)
     held.fixed_width = True
+    held._buffers, held._last_evaluation = {}, None  # its own work arrays, nothing cached from prob
     theta = theta.copy()
     theta[2 + prob.nfree_a] = np.log(prob.true_width)
     model, source, rows = held.model(theta, derivatives=True)

@@ -280,6 +280,7 @@ class _Problem:
         self._phase_nu = None  # exp(-2 pi i nu T) on the bins, for the finite-span profile (on first use)
         self._phase_nu_parts = None  # its real and imaginary parts, nu and k2 as the C kernel takes them
         self._buffers = {}  # work arrays (see _work)
+        self._last_evaluation = None  # (theta, kernel path), (model, D, rows), second derivatives
         self.background_information = np.inf  # of ln B at the last score_and_fisher point
         self.dnu = spec.dnu
         self.log_scale = float(np.log(max(np.mean(self.data[self.valid]), 1e-300))) if self.nbins else 0.0
@@ -340,7 +341,21 @@ class _Problem:
         """M (m, j); with ``derivatives`` also D = dM/d(centre of source s) (m, s, j) and the rows of
         dM/d(ln H, ln Gamma, ln B[, b]) (q, m, j).  The second derivatives of the profile that the
         observed Hessian needs are kept in ``self._second``.  D and the second derivatives may be the
-        problem's work arrays (:meth:`_work`): valid until the next call with ``derivatives``."""
+        problem's work arrays (:meth:`_work`): valid until the next call with ``derivatives``, and not
+        to be modified.  The last evaluation with derivatives is reused when asked again at the same
+        ``theta`` (the optimiser's Fisher fallback after an indefinite observed Hessian, the end point's
+        Fisher matrix, Hessian and sandwich): the model does not depend on ``data``."""
+        if not derivatives:
+            return self._evaluate(theta, False)
+        key = (np.asarray(theta, dtype=float).tobytes(), kernel_path())
+        if self._last_evaluation is not None and self._last_evaluation[0] == key:
+            _, result, self._second = self._last_evaluation
+            return result
+        result = self._evaluate(theta, True)
+        self._last_evaluation = (key, result, self._second)
+        return result
+
+    def _evaluate(self, theta, derivatives):
         nu_nl, a, height, gamma, bg, asym = self.unpack(theta)
         split = self.poly.T @ a if self.nfree_a else np.zeros(2 * self.l + 1)
         centre = (nu_nl + split)[self.src]  # (m, s)
