@@ -89,7 +89,7 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     bins = np.arange(nbin)
     reach = int(np.max(np.abs(prob.src - rows_m[:, None]), initial=0))  # dm of the kept sources
     score_cov = np.zeros((npar, npar))
-    for delta in range(0, min(2 * reach, nrow - 1) + 1):
+    for delta in range(min(2 * reach, nrow - 1) + 1):
         m = slice(0, nrow - delta)  # rows m, and m' = m + delta
         mp = rows_m[delta:]
         if delta == 0:
