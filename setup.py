@@ -1,8 +1,9 @@
 """Builds the optional C kernels of globalhs (everything else is in pyproject.toml).
 
-``globalhs.science._arfill_c`` (multi-segment Burg and the gap-fill right-hand side) is compiled
-when a C compiler is present; when the build fails the install goes on without it and
-``globalhs.science.arfill`` uses its numpy reference (``arfill.kernel_path()`` says which).
+``globalhs.science._arfill_c`` (multi-segment Burg and the gap-fill right-hand side) and
+``globalhs.science._peakbag_c`` (the fit's finite-span profile) are compiled when a C compiler is
+present; when a build fails the install goes on without it and ``globalhs.science.arfill`` /
+``globalhs.science.peakbag`` use their numpy references (their ``kernel_path()`` says which).
 """
 
 from setuptools import Extension, setup
@@ -26,6 +27,7 @@ class BuildOptionalExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("globalhs.science._arfill_c", ["globalhs/science/_arfill_c.c"], optional=True)],
+    ext_modules=[Extension("globalhs.science._arfill_c", ["globalhs/science/_arfill_c.c"], optional=True),
+                 Extension("globalhs.science._peakbag_c", ["globalhs/science/_peakbag_c.c"], optional=True)],
     cmdclass={"build_ext": BuildOptionalExt},
 )

@@ -7,7 +7,11 @@ set (about 1800 multiplets) on the given number of parallel jobs, and the ratio 
 elementwise throughput to numpy's on the same array shapes (the machine limit for this kind of work).
 
     PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--lmin 0] [--nacoeff 36] [--jobs 2] [--errors hessian,sandwich]
-        [--bootstrap 0] [--finite]
+        [--bootstrap 0] [--finite] [--label-settings]
+
+``--label-settings`` fits as the real 72d labels' templates (pkb.parms.mdivw72d, mdifd72d, hmi72d) set
+pkbgn: the finite-span profile, BOOTSTRAP=40, and ERRORS=sandwich for degrees <= 100 and hessian above
+(the templates choose per job, ``'sandwich' if lmax <= 100``; here per degree, as jobs split by l would).
 
 With several ``--errors`` settings every degree's spectra are fitted once per setting in the same run
 (same spectra, same guesses, interleaved so that the machine's load affects them alike), and each
@@ -39,6 +43,10 @@ from globalhs.science.leakage import leakage_block
 from globalhs.science.modetable import read_modetable
 from globalhs.science.peakbag_calibration import MDIVW72D  # the map of lkg.parms.mdivw72d
 from globalhs.science.synthspec import synthetic_degree
+
+
+LABEL_ERRORS = "label"
+"""--errors value: sandwich for l <= 100, hessian above (the 72d labels' templates)."""
 
 
 def _numpy_config() -> str:
@@ -77,15 +85,26 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="parallel pkbgn jobs assumed in the extrapolation")
     parser.add_argument("--errors", default="hessian", help="ERRORS settings to time, comma-separated")
     parser.add_argument("--finite", action="store_true", help="fit with the finite-span profile (pkbgn's cost)")
+    parser.add_argument("--label-settings", action="store_true",
+                        help="the 72d labels' settings: --finite --bootstrap 40, ERRORS sandwich for l <= 100, else hessian")
     opts = parser.parse_args()
+    if opts.label_settings:
+        opts.finite, opts.bootstrap, opts.errors = True, 40, LABEL_ERRORS
     print(_numpy_config())
-    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}")
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}, "
+          f"load average at start {os.getloadavg()[0]:.1f}")
     truth = read_modetable(opts.table)
     length = 72 * 86400.0
     dnu = 1e6 / length
     methods = opts.errors.split(",")
-    settings = {e: pb.FitSettings(nacoeff=opts.nacoeff, errors=e, bootstrap=opts.bootstrap) for e in methods}
-    window = settings[methods[0]]
+    window = pb.FitSettings(nacoeff=opts.nacoeff, bootstrap=opts.bootstrap)
+
+    def settings(errors: str, l: int) -> pb.FitSettings:
+        if errors == LABEL_ERRORS:  # what pkb.parms.{mdivw72d,mdifd72d,hmi72d} choose for a job of degree l
+            errors = "sandwich" if l <= 100 else "hessian"
+        return pb.FitSettings(nacoeff=opts.nacoeff, errors=errors, bootstrap=opts.bootstrap)
+
     degrees = [l for l in range(opts.lmin, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
     rng = np.random.default_rng(1)
     t_leak = t_synth = 0.0
@@ -109,7 +128,7 @@ def main() -> None:
         for e in methods:
             st = stats[e]
             t, c = time.perf_counter(), time.process_time()
-            fits = pb.fit_degree(spec, guesses, leak, settings[e], neighbours=truth)
+            fits = pb.fit_degree(spec, guesses, leak, settings(e, l), neighbours=truth)
             dt = time.perf_counter() - t
             st["wall"] += dt
             st["cpu"] += time.process_time() - c
@@ -124,7 +143,9 @@ def main() -> None:
         print(line, flush=True)
     total = len(truth.select((truth.l >= opts.lmin) & (truth.l <= opts.lmax)))
     print(f"\n{len(degrees)} degrees (stride {opts.stride}), {stats[methods[0]]['nfit']} multiplets of the {total} "
-          f"with l = {opts.lmin}..{opts.lmax} ({100 * stats[methods[0]]['nfit'] / total:.1f} %); N = {opts.nacoeff}; BOOTSTRAP={opts.bootstrap}; profile "
+          f"with l = {opts.lmin}..{opts.lmax} ({100 * stats[methods[0]]['nfit'] / total:.1f} %); N = {opts.nacoeff}; BOOTSTRAP={opts.bootstrap}; "
+          + ("the 72d labels' settings (ERRORS sandwich for l <= 100, hessian above); " if opts.label_settings else "")
+          + "profile "
           + ("finite-span (--finite)" if opts.finite else "Lorentzian"))
     for e in methods:
         st = stats[e]

@@ -79,16 +79,18 @@ def test_pkbgn_fits_stored_spectra(refdata, tmp_path, capsys, monkeypatch):
     (rec,) = open_store().query("synth.V_sht_modes[6400d]")
     assert rec.keywords["NREJECT"] >= 1 and rec.keywords["NMODES"] == len(fitted)
     assert np.allclose(rec.read("modes"), fitted.to_array(), rtol=1e-5, atol=1e-4)
-    # BOOTSTRAP runs in the last pass only (the earlier passes' errors are not written)
+    # BOOTSTRAP and the sandwich run in the last pass only (the earlier passes' errors are not written)
     from globalhs.science import peakbag as pb
 
     passes = []
     fit_degree = pb.fit_degree
-    monkeypatch.setattr(pb, "fit_degree", lambda *a, **k: passes.append(a[3].bootstrap) or fit_degree(*a, **k))
+    monkeypatch.setattr(pb, "fit_degree",
+                        lambda *a, **k: passes.append((a[3].bootstrap, a[3].errors)) or fit_degree(*a, **k))
     assert PKBGN(["in=synth.V_sht_pow_72d[6400d]", "leakage=synth.V_leakage[6400d]", "guess=guess.txt",
                   "out=synth.V_sht_modes", "outtable=modes2.txt", f"LMIN={l}", f"LMAX={l}", "NACOEFF=6",
-                  "NITER=2", "BOOTSTRAP=20"]) == 0
-    assert passes == [0, 20]
+                  "NITER=2", "BOOTSTRAP=20", "ERRORS=sandwich"]) == 0
+    assert passes == [(0, "hessian"), (20, "sandwich")]
+    assert "pkbgn: errors from sandwich (" in capsys.readouterr().out
 
 
 def test_pkbgn_errors_are_named(tmp_path, capsys, monkeypatch):

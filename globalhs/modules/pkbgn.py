@@ -134,8 +134,10 @@ def main(args) -> None:
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
         fits = []
-        # only the last pass's errors are written: the bootstrap (2 BOOTSTRAP refits per nonlinear fit) runs there
-        passing = settings if iteration == args["NITER"] - 1 else replace(settings, bootstrap=0)
+        # only the last pass's errors are written: the bootstrap (2 BOOTSTRAP refits per nonlinear fit) and the
+        # sandwich's score covariance run there; earlier passes take the Hessian's errors (same fits)
+        passing = settings if iteration == args["NITER"] - 1 else replace(
+            settings, bootstrap=0, errors="hessian" if settings.errors == "sandwich" else settings.errors)
         for l in wanted:
             spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
             fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), passing))

@@ -55,6 +55,12 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     which is the Fisher matrix when Sigma is diagonal. The diagonal of Cov is M_m^2 (everything the model
     holds); the off-diagonal terms are those of the multiplet's own modes (neighbouring multiplets'
     shared leaks are weaker and are left out). Rows m are matched by absolute frequency bin.
+
+    The leakage couples only |m'' - m| <= dm, so Sigma is banded (|m' - m| <= 2 dm) and J is formed
+    band by band: for each offset delta = m' - m >= 0, Sigma(m, m + delta) on row m's own window bins
+    (the profiles of row m's sources, already on those bins) against the score terms of row m + delta
+    at the same absolute frequency bins; the delta < 0 bands are the transposes.  This costs
+    (2 dm + 1)(4 dm + 1)(2l+1) bins instead of (2l+1)^3 bins for the dense (m, m') products.
     """
     from globalhs.science.peakbag import (
         lorentzian,  # at call time: peakbag imports this module
@@ -63,39 +69,40 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     model, source, rows = prob.model(theta, derivatives=True)
     nu_nl, a, height, gamma, _, asym = prob.unpack(theta)
     valid = prob.valid
+    nrow, nbin = valid.shape
     # dM/dtheta on every (m, j): frequency parameters through the source centres, then ln H, ln G, ln B[, b]
     dm = np.concatenate([np.einsum("pms,msj->pmj", prob.dcentre, source), rows])  # (p, m, j)
-    u = np.where(valid, dm / np.where(valid, model, 1.0) ** 2, 0.0)  # (p, m, j)
-    k_abs = prob.k_abs
-    k0 = int(k_abs[valid].min()) if valid.any() else 0
-    nk = int(k_abs[valid].max()) - k0 + 1 if valid.any() else 0
-    nrow = 2 * prob.l + 1
     npar = dm.shape[0]
-    u_abs = np.zeros((npar, nrow, nk))
-    m_abs = np.zeros((nrow, nk))
-    rr, jj = np.nonzero(valid)
-    kk = k_abs[rr, jj] - k0
-    u_abs[:, rr, kk] = u[:, rr, jj]
-    m_abs[rr, kk] = model[rr, jj]
-    # the multiplet's own modes: signed leakage (rows m, sources m'') and their profiles on the bins
+    u = np.where(valid, dm / np.where(valid, model, 1.0) ** 2, 0.0)  # (p, m, j)
+    # the multiplet's own modes: signed leakage C(l,m; l,m'') of row m (sources m'' = src) and its dense
+    # copy for looking up C(l,m'; l,m'') of another row m'
     c_full = np.zeros((nrow, nrow))
     np.add.at(c_full, (np.repeat(np.arange(nrow), prob.src.shape[1]), prob.src.ravel()), prob.c.ravel())
     split = prob.poly.T @ a if prob.nfree_a else np.zeros(nrow)
-    centres = nu_nl + split  # (m'',) synodic
-    nu_abs = prob.nu[rr, jj] - (k_abs[rr, jj]) * prob.dnu  # nu0 of the grid, same for every bin
-    nu_grid = float(np.median(nu_abs)) + (k0 + np.arange(nk)) * prob.dnu if nk else np.zeros(0)
+    centres = (nu_nl + split)[prob.src]  # (m, s) synodic
     width = prob.width if prob.fixed_width else gamma
-    prof = lorentzian(nu_grid[None, :], centres[:, None], width, height, asym)  # (m'', k)
+    prof = lorentzian(prob.nu[:, None, :], centres[:, :, None], width, height, asym)  # (m, s, j)
+    # score terms of any row at any absolute bin: flat index into u, the extra last column is zero
+    u_flat = np.concatenate([u.reshape(npar, nrow * nbin), np.zeros((npar, 1))], axis=1)
+    k_start = prob.k_abs[:, 0]  # each row's window is k_start + 0..nbin-1
+    rows_m = np.arange(nrow)
+    bins = np.arange(nbin)
+    reach = int(np.max(np.abs(prob.src - rows_m[:, None]), initial=0))  # dm of the kept sources
     score_cov = np.zeros((npar, npar))
-    chunk = max(1, int(2e7 // max(nrow * nrow, 1)))
-    for start in range(0, nk, chunk):
-        sl = slice(start, min(start + chunk, nk))
-        sigma = np.einsum("ms,sk,ns->kmn", c_full, prof[:, sl], c_full, optimize=True)  # (k, m, m')
-        cov = sigma * sigma
-        idx = np.arange(nrow)
-        cov[:, idx, idx] = (m_abs[:, sl] ** 2).T  # exact variance: every source, neighbours and background
-        ub = u_abs[:, :, sl].transpose(2, 0, 1)  # (k, p, m)
-        score_cov += np.einsum("kpm,kmn,kqn->pq", ub, cov, ub, optimize=True)
+    for delta in range(min(2 * reach, nrow - 1) + 1):
+        m = slice(0, nrow - delta)  # rows m, and m' = m + delta
+        mp = rows_m[delta:]
+        if delta == 0:
+            cov = model**2  # exact variance: every source, neighbours and background
+        else:
+            weight = prob.c[m] * c_full[mp[:, None], prob.src[m]]  # C(m, m'') C(m', m'') over row m's sources
+            cov = np.einsum("ms,msj->mj", weight, prof[m]) ** 2  # |Sigma_mm'|^2 on row m's bins
+        j_other = bins[None, :] + (k_start[m] - k_start[mp])[:, None]  # the same bins in row m'
+        index = np.where((j_other >= 0) & (j_other < nbin), mp[:, None] * nbin + j_other, nrow * nbin)
+        u_other = u_flat[:, index.ravel()]  # (p, m j)
+        u_other *= cov.ravel()
+        block = u[:, m].reshape(npar, -1) @ u_other.T
+        score_cov += block if delta == 0 else block + block.T
     return score_cov
 
 

@@ -1,0 +1,308 @@
+/* Compiled kernel of globalhs.science.peakbag (optional; peakbag.py keeps the numpy reference, and
+ * tests/test_peakbag_blocked_model.py checks this kernel against it).
+ *
+ * fejer(nu, centre, k2, pnu_re, pnu_im, pc_re, pc_im, alpha, t, scale, nrow, nsrc, nbin, derivatives,
+ *       fixed_width, peaks, source, d2c, d2c_lng, d2lng, d_lng):
+ * the finite-span (Fejer-convolved Lorentzian) profile of peakbag._Problem._model_finite and its
+ * derivatives, one pass per element (row m, source s, bin j), in the closed form
+ *
+ *     a = alpha + 2 pi i (nu[m,j] - centre[m,s]),  e = exp(-aT) = pc[m,s] pnu[m,j],
+ *     q = (1 - e)/(a T),  g = (1 - q)/a,  g' = (2q - 1 - e)/a^2,  g'' = (T e + (2 + 4e - 6q)/a)/a^2,
+ *
+ * (pc = exp(-alpha T) exp(2 pi i c T) and pnu = exp(-2 pi i nu T) are given), accumulating
+ *     peaks[m,j]  = scale sum_s k2 Re g,
+ * and with derivatives
+ *     source[m,s,j]  = 2 pi scale k2 Im g'                     (dM/dcentre)
+ *     d2c[m,s,j]     = -4 pi^2 scale Re g''                     (d2F/dcentre2)
+ *     d2c_lng[m,s,j] = 2 pi scale Im(g' + alpha g'')            (d2F/dcentre dlnG)
+ *     d2lng[m,s,j]   = scale Re(g + 3 alpha g' + alpha^2 g'')   (d2F/dlnG2)
+ *     d_lng[m,j]     = scale sum_s k2 Re(g + alpha g')          (dM/dlnG)
+ * (the last four are left untouched when fixed_width).  Only the closed form: the caller keeps the
+ * power series of |aT| < 0.5 in numpy (widths below 0.16 bins).
+ *
+ * reduce_rows(...): the per-source sums over the bins that peakbag._Problem.score_and_fisher forms
+ * (gradient, the source-source and source-row blocks of the information matrix, the second-derivative
+ * terms of the observed Hessian), one row m at a time.
+ *
+ * No numpy headers: arrays arrive through the buffer protocol as C-contiguous float64.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stddef.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define ISA_NOTE "x86-64-v3 (AVX2/FMA) and baseline clones"
+#else
+#define MULTIVERSION
+#define ISA_NOTE "compiler default ISA"
+#endif
+
+MULTIVERSION static void
+fejer_rows(const double *restrict nu, const double *restrict centre, const double *restrict k2,
+           const double *restrict pnu_re, const double *restrict pnu_im, const double *restrict pc_re,
+           const double *restrict pc_im, double alpha, double t, double scale, ptrdiff_t nrow, ptrdiff_t nsrc,
+           ptrdiff_t nbin, int derivatives, int fixed_width, double *restrict peaks, double *restrict source,
+           double *restrict d2c, double *restrict d2c_lng, double *restrict d2lng, double *restrict d_lng)
+{
+    const double twopi = 2.0 * M_PI, tinv = 1.0 / t;
+    for (ptrdiff_t m = 0; m < nrow; m++) {
+        const double *nur = nu + m * nbin, *pr = pnu_re + m * nbin, *pi = pnu_im + m * nbin;
+        double *pk = peaks + m * nbin;
+        double *dl = d_lng ? d_lng + m * nbin : NULL;
+        for (ptrdiff_t j = 0; j < nbin; j++)
+            pk[j] = 0.0;
+        if (derivatives && !fixed_width)
+            for (ptrdiff_t j = 0; j < nbin; j++)
+                dl[j] = 0.0;
+        for (ptrdiff_t s = 0; s < nsrc; s++) {
+            const ptrdiff_t ms = m * nsrc + s;
+            const double c = centre[ms], w2 = k2[ms], cr = pc_re[ms], ci = pc_im[ms];
+            const ptrdiff_t row = ms * nbin;
+            if (!derivatives) {
+                for (ptrdiff_t j = 0; j < nbin; j++) {
+                    const double w = twopi * (nur[j] - c);
+                    const double den = 1.0 / (alpha * alpha + w * w);
+                    const double ir = alpha * den, ii = -w * den; /* 1/a */
+                    const double er = cr * pr[j] - ci * pi[j], ei = cr * pi[j] + ci * pr[j];
+                    const double ur = (1.0 - er) * tinv, ui = -ei * tinv; /* (1 - e)/T */
+                    const double qr = ur * ir - ui * ii, qi = ur * ii + ui * ir;
+                    const double gr = (1.0 - qr) * ir + qi * ii; /* Re[(1 - q)/a] */
+                    pk[j] += w2 * gr;
+                }
+                continue;
+            }
+            double *so = source + row, *dc = d2c + row;
+            double *dcl = fixed_width ? NULL : d2c_lng + row, *dll = fixed_width ? NULL : d2lng + row;
+            for (ptrdiff_t j = 0; j < nbin; j++) {
+                const double w = twopi * (nur[j] - c);
+                const double den = 1.0 / (alpha * alpha + w * w);
+                const double ir = alpha * den, ii = -w * den;
+                const double er = cr * pr[j] - ci * pi[j], ei = cr * pi[j] + ci * pr[j];
+                const double ur = (1.0 - er) * tinv, ui = -ei * tinv;
+                const double qr = ur * ir - ui * ii, qi = ur * ii + ui * ir;
+                const double gr = (1.0 - qr) * ir + qi * ii;
+                const double i2r = ir * ir - ii * ii, i2i = 2.0 * ir * ii; /* 1/a^2 */
+                const double hr = 2.0 * qr - 1.0 - er, hi = 2.0 * qi - ei;
+                const double g1r = hr * i2r - hi * i2i, g1i = hr * i2i + hi * i2r;
+                const double vr = 2.0 + 4.0 * er - 6.0 * qr, vi = 4.0 * ei - 6.0 * qi;
+                const double xr = t * er + vr * ir - vi * ii, xi = t * ei + vr * ii + vi * ir;
+                const double g2r = xr * i2r - xi * i2i, g2i = xr * i2i + xi * i2r;
+                pk[j] += w2 * gr;
+                so[j] = twopi * scale * w2 * g1i;
+                dc[j] = -twopi * twopi * scale * g2r;
+                if (!fixed_width) {
+                    dl[j] += w2 * (gr + alpha * g1r);
+                    dcl[j] = twopi * scale * (g1i + alpha * g2i);
+                    dll[j] = scale * (gr + 3.0 * alpha * g1r + alpha * alpha * g2r);
+                }
+            }
+        }
+        for (ptrdiff_t j = 0; j < nbin; j++)
+            pk[j] *= scale;
+        if (derivatives && !fixed_width)
+            for (ptrdiff_t j = 0; j < nbin; j++)
+                dl[j] *= scale;
+    }
+}
+
+
+/* Per-source reductions of the score and the information matrix (peakbag._Problem.score_and_fisher),
+ * for every row m, over its bins j:
+ *     grad_src[m,s] = sum_j D[m,s,j] resid[m,j]
+ *     t[m,s,s']     = sum_j D[m,s,j] w2[m,j] D[m,s',j]
+ *     u[q,m,s]      = sum_j D[m,s,j] w2[m,j] rows[q,m,j]
+ * and, when the second-derivative arrays are given (observed Hessian),
+ *     sec[k,m,s]    = sum_j second_k[m,s,j] resid[m,j]     (k = d2c, d2c_lng, d2lng; unused ones NULL)
+ * One row's sources (S x J doubles) stay in cache while all of its products are formed. */
+MULTIVERSION static void
+reduce_rows(const double *restrict src, const double *restrict w2, const double *restrict resid,
+            const double *restrict rows, ptrdiff_t nq, const double *restrict sec0, const double *restrict sec1,
+            const double *restrict sec2, ptrdiff_t nrow, ptrdiff_t nsrc, ptrdiff_t nbin, double *restrict grad_src,
+            double *restrict t, double *restrict u, double *restrict sec_out, double *restrict work)
+{
+    const double *secs[3] = {sec0, sec1, sec2};
+    for (ptrdiff_t m = 0; m < nrow; m++) {
+        const double *wr = w2 + m * nbin, *rr = resid + m * nbin;
+        for (ptrdiff_t s = 0; s < nsrc; s++) {
+            const double *ds = src + (m * nsrc + s) * nbin;
+            double *sw = work + s * nbin;
+            double g = 0.0;
+#pragma omp simd reduction(+ : g)
+            for (ptrdiff_t j = 0; j < nbin; j++) {
+                sw[j] = ds[j] * wr[j];
+                g += ds[j] * rr[j];
+            }
+            grad_src[m * nsrc + s] = g;
+            for (ptrdiff_t k = 0; k < 3; k++) {
+                if (!secs[k])
+                    continue;
+                const double *d2 = secs[k] + (m * nsrc + s) * nbin;
+                double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+                for (ptrdiff_t j = 0; j < nbin; j++)
+                    acc += d2[j] * rr[j];
+                sec_out[(k * nrow + m) * nsrc + s] = acc;
+            }
+            for (ptrdiff_t q = 0; q < nq; q++) {
+                const double *rq = rows + (q * nrow + m) * nbin;
+                double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+                for (ptrdiff_t j = 0; j < nbin; j++)
+                    acc += sw[j] * rq[j];
+                u[(q * nrow + m) * nsrc + s] = acc;
+            }
+            for (ptrdiff_t s2 = 0; s2 <= s; s2++) {
+                const double *d2 = src + (m * nsrc + s2) * nbin;
+                double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+                for (ptrdiff_t j = 0; j < nbin; j++)
+                    acc += sw[j] * d2[j];
+                t[(m * nsrc + s) * nsrc + s2] = acc;
+                t[(m * nsrc + s2) * nsrc + s] = acc;
+            }
+        }
+    }
+}
+
+static int
+get(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t count, const char *name)
+{
+    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS : PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (view->len != (Py_ssize_t)sizeof(double) * count) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd float64", name, view->len, count);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_fejer(PyObject *self, PyObject *args)
+{
+    PyObject *obj[13];
+    double alpha, t, scale;
+    Py_ssize_t nrow, nsrc, nbin;
+    int derivatives, fixed_width;
+    if (!PyArg_ParseTuple(args, "OOOOOOOdddnnnppOOOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5],
+                          &obj[6], &alpha, &t, &scale, &nrow, &nsrc, &nbin, &derivatives, &fixed_width, &obj[7],
+                          &obj[8], &obj[9], &obj[10], &obj[11], &obj[12]))
+        return NULL;
+    static const char *names[13] = {"nu", "centre", "k2", "pnu_re", "pnu_im", "pc_re", "pc_im",
+                                    "peaks", "source", "d2c", "d2c_lng", "d2lng", "d_lng"};
+    const Py_ssize_t mj = nrow * nbin, ms = nrow * nsrc, msj = ms * nbin;
+    const Py_ssize_t counts[13] = {mj, ms, ms, mj, mj, ms, ms, mj, msj, msj, msj, msj, mj};
+    /* outputs 8..12 are used only with derivatives (9..12 only with a free width): None otherwise */
+    Py_buffer buf[13];
+    int have[13] = {0};
+    int ok = 1;
+    for (int k = 0; k < 13 && ok; k++) {
+        int needed = k < 8 || (derivatives && (k < 10 || !fixed_width));
+        if (!needed)
+            continue;
+        if (get(obj[k], &buf[k], k >= 7, counts[k], names[k]) < 0)
+            ok = 0;
+        else
+            have[k] = 1;
+    }
+    if (ok) {
+        if (!(alpha > 0.0 && t > 0.0)) {
+            PyErr_SetString(PyExc_ValueError, "fejer: alpha and t must be positive");
+            ok = 0;
+        }
+    }
+    if (ok) {
+        double *p[13] = {NULL};
+        for (int k = 0; k < 13; k++)
+            p[k] = have[k] ? (double *)buf[k].buf : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        fejer_rows(p[0], p[1], p[2], p[3], p[4], p[5], p[6], alpha, t, scale, nrow, nsrc, nbin, derivatives,
+                   fixed_width, p[7], p[8], p[9], p[10], p[11], p[12]);
+        Py_END_ALLOW_THREADS
+    }
+    for (int k = 0; k < 13; k++)
+        if (have[k])
+            PyBuffer_Release(&buf[k]);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_reduce_rows(PyObject *self, PyObject *args)
+{
+    PyObject *obj[11];
+    Py_ssize_t nrow, nsrc, nbin, nq;
+    if (!PyArg_ParseTuple(args, "OOOOOOOnnnnOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5], &obj[6],
+                          &nrow, &nsrc, &nbin, &nq, &obj[7], &obj[8], &obj[9], &obj[10]))
+        return NULL;
+    static const char *names[11] = {"source", "w2", "resid", "rows", "d2c", "d2c_lng", "d2lng",
+                                    "grad_src", "t", "u", "sec"};
+    const Py_ssize_t ms = nrow * nsrc, msj = ms * nbin, mj = nrow * nbin;
+    const Py_ssize_t counts[11] = {msj, mj, mj, nq * mj, msj, msj, msj, ms, ms * nsrc, nq * ms, 3 * ms};
+    Py_buffer buf[11];
+    int have[11] = {0};
+    int ok = nrow >= 0 && nsrc >= 0 && nbin >= 0 && nq >= 0;
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "reduce_rows: negative size");
+    for (int k = 0; k < 11 && ok; k++) {
+        if (obj[k] == Py_None && k >= 4 && k <= 6)
+            continue; /* second-derivative arrays are optional */
+        if (get(obj[k], &buf[k], k >= 7, counts[k], names[k]) < 0)
+            ok = 0;
+        else
+            have[k] = 1;
+    }
+    double *work = NULL;
+    if (ok) {
+        work = (double *)PyMem_Malloc(sizeof(double) * (size_t)(nsrc * nbin > 0 ? nsrc * nbin : 1));
+        if (!work) {
+            PyErr_NoMemory();
+            ok = 0;
+        }
+    }
+    if (ok) {
+        double *p[11] = {NULL};
+        for (int k = 0; k < 11; k++)
+            p[k] = have[k] ? (double *)buf[k].buf : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        reduce_rows(p[0], p[1], p[2], p[3], nq, p[4], p[5], p[6], nrow, nsrc, nbin, p[7], p[8], p[9], p[10], work);
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(work);
+    for (int k = 0; k < 11; k++)
+        if (have[k])
+            PyBuffer_Release(&buf[k]);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"fejer", py_fejer, METH_VARARGS,
+     "fejer(nu, centre, k2, pnu_re, pnu_im, pc_re, pc_im, alpha, t, scale, nrow, nsrc, nbin, derivatives, "
+     "fixed_width, peaks, source, d2c, d2c_lng, d2lng, d_lng): the finite-span profile summed over the "
+     "sources into peaks (nrow, nbin), and with derivatives its derivative arrays (see the file's header); "
+     "float64 C-contiguous arrays, unused outputs None."},
+    {"reduce_rows", py_reduce_rows, METH_VARARGS,
+     "reduce_rows(source, w2, resid, rows, d2c, d2c_lng, d2lng, nrow, nsrc, nbin, nq, grad_src, t, u, sec): "
+     "the per-source sums of score_and_fisher (see reduce_rows in the source); second-derivative inputs "
+     "may be None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_peakbag_c",
+                                    "Compiled kernel of globalhs.science.peakbag.", -1, methods};
+
+PyMODINIT_FUNC
+PyInit__peakbag_c(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddStringConstant(m, "ISA", ISA_NOTE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
