@@ -27,7 +27,8 @@ class BuildOptionalExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("globalhs.science._arfill_c", ["globalhs/science/_arfill_c.c"], optional=True),
-                 Extension("globalhs.science._peakbag_c", ["globalhs/science/_peakbag_c.c"], optional=True)],
+    ext_modules=[Extension(f"globalhs.science.{name}", [f"globalhs/science/{name}.c"],
+                           depends=["globalhs/science/_kernels.h"], optional=True)
+                 for name in ("_arfill_c", "_peakbag_c")],
     cmdclass={"build_ext": BuildOptionalExt},
 )

@@ -22,22 +22,12 @@
  * No numpy headers: arrays arrive through the buffer protocol; the Python callers pass C-contiguous
  * arrays of the right dtypes, and the wrappers below check sizes and index ranges.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_kernels.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-/* one clone for AVX2+FMA machines, one portable; the loader picks at run time */
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#define ISA_NOTE "x86-64-v3 (AVX2/FMA) and baseline clones"
-#else
-#define MULTIVERSION
-#define ISA_NOTE "compiler default ISA"
-#endif
 
 #if defined(__GNUC__)
 #define INLINE static inline __attribute__((always_inline))
@@ -552,47 +542,6 @@ solve_one(const double *table, int p, const int64_t *tu, const int64_t *bstart, 
     return 0;
 }
 
-static int
-get(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize, Py_ssize_t count, const char *name)
-{
-    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS : PyBUF_C_CONTIGUOUS) < 0)
-        return -1;
-    if (view->len != itemsize * count) {
-        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, view->len, itemsize * count);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
-/* The array arguments of one call: a table of their names, item sizes, counts and which are written,
-   acquired together (get_all) and released together (release_all), so that every wrapper has one exit
-   path for its buffers. */
-typedef struct {
-    const char *name;
-    Py_ssize_t itemsize, count;
-    int writable;
-} ArraySpec;
-
-static int
-get_all(PyObject *const *obj, Py_buffer *buf, const ArraySpec *spec, int n)
-{
-    for (int k = 0; k < n; k++)
-        if (get(obj[k], &buf[k], spec[k].writable, spec[k].itemsize, spec[k].count, spec[k].name) < 0) {
-            while (k-- > 0)
-                PyBuffer_Release(&buf[k]);
-            return -1;
-        }
-    return 0;
-}
-
-static void
-release_all(Py_buffer *buf, int n)
-{
-    for (int k = 0; k < n; k++)
-        PyBuffer_Release(&buf[k]);
-}
-
 static PyObject *
 py_burg(PyObject *self, PyObject *args)
 {
@@ -606,9 +555,9 @@ py_burg(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "burg: bad sizes");
         return NULL;
     }
-    const ArraySpec spec[6] = {{"x (complex64)", 8, nser * n, 0},         {"good (bool)", 1, n, 0},
-                               {"starts (int64)", 8, nseg, 0},             {"stops (int64)", 8, nseg, 0},
-                               {"kappas (complex128)", 16, nser * order, 1}, {"energy (float64)", 8, nser, 1}};
+    const ArraySpec spec[6] = {{"x (complex64)", 8, nser * n, 0, 1},          {"good (bool)", 1, n, 0, 1},
+                               {"starts (int64)", 8, nseg, 0, 1},              {"stops (int64)", 8, nseg, 0, 1},
+                               {"kappas (complex128)", 16, nser * order, 1, 1}, {"energy (float64)", 8, nser, 1, 1}};
     Py_buffer buf[6];
     if (get_all(obj, buf, spec, 6) < 0)
         return NULL;
@@ -653,11 +602,11 @@ py_rhs(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "rhs: bad sizes");
         return NULL;
     }
-    const ArraySpec spec[5] = {{single ? "d (complex64)" : "d (complex128)", single ? 8 : 16, nser * n, 0},
-                               {"a (complex128)", 16, nser * (p + 1), 0},
-                               {"tu (int64)", 8, nu, 0},
-                               {"valid (bool)", 1, n, 0},
-                               {"out (complex128)", 16, nser * nu, 1}};
+    const ArraySpec spec[5] = {{single ? "d (complex64)" : "d (complex128)", single ? 8 : 16, nser * n, 0, 1},
+                               {"a (complex128)", 16, nser * (p + 1), 0, 1},
+                               {"tu (int64)", 8, nu, 0, 1},
+                               {"valid (bool)", 1, n, 0, 1},
+                               {"out (complex128)", 16, nser * nu, 1, 1}};
     Py_buffer buf[5];
     if (get_all(obj, buf, spec, 5) < 0)
         return NULL;
@@ -699,10 +648,10 @@ py_solve_clusters(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "solve_clusters: bad sizes");
         return NULL;
     }
-    const ArraySpec spec[8] = {{"a (complex128)", 16, nser * (p + 1), 0}, {"tu", 8, nu, 0},
-                               {"block_start", 8, nu, 0},                  {"block_stop", 8, nu, 0},
-                               {"first", 8, nclusters, 0},                 {"size", 8, nclusters, 0},
-                               {"rhs", 16, nser * nu, 0},                  {"out", 16, nser * nu, 1}};
+    const ArraySpec spec[8] = {{"a (complex128)", 16, nser * (p + 1), 0, 1}, {"tu", 8, nu, 0, 1},
+                               {"block_start", 8, nu, 0, 1},                  {"block_stop", 8, nu, 0, 1},
+                               {"first", 8, nclusters, 0, 1},                 {"size", 8, nclusters, 0, 1},
+                               {"rhs", 16, nser * nu, 0, 1},                  {"out", 16, nser * nu, 1, 1}};
     Py_buffer buf[8];
     if (get_all(obj, buf, spec, 8) < 0)
         return NULL;

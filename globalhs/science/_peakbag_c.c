@@ -26,18 +26,10 @@
  *
  * No numpy headers: arrays arrive through the buffer protocol as C-contiguous float64.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_kernels.h"
 #include <math.h>
 #include <stddef.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#define ISA_NOTE "x86-64-v3 (AVX2/FMA) and baseline clones"
-#else
-#define MULTIVERSION
-#define ISA_NOTE "compiler default ISA"
-#endif
 
 MULTIVERSION static void
 fejer_rows(const double *restrict nu, const double *restrict centre, const double *restrict k2,
@@ -166,19 +158,6 @@ reduce_rows(const double *restrict src, const double *restrict w2, const double 
     }
 }
 
-static int
-get(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t count, const char *name)
-{
-    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS : PyBUF_C_CONTIGUOUS) < 0)
-        return -1;
-    if (view->len != (Py_ssize_t)sizeof(double) * count) {
-        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd float64", name, view->len, count);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *
 py_fejer(PyObject *self, PyObject *args)
 {
@@ -190,43 +169,30 @@ py_fejer(PyObject *self, PyObject *args)
                           &obj[6], &alpha, &t, &scale, &nrow, &nsrc, &nbin, &derivatives, &fixed_width, &obj[7],
                           &obj[8], &obj[9], &obj[10], &obj[11], &obj[12]))
         return NULL;
-    static const char *names[13] = {"nu", "centre", "k2", "pnu_re", "pnu_im", "pc_re", "pc_im",
-                                    "peaks", "source", "d2c", "d2c_lng", "d2lng", "d_lng"};
-    const Py_ssize_t mj = nrow * nbin, ms = nrow * nsrc, msj = ms * nbin;
-    const Py_ssize_t counts[13] = {mj, ms, ms, mj, mj, ms, ms, mj, msj, msj, msj, msj, mj};
-    /* outputs 8..12 are used only with derivatives (9..12 only with a free width): None otherwise */
-    Py_buffer buf[13];
-    int have[13] = {0};
-    int ok = 1;
-    for (int k = 0; k < 13 && ok; k++) {
-        int needed = k < 8 || (derivatives && (k < 10 || !fixed_width));
-        if (!needed)
-            continue;
-        if (get(obj[k], &buf[k], k >= 7, counts[k], names[k]) < 0)
-            ok = 0;
-        else
-            have[k] = 1;
-    }
-    if (ok) {
-        if (!(alpha > 0.0 && t > 0.0)) {
-            PyErr_SetString(PyExc_ValueError, "fejer: alpha and t must be positive");
-            ok = 0;
-        }
-    }
-    if (ok) {
-        double *p[13] = {NULL};
-        for (int k = 0; k < 13; k++)
-            p[k] = have[k] ? (double *)buf[k].buf : NULL;
-        Py_BEGIN_ALLOW_THREADS
-        fejer_rows(p[0], p[1], p[2], p[3], p[4], p[5], p[6], alpha, t, scale, nrow, nsrc, nbin, derivatives,
-                   fixed_width, p[7], p[8], p[9], p[10], p[11], p[12]);
-        Py_END_ALLOW_THREADS
-    }
-    for (int k = 0; k < 13; k++)
-        if (have[k])
-            PyBuffer_Release(&buf[k]);
-    if (!ok)
+    if (nrow < 0 || nsrc < 0 || nbin < 0 || !(alpha > 0.0 && t > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "fejer: sizes must not be negative, alpha and t must be positive");
         return NULL;
+    }
+    const Py_ssize_t mj = nrow * nbin, ms = nrow * nsrc, msj = ms * nbin;
+    /* outputs source.. are used only with derivatives, d2c_lng.. only with a free width: None otherwise */
+    const int width = derivatives && !fixed_width;
+    const ArraySpec spec[13] = {
+        {"nu", 8, mj, 0, 1},          {"centre", 8, ms, 0, 1},          {"k2", 8, ms, 0, 1},
+        {"pnu_re", 8, mj, 0, 1},      {"pnu_im", 8, mj, 0, 1},          {"pc_re", 8, ms, 0, 1},
+        {"pc_im", 8, ms, 0, 1},       {"peaks", 8, mj, 1, 1},           {"source", 8, msj, 1, derivatives},
+        {"d2c", 8, msj, 1, derivatives}, {"d2c_lng", 8, msj, 1, width}, {"d2lng", 8, msj, 1, width},
+        {"d_lng", 8, mj, 1, width}};
+    Py_buffer buf[13];
+    if (get_all(obj, buf, spec, 13) < 0)
+        return NULL;
+    double *p[13];
+    for (int k = 0; k < 13; k++)
+        p[k] = buf[k].buf;
+    Py_BEGIN_ALLOW_THREADS
+    fejer_rows(p[0], p[1], p[2], p[3], p[4], p[5], p[6], alpha, t, scale, nrow, nsrc, nbin, derivatives,
+               fixed_width, p[7], p[8], p[9], p[10], p[11], p[12]);
+    Py_END_ALLOW_THREADS
+    release_all(buf, 13);
     Py_RETURN_NONE;
 }
 
@@ -238,45 +204,33 @@ py_reduce_rows(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOOOOnnnnOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5], &obj[6],
                           &nrow, &nsrc, &nbin, &nq, &obj[7], &obj[8], &obj[9], &obj[10]))
         return NULL;
-    static const char *names[11] = {"source", "w2", "resid", "rows", "d2c", "d2c_lng", "d2lng",
-                                    "grad_src", "t", "u", "sec"};
-    const Py_ssize_t ms = nrow * nsrc, msj = ms * nbin, mj = nrow * nbin;
-    const Py_ssize_t counts[11] = {msj, mj, mj, nq * mj, msj, msj, msj, ms, ms * nsrc, nq * ms, 3 * ms};
-    Py_buffer buf[11];
-    int have[11] = {0};
-    int ok = nrow >= 0 && nsrc >= 0 && nbin >= 0 && nq >= 0;
-    if (!ok)
+    if (nrow < 0 || nsrc < 0 || nbin < 0 || nq < 0) {
         PyErr_SetString(PyExc_ValueError, "reduce_rows: negative size");
-    for (int k = 0; k < 11 && ok; k++) {
-        if (obj[k] == Py_None && k >= 4 && k <= 6)
-            continue; /* second-derivative arrays are optional */
-        if (get(obj[k], &buf[k], k >= 7, counts[k], names[k]) < 0)
-            ok = 0;
-        else
-            have[k] = 1;
-    }
-    double *work = NULL;
-    if (ok) {
-        work = (double *)PyMem_Malloc(sizeof(double) * (size_t)(nsrc * nbin > 0 ? nsrc * nbin : 1));
-        if (!work) {
-            PyErr_NoMemory();
-            ok = 0;
-        }
-    }
-    if (ok) {
-        double *p[11] = {NULL};
-        for (int k = 0; k < 11; k++)
-            p[k] = have[k] ? (double *)buf[k].buf : NULL;
-        Py_BEGIN_ALLOW_THREADS
-        reduce_rows(p[0], p[1], p[2], p[3], nq, p[4], p[5], p[6], nrow, nsrc, nbin, p[7], p[8], p[9], p[10], work);
-        Py_END_ALLOW_THREADS
-    }
-    PyMem_Free(work);
-    for (int k = 0; k < 11; k++)
-        if (have[k])
-            PyBuffer_Release(&buf[k]);
-    if (!ok)
         return NULL;
+    }
+    const Py_ssize_t ms = nrow * nsrc, msj = ms * nbin, mj = nrow * nbin;
+    /* the second-derivative inputs d2c, d2c_lng, d2lng are optional (None) */
+    const ArraySpec spec[11] = {
+        {"source", 8, msj, 0, 1},  {"w2", 8, mj, 0, 1},  {"resid", 8, mj, 0, 1},
+        {"rows", 8, nq * mj, 0, 1}, {"d2c", 8, msj, 0, obj[4] != Py_None},
+        {"d2c_lng", 8, msj, 0, obj[5] != Py_None}, {"d2lng", 8, msj, 0, obj[6] != Py_None},
+        {"grad_src", 8, ms, 1, 1}, {"t", 8, ms * nsrc, 1, 1}, {"u", 8, nq * ms, 1, 1}, {"sec", 8, 3 * ms, 1, 1}};
+    Py_buffer buf[11];
+    if (get_all(obj, buf, spec, 11) < 0)
+        return NULL;
+    double *work = PyMem_Malloc(sizeof(double) * (size_t)(nsrc * nbin > 0 ? nsrc * nbin : 1));
+    if (!work) {
+        release_all(buf, 11);
+        return PyErr_NoMemory();
+    }
+    double *p[11];
+    for (int k = 0; k < 11; k++)
+        p[k] = buf[k].buf;
+    Py_BEGIN_ALLOW_THREADS
+    reduce_rows(p[0], p[1], p[2], p[3], nq, p[4], p[5], p[6], nrow, nsrc, nbin, p[7], p[8], p[9], p[10], work);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(work);
+    release_all(buf, 11);
     Py_RETURN_NONE;
 }
 
