@@ -122,9 +122,6 @@ L5_SEEDS = range(40)
 
 @pytest.mark.slow
 @pytest.mark.refdata
-@pytest.mark.xfail(strict=True, reason="after the merge with the end-point quality test (session 3): 94.89 % of 1194 "
-                   "pulls (nu / a1 / a3 95.7 / 96.0 / 93.0 %, a3 mean pull +0.19), 0.9 binomial sd below a calibrated "
-                   "estimator but under the issue's 95 %; a3 stays 2.3 sd low (docs/peakbagging.md)")
 def test_issue_criterion_at_l5_with_36_coefficients(refdata):
     """l = 5 with N = 36: every one of the 11 components has its own frequency (N' = 2l), the fit is
     nonlinear and its Hessian errors are too small (91 %, docs/peakbagging.md, "What the errors mean").
