@@ -32,6 +32,9 @@ from globalhs.science.modetable import read_modetable
 from globalhs.science.peakbag_calibration import calibration_set
 
 DEGREES = (5, 20, 50, 100, 150)
+SLOW_TIMEOUT = 3600
+"""Seconds (wall) a slow calibration test may take: each needs 300-1500 s of CPU, more than the suite's
+900-s limit (pyproject.toml) on a machine shared with other work; the limit is for hangs."""
 BIG_SEEDS = range(24)
 
 
@@ -44,6 +47,7 @@ def _check_accounted(result):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.refdata
 def test_issue_criterion_95_percent_within_2_sigma_n6(refdata):
     """N = 6, 24 seeds (3744 pulls, binomial scatter 0.34 %): the issue's criterion as it states it."""
@@ -74,6 +78,7 @@ def _criterion(result, rejected_share):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.refdata
 def test_issue_criterion_all_degrees_n36_with_bootstrap(refdata):
     """N = 36 (hmi72d, mdifd72d) over l = 5, 20, 50, 100, 150 with BOOTSTRAP=40, seeds 0..3 (208
@@ -87,6 +92,7 @@ def test_issue_criterion_all_degrees_n36_with_bootstrap(refdata):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.refdata
 def test_issue_criterion_all_degrees_n18_with_bootstrap(refdata):
     """N = 18 (mdivw72d) over l = 5, 20, 50, 100, 150 with BOOTSTRAP=40, seeds 0..3 (624 pulls, binomial
@@ -123,6 +129,7 @@ L5_SEEDS = range(40)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.refdata
 def test_issue_criterion_at_l5_with_36_coefficients(refdata):
     """l = 5 with N = 36: every one of the 11 components has its own frequency (N' = 2l), the fit is
