@@ -13,7 +13,11 @@ from globalhs.science import peakbag as pb
 from globalhs.science.leakage import MapGeometry, leakage_block
 from globalhs.science.modetable import ModeTable
 from globalhs.science.observe import horizontal_ratio
-from globalhs.science.peakbag_errors import bootstrap_errors, replicate_spectra, student_factor
+from globalhs.science.peakbag_errors import (
+    bootstrap_errors,
+    replicate_spectra,
+    student_factor,
+)
 from globalhs.science.synthspec import synodic_frequencies, synthetic_degree
 
 DNU = 1e6 / (72 * 86400)
