@@ -6,6 +6,8 @@ degree, with the binomial standard deviation a calibrated estimator would show f
 
     PYTHONPATH=. python bench/pkbcalib.py --nacoeff 6 --seeds 0:24 [--degrees 5,20,50,100,150]
         [--bootstrap 0]    # K replicates per stage of the bias-corrected bootstrap (pkbgn BOOTSTRAP)
+        [--bootstrap-above X]  # linearity above which a fit is bootstrapped (default: FitSettings')
+        [--correlated --errors sandwich]  # periodograms of leakage-correlated series (real data's kind)
 
 Not a speed benchmark: it prints the CPU time taken so that the test's runtime can be planned.
 """
@@ -29,14 +31,21 @@ def main() -> None:
     parser.add_argument("--seeds", default="0:24", help="first:stop")
     parser.add_argument("--degrees", default="5,20,50,100,150")
     parser.add_argument("--bootstrap", type=int, default=0)
+    parser.add_argument("--bootstrap-above", type=float, default=pb.FitSettings.bootstrap_above)
+    parser.add_argument("--errors", default="hessian", choices=("hessian", "fisher", "sandwich"))
+    parser.add_argument("--correlated", action="store_true",
+                        help="spectra from synthspec.series_degree (rows share their modes' realisations)")
     opts = parser.parse_args()
     first, stop = (int(v) for v in opts.seeds.split(":"))
     degrees = [int(v) for v in opts.degrees.split(",")]
     truth = read_modetable(opts.table).with_nacoeff(opts.nacoeff)
-    settings = pb.FitSettings(nacoeff=opts.nacoeff, bootstrap=opts.bootstrap)
+    settings = pb.FitSettings(nacoeff=opts.nacoeff, bootstrap=opts.bootstrap, bootstrap_above=opts.bootstrap_above,
+                              errors=opts.errors)
     t0, c0 = time.perf_counter(), time.process_time()
-    result = calibration_set(truth, degrees, range(first, stop), settings)
-    print(f"N={opts.nacoeff} degrees {degrees} seeds {first}..{stop - 1} bootstrap {opts.bootstrap}")
+    result = calibration_set(truth, degrees, range(first, stop), settings, correlated=opts.correlated)
+    print(f"N={opts.nacoeff} degrees {degrees} seeds {first}..{stop - 1} bootstrap {opts.bootstrap} "
+          f"above linearity {opts.bootstrap_above}, errors {opts.errors}"
+          f"{', correlated spectra (series_degree)' if opts.correlated else ''}")
     print(result.summary())
     print(f"wall {time.perf_counter() - t0:.0f} s, CPU {time.process_time() - c0:.0f} s "
           f"(load average {os.getloadavg()[0]:.1f})")

@@ -7,12 +7,18 @@ the errors by those of a bias-corrected parametric bootstrap (globalhs.science.p
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from globalhs.science import peakbag as pb
 from globalhs.science.leakage import MapGeometry, leakage_block
 from globalhs.science.modetable import ModeTable
-from globalhs.science.peakbag_errors import bootstrap_errors
-from globalhs.science.synthspec import synthetic_degree
+from globalhs.science.observe import horizontal_ratio
+from globalhs.science.peakbag_errors import (
+    bootstrap_errors,
+    replicate_spectra,
+    student_factor,
+)
+from globalhs.science.synthspec import synodic_frequencies, synthetic_degree
 
 DNU = 1e6 / (72 * 86400)
 COARSE = MapGeometry(MAPMMAX=180, SINBDIVS=60)
@@ -101,3 +107,80 @@ def test_bootstrap_settings_are_checked():
         pb.FitSettings(bootstrap=5)
     with pytest.raises(ValueError, match="bootstrap_above"):
         pb.FitSettings(bootstrap_above=0.0)
+
+
+def test_student_factor_makes_two_bootstrap_sigma_the_95_percent_interval():
+    """An rms from K deviations scatters (chi^2_K / K); the reported error is scaled by t_K(0.97725)/2 so
+    that +-2 of it covers 95.45 % of fits.  Monte Carlo of 200000 fits, each with its own K = 40
+    replicate deviations (binomial sd of the fraction 0.05 %): unscaled 94.77 %, scaled 95.45 %."""
+    rng = np.random.default_rng(11)
+    fits = 200_000
+    for k in (20, 40):
+        deviation = rng.standard_normal(fits)
+        rms = np.sqrt(np.mean(rng.standard_normal((fits, k)) ** 2, axis=1))
+        unscaled = np.mean(np.abs(deviation) < 2 * rms)
+        scaled = np.mean(np.abs(deviation) < 2 * student_factor(k) * rms)
+        assert abs(unscaled - (2 * stats.t.cdf(2, k) - 1)) < 0.002, (k, unscaled)
+        assert abs(scaled - 0.9545) < 0.002, (k, scaled)
+        assert abs(np.std(deviation / (student_factor(k) * rms)) - 1) < 0.02
+    assert 1.03 < student_factor(40) < 1.035
+    with pytest.raises(ValueError, match="at least 2"):
+        student_factor(1)
+
+
+def _sandwich_problem(errors):
+    """A broad l = 6 mode on a 36-day grid (its leaked copies overlap it), the set-up of
+    tests/test_peakbag_sandwich.py, with the fit's errors setting ``errors``."""
+    l, n, dnu = 6, 14, 1e6 / (36 * 86400)
+    geometry = MapGeometry(MAPMMAX=180, SINBDIVS=60, MAPRMAX=0.95, MAPLGMAX=89.0, MAPBMAX=89.0, APODIZE=1,
+                           APINNER=0.83, APWIDTH=0.04, B0=5.0)
+    leak = leakage_block(geometry, l - 2, l + 2, 2, 6)
+    a = np.zeros((1, 6))
+    a[0, 0], a[0, 2] = 440.0, 20.0
+    truth = ModeTable([l], [n], [3000.0], [1.0], [4.0], [0.01], [0.0], np.zeros((1, 5)), a, np.zeros((1, 6)))
+    nu = np.arange(int(2900 / dnu), int(3100 / dnu)) * dnu
+    spec = pb.Spectrum(l, np.ones((2 * l + 1, nu.size)), nu[0], dnu)  # limit spectrum: Lorentzian profile
+    prob = pb._Problem(spec, n, pb.guess_of(truth, 0), truth, leak, pb.FitSettings(nacoeff=6, errors=errors))
+    theta = np.concatenate([[3000.0], prob._synodic(a[0])[:prob.nfree_a], np.log([1.0, 4.0, 0.01])])
+    return prob, theta, leak, truth
+
+
+@pytest.mark.parametrize("errors", ["hessian", "sandwich"])
+def test_replicates_are_exponential_about_the_model_and_correlated_only_for_the_sandwich(errors):
+    """replicate_spectra draws what the fit's errors setting says the data are.  Either way every bin is
+    exponential about the model (mean M, variance M^2).  With errors='sandwich' the rows share their modes'
+    realisations, Cov(P_m, P_m') = |Sigma_mm'|^2 with Sigma_mm' = sum_m'' C_mm'' C_m'm'' L_m'' (L the
+    Lorentzian; computed here from the leakage block, as SCIENCE.md section 6 and leakage_sandwich have
+    it); otherwise the rows are independent.  4000 replicates; the covariance of a pair of rows is summed
+    over the bins where their correlation exceeds 0.1."""
+    prob, theta, leak, truth = _sandwich_problem(errors)
+    reps = replicate_spectra(prob, theta, 4000, np.random.default_rng(4))
+    model = prob.model(theta)[0]
+    assert reps.shape == (4000,) + model.shape
+    valid = prob.valid
+    assert np.all(reps[:, ~valid] == 0)
+    ratio_mean = reps.mean(0)[valid] / model[valid]
+    ratio_var = reps.var(0)[valid] / model[valid] ** 2
+    assert abs(np.mean(ratio_mean) - 1) < 0.005 and np.all(np.abs(ratio_mean - 1) < 0.1)  # sd 1.6 % per bin
+    assert abs(np.mean(ratio_var) - 1) < 0.03
+    l, dm = prob.l, leak.dm
+    c = leak.matrix(l, float(horizontal_ratio(truth.nu[0])))[:, leak.dl, :]  # (m, d)
+    centres = synodic_frequencies(truth, 0, pb.ORBITAL_NHZ)
+    ratios = []
+    for m1, m2 in ((1, 3), (-2, 0), (-4, -2), (2, 4)):  # m +- 2: the strong leaks at B0 = 5 deg
+        i1, i2 = m1 + l, m2 + l
+        common = np.intersect1d(prob.k_abs[i1], prob.k_abs[i2])
+        j1, j2 = np.searchsorted(prob.k_abs[i1], common), np.searchsorted(prob.k_abs[i2], common)
+        x, y = reps[:, i1, j1], reps[:, i2, j2]
+        cov = np.mean((x - x.mean(0)) * (y - y.mean(0)), axis=0)
+        nu = prob.nu[i1, j1]
+        sigma = sum(c[i1, s - m1 + dm] * c[i2, s - m2 + dm] / (1 + (2 * (nu - centres[s + l]) / 4.0) ** 2)
+                    for s in range(-l, l + 1) if abs(s - m1) <= dm and abs(s - m2) <= dm)
+        strong = sigma**2 > 0.1 * model[i1, j1] * model[i2, j2]  # correlation above 0.1
+        assert strong.sum() >= 5
+        ratios.append(np.sum(cov[strong]) / np.sum(sigma[strong] ** 2))
+    ratios = np.array(ratios)
+    if errors == "sandwich":
+        assert np.all(np.abs(ratios - 1) < 0.12) and abs(np.mean(ratios) - 1) < 0.05, ratios
+    else:
+        assert np.all(np.abs(ratios) < 0.12), ratios

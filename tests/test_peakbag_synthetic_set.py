@@ -32,6 +32,9 @@ from globalhs.science.modetable import read_modetable
 from globalhs.science.peakbag_calibration import calibration_set
 
 DEGREES = (5, 20, 50, 100, 150)
+SLOW_TIMEOUT = 3600
+"""Seconds (wall) a slow calibration test may take: each needs 300-1500 s of CPU, more than the suite's
+900-s limit (pyproject.toml) on a machine shared with other work; the limit is for hangs."""
 BIG_SEEDS = range(24)
 
 
@@ -44,6 +47,7 @@ def _check_accounted(result):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.refdata
 def test_issue_criterion_95_percent_within_2_sigma_n6(refdata):
     """N = 6, 24 seeds (3744 pulls, binomial scatter 0.34 %): the issue's criterion as it states it."""
@@ -59,7 +63,9 @@ def test_issue_criterion_95_percent_within_2_sigma_n6(refdata):
 
 BOOTSTRAP = 40
 """Replicates per stage of the bias-corrected bootstrap (80 refits per nonlinear multiplet): the
-sample rms of K = 40 scatters by 1/sqrt(2K) = 11 %, which costs the pooled fraction about 0.5 point."""
+sample rms of K = 40 scatters by 1/sqrt(2K) = 11 %, which would cost the pooled fraction about 0.7
+point (94.77 % within 2 rms); the reported error carries the Student factor t_40(0.97725)/2 = 1.032
+that gives that back (peakbag_errors.student_factor)."""
 FEW_SEEDS = range(4)
 
 
@@ -72,25 +78,30 @@ def _criterion(result, rejected_share):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.refdata
 def test_issue_criterion_all_degrees_n36_with_bootstrap(refdata):
     """N = 36 (hmi72d, mdifd72d) over l = 5, 20, 50, 100, 150 with BOOTSTRAP=40, seeds 0..3 (208
     multiplets, 624 pulls, binomial sd 0.83 %: a calibrated estimator passes 95 % only 70 % of the time,
     so this is a weak check; the l = 5 test below is the strong one).  Measured 95.31 % (nu / a1 / a3
     95.6 / 94.7 / 95.6 %, spreads 0.94 / 1.05 / 1.02), 2 of 208 rejected with reasons; l = 20 alone
-    93.63 % of 204 pulls.  About 850 s CPU (l = 20: 547 s)."""
+    93.63 % of 204 pulls.  About 850 s CPU (l = 20: 547 s).  Session 4 (bootstrap above linearity 0.10,
+    Student factor): 95.49 % (95.2 / 95.2 / 96.1 %, spreads 0.94 / 1.03 / 1.00), 1 rejected, 87
+    bootstrapped (l = 20: 43 of 68, 94.12 %); 449 s wall on a quiet machine."""
     truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(36)
     result = calibration_set(truth, DEGREES, FEW_SEEDS, pb.FitSettings(nacoeff=36, bootstrap=BOOTSTRAP))
     _criterion(result, 0.02)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.refdata
 def test_issue_criterion_all_degrees_n18_with_bootstrap(refdata):
     """N = 18 (mdivw72d) over l = 5, 20, 50, 100, 150 with BOOTSTRAP=40, seeds 0..3 (624 pulls, binomial
     sd 0.83 %, as above).  At l = 5 N' = min(N, 2l) = 10, the same fit as N = 36.  Measured
     96.60 % (nu / a1 / a3 97.6 / 98.1 / 94.2 %, spreads 0.95 / 0.98 / 1.02), 2 of 208 rejected with
-    reasons, 28 fits bootstrapped; 194 s CPU."""
+    reasons, 28 fits bootstrapped; 194 s CPU.  Session 4 (bootstrap above linearity 0.10, Student
+    factor): 96.62 % (97.1 / 98.1 / 94.7 %, spreads 0.95 / 0.96 / 1.00), 1 rejected, 68 bootstrapped."""
     truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(18)
     result = calibration_set(truth, DEGREES, FEW_SEEDS, pb.FitSettings(nacoeff=18, bootstrap=BOOTSTRAP))
     _criterion(result, 0.02)
@@ -121,21 +132,21 @@ L5_SEEDS = range(40)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.refdata
-@pytest.mark.xfail(strict=True, reason="after the merge with the end-point quality test (session 3): 94.89 % of 1194 "
-                   "pulls (nu / a1 / a3 95.7 / 96.0 / 93.0 %, a3 mean pull +0.19), 0.9 binomial sd below a calibrated "
-                   "estimator but under the issue's 95 %; a3 stays 2.3 sd low (docs/peakbagging.md)")
 def test_issue_criterion_at_l5_with_36_coefficients(refdata):
     """l = 5 with N = 36: every one of the 11 components has its own frequency (N' = 2l), the fit is
     nonlinear and its Hessian errors are too small (91 %, docs/peakbagging.md, "What the errors mean").
-    With BOOTSTRAP=40 the flagged fits (linearity > 0.15) take their errors from the bias-corrected
-    bootstrap.  40 seeds (fixed before the run): 400 multiplets, 1200 pulls, binomial sd 0.60 %, so a
-    calibrated estimator falls below 95 % only on a 0.75-sd fluctuation (23 % of the time) and the
-    Hessian's 91.6 % (measured on seeds 0..99) is 5.6 sd below.  Each quantity must reach 93 % (400
-    pulls, sd 1.0 %).  Measured on the calib branch 95.20 % (nu / a1 / a3 96.2 / 96.2 / 93.2 %, spreads
-    0.95 / 1.03 / 1.09), 4 of 400 rejected with reasons, 253 fits bootstrapped; 329 s CPU.  On main after
-    the merge with the end-point quality test: 94.89 % (95.7 / 96.0 / 93.0 %, spreads 0.97 / 1.03 / 1.11,
-    a3 mean +0.19), 2 rejected, 255 bootstrapped: hence the xfail."""
+    With BOOTSTRAP=40 the flagged fits (linearity > 0.10) take their errors from the bias-corrected
+    bootstrap (times the Student factor of its 40 replicates).  40 seeds (fixed before the run): 400
+    multiplets, 1200 pulls, binomial sd 0.60 %, so a calibrated estimator falls below 95 % only on a
+    0.75-sd fluctuation (23 % of the time) and the Hessian's 91.6 % (measured on seeds 0..99) is 5.6 sd
+    below.  Each quantity must reach 93 % (400 pulls, sd 1.0 %).  Measured (session 4): 95.64 % (nu /
+    a1 / a3 96.5 / 96.7 / 93.7 %, spreads 0.94 / 0.99 / 1.06, a3 mean pull +0.17), 2 of 400 rejected
+    with reasons, 349 fits bootstrapped; 448 s CPU.  Before the factor and the threshold 0.10 (0.15):
+    94.89 % (a3 93.0 %), a strict xfail.  On fresh seeds 40..79 the same code gives 94.82 % (a3
+    93.5 %), so 0..79 together 95.23 % of 2391 pulls: pooled, consistent with calibrated errors; a3 alone
+    is 2.5 sd low (docs/peakbagging.md, "What the errors mean", session 4)."""
     truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(36)
     result = calibration_set(truth, (5,), L5_SEEDS, pb.FitSettings(nacoeff=36, bootstrap=BOOTSTRAP))
     _criterion(result, 0.05)
@@ -146,7 +157,8 @@ def test_issue_criterion_at_l5_with_36_coefficients(refdata):
 @pytest.mark.refdata
 def test_l5_with_36_coefficients_is_flagged_nonlinear_and_hessian_errors_too_small(refdata):
     """Without the bootstrap, the same kind of fits (12 seeds, 120 multiplets, 354 pulls, binomial sd
-    1.1 %): no silent failures, the linearity diagnostic flags them (median above 0.15, unlike N = 6 at
+    1.1 %): no silent failures, the linearity diagnostic flags them (median above 0.15, above the
+    bootstrap's line 0.10, unlike N = 6 at
     l = 100, medians 0.02), and the Hessian errors are too small -- below 93 % within 2 sigma (measured
     91.0 %), which is why BOOTSTRAP exists.  8 s CPU."""
     result = _l5_n36(str(refdata("hmi_modes", "hmi.6400.36")))

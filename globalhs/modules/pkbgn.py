@@ -355,7 +355,7 @@ MODULE = Module(
             "that a mode's realisation appears in every m-spectrum it leaks into, SCIENCE.md section 6)",
             ("hessian", "fisher", "sandwich")),
         Arg("BOOTSTRAP", int, 0, "replicates per stage of the bias-corrected parametric bootstrap giving the errors "
-            "of nonlinear fits (median sigma(nu_nlm)/Gamma > 0.15, where the Hessian's are too small; 2K refits "
+            "of nonlinear fits (median sigma(nu_nlm)/Gamma > 0.10, where the Hessian's are too small; 2K refits "
             "each); 0: Hessian errors for all"),
         Arg("ORBITAL", str, "mean", "nHz added to the synodic a1 to report it sidereal; mean: the observer's "
             "mean orbital rate over the span (ephemeris; 30.5-32.6 nHz over the year)"),

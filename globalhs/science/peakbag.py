@@ -114,7 +114,7 @@ class FitSettings:
     # "sandwich": H^-1 J H^-1 with J the covariance of the score when the m-spectra share modes through
     # the leakage (the diagonal likelihood's own errors assume they do not; see leakage_sandwich)
     bootstrap: int = 0  # replicates per stage of the bias-corrected bootstrap for nonlinear fits (0: never)
-    bootstrap_above: float = 0.15  # nonlinear: median sigma(nu_nlm)/Gamma above this (fit.linearity)
+    bootstrap_above: float = 0.10  # nonlinear: median sigma(nu_nlm)/Gamma above this (3 sigma inside 0.29 Gamma)
     seed: int = 0  # of the bootstrap's random numbers (with n and l: each multiplet's are reproducible)
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from globalhs.science import peakbag as pb
 from globalhs.science.leakage import LeakageBlock, MapGeometry, leakage_block
 from globalhs.science.modetable import ModeTable
-from globalhs.science.synthspec import synthetic_degree
+from globalhs.science.synthspec import series_degree, synthetic_degree
 
 __all__ = ["DNU_72D", "QUANTITIES", "CalibrationSet", "calibration_set"]
 
@@ -82,6 +82,12 @@ class CalibrationSet:
                  (f"pooled within 2 sigma {100 * self.pooled():.2f} %; per quantity (nu, a1, a3) "
                   f"{joined(100 * self.within(), '.1f')} %; spread {joined(self.spread(), '.3f')}; "
                   f"mean {joined(self.pulls.mean(axis=0), '+.2f')}")]
+        booted = np.array([str(m).startswith("bootstrap") for m in self.methods], dtype=bool)
+        for name, sel in (("bootstrap", booted), ("other", ~booted)):
+            if booted.any() and sel.any():
+                lines.append(f"  {name} errors: {sel.sum():4d} fits, within 2 sigma "
+                             f"{joined(100 * self.within(select=sel), '5.1f')} %, spread "
+                             f"{joined(self.spread(select=sel), '.2f')}")
         for l in np.unique(self.l):
             sel = self.l == l
             lines.append(f"  l={l:4d}: {sel.sum():4d} fits, within 2 sigma "
@@ -105,7 +111,7 @@ def _leakage(l: int, dl: int = 6, dm: int = 15) -> LeakageBlock:
 
 def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings | None = None,
                     background: float = 0.002, dnu: float = DNU_72D, nu_offset: float = 0.3,
-                    a1_offset: float = 10.0) -> CalibrationSet:
+                    a1_offset: float = 10.0, correlated: bool = False) -> CalibrationSet:
     """Fit synthetic spectra of ``degrees`` built from ``truth`` (its a-coefficients as many as it has)
     with noise seeds ``seeds``; the guesses are the truth with nu moved by N(0, nu_offset) widths and a1
     by N(0, a1_offset) nHz, and the background set to ``background``.  Neighbours are the truth.
@@ -115,7 +121,15 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
     bootstrap (``settings.bootstrap``) of noise seed ``seed`` uses FitSettings.seed = settings.seed +
     BOOTSTRAP_SEED_STRIDE * (seed + 1): pkbgn seeds it by (SEED, n, l), and one seed for every noise
     seed would reuse the same replicate noise for a multiplet in every seed, so that the bootstrap's own
-    sampling error (1/sqrt(2K) in sigma) would be common to all its pulls instead of averaging out."""
+    sampling error (1/sqrt(2K) in sigma) would be common to all its pulls instead of averaging out.
+
+    ``correlated``: the spectra are periodograms of time series of length 1/``dnu`` whose m-spectra
+    share their modes' realisations through the leakage, as real spectra do
+    (:func:`globalhs.science.synthspec.series_degree`, one multiplet per call, in order of n from the
+    same generator), instead of independent exponentials about the limit spectrum.  series_degree
+    simulates no other degree, so the neighbours are the truth's multiplets of the same degree only.
+    Such data want ``settings.errors`` = "sandwich" (the bootstrap then draws correlated replicates too,
+    :func:`globalhs.science.peakbag_errors.replicate_spectra`)."""
     settings = pb.FitSettings() if settings is None else settings
     pulls, ls, ns, lin, methods, rejected, total = [], [], [], [], [], [], 0
     for l in degrees:
@@ -124,18 +138,21 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
         if rows.size == 0:
             raise ValueError(f"the truth table has no multiplet of l={l}")
         for seed in seeds:
-            power, nu0, _ = synthetic_degree(
-                truth, l, leak, dnu, background, np.random.default_rng([seed, l]),
-                lambda r: max(settings.window_gammas * truth.width[r], settings.window_min) + 10,
-                orbital_nhz=settings.orbital_nhz)
-            spec = pb.Spectrum(l, power, nu0, dnu)
             guesses = truth.select(np.arange(len(truth)))
             offsets = np.random.default_rng([seed, l, 1])
             guesses.nu[rows] += offsets.normal(0, nu_offset, rows.size) * guesses.width[rows]
             guesses.a[rows, 0] += offsets.normal(0, a1_offset, rows.size)
             guesses.bg[:] = background
             seeded = replace(settings, seed=settings.seed + BOOTSTRAP_SEED_STRIDE * (seed + 1))
-            fits = pb.fit_degree(spec, guesses, leak, seeded, neighbours=truth)
+            if correlated:
+                fits = _fit_series(truth, int(l), rows, guesses, leak, seeded, background, dnu,
+                                   np.random.default_rng([seed, l]))
+            else:
+                power, nu0, _ = synthetic_degree(
+                    truth, l, leak, dnu, background, np.random.default_rng([seed, l]),
+                    lambda r: max(settings.window_gammas * truth.width[r], settings.window_min) + 10,
+                    orbital_nhz=settings.orbital_nhz)
+                fits = pb.fit_degree(pb.Spectrum(l, power, nu0, dnu), guesses, leak, seeded, neighbours=truth)
             total += rows.size
             for f in fits:
                 r = truth.find(f.n, f.l)
@@ -150,3 +167,19 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
                 methods.append(f.error_method)
     return CalibrationSet(np.array(pulls).reshape(-1, 3), np.array(ls, dtype=int), np.array(ns, dtype=int),
                           np.array(lin), rejected, total, np.array(methods, dtype=object))
+
+
+def _fit_series(truth: ModeTable, l: int, rows: np.ndarray, guesses: ModeTable, leak: LeakageBlock,
+                settings: pb.FitSettings, background: float, dnu: float, rng: np.random.Generator) -> list:
+    """Fits of the multiplets ``rows`` of degree ``l``, each on periodograms of its own leakage-correlated
+    time series (:func:`calibration_set` with ``correlated``)."""
+    length = 1e6 / dnu  # seconds
+    own = truth.select(rows)
+    fits = []
+    for r in rows:
+        n = int(truth.n[r])
+        power, nu0, step = series_degree(truth, l, leak, length, background, rng, ns=[n],
+                                         orbital_nhz=settings.orbital_nhz)
+        spec = pb.Spectrum(l, power, nu0, step, length)
+        fits.append(pb.fit_multiplet(spec, n, pb.guess_of(guesses, int(r)), own, leak, settings))
+    return fits
