@@ -158,3 +158,23 @@ def test_compiled_score_and_information_equal_numpy(problem, observed, monkeypat
         prob.data = data
     for a, b in zip(got["numpy"], got["compiled"]):
         assert np.abs(a - b).max() <= 1e-10 * np.abs(a).max()
+
+
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
+def test_source_profiles_sum_to_the_model(problem, path, monkeypatch):
+    """The per-source profiles the bootstrap's correlated replicates are built from, weighted by k2 and
+    summed, are the model less background and neighbours, on either path and after the problem has
+    evaluated (and cached) its own arrays: a copy with other weights must not use them."""
+    if path == "compiled" and pb._peakbag_c is None:
+        pytest.skip("the compiled kernel is not built")
+    monkeypatch.setenv("GLOBALHS_PEAKBAG", path)
+    prob, theta = problem
+    theta = theta.copy()
+    theta[2 + prob.nfree_a] = np.log(3.0 * DNU)  # 3 bins: the closed form, which the C kernel computes
+    model = prob.model(theta, derivatives=True)[0]
+    prof = prob.source_profiles(theta)
+    assert prof.shape == prob.k2.shape + prob.nu.shape[1:]
+    bg = prob.unpack(theta)[4]
+    np.testing.assert_allclose(np.einsum("ms,msj->mj", prob.k2, prof) + bg + prob.neighbour, model,
+                               rtol=1e-12, atol=1e-12 * model.max())
+    assert prob.model(theta)[0] is not None and np.array_equal(prob.model(theta)[0], model)  # own caches intact

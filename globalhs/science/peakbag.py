@@ -40,6 +40,7 @@ determine (B far below the modes' power) is held in the errors, its own error fl
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field, replace
 
@@ -278,7 +279,7 @@ class _Problem:
         self.nbins = int(self.valid.sum())
         self.evaluations = 0
         self._phase_nu = None  # exp(-2 pi i nu T) on the bins, for the finite-span profile (on first use)
-        self._phase_nu_parts = None  # its real and imaginary parts, nu and k2 as the C kernel takes them
+        self._phase_nu_parts = None  # its real and imaginary parts and nu, as the C kernel takes them
         self._buffers = {}  # work arrays (see _work)
         self._last_evaluation = None  # (theta, kernel path), (model, D, rows), second derivatives
         self.background_information = np.inf  # of ln B at the last score_and_fisher point
@@ -354,6 +355,23 @@ class _Problem:
         result = self._evaluate(theta, True)
         self._last_evaluation = (key, result, self._second)
         return result
+
+    def source_profiles(self, theta) -> np.ndarray:
+        """The profile (m, s, j) of each own source column s on row m's bins at unit leakage weight, with
+        no background or neighbours: the terms the model sums with the weights ``k2`` (the bootstrap's
+        leakage-correlated replicates need them one by one).  Evaluated by this problem's own model
+        (Lorentzian, finite-span or asymmetric alike) on a copy with one column's weight at a time and
+        its own caches."""
+        single = copy.copy(self)
+        single.neighbour = np.zeros_like(self.neighbour)
+        single._buffers, single._last_evaluation = {}, None
+        background = self.unpack(theta)[4]
+        prof = np.empty(self.k2.shape + self.nu.shape[1:])
+        for s in range(self.k2.shape[1]):
+            single.k2 = np.zeros_like(self.k2)
+            single.k2[:, s] = 1.0
+            prof[:, s] = single.model(theta)[0] - background
+        return np.clip(prof, 0.0, None)
 
     def _evaluate(self, theta, derivatives):
         nu_nl, a, height, gamma, bg, asym = self.unpack(theta)
@@ -505,8 +523,9 @@ class _Problem:
         nbin = self.nu.shape[1]
         if self._phase_nu_parts is None:
             self._phase_nu_parts = (np.ascontiguousarray(self._phase_nu.real), np.ascontiguousarray(self._phase_nu.imag),
-                                    np.ascontiguousarray(self.nu, dtype=float), np.ascontiguousarray(self.k2, dtype=float))
-        pnu_re, pnu_im, nu, k2 = self._phase_nu_parts
+                                    np.ascontiguousarray(self.nu, dtype=float))
+        pnu_re, pnu_im, nu = self._phase_nu_parts
+        k2 = np.ascontiguousarray(self.k2, dtype=float)  # not cached: source_profiles evaluates other weights
         peaks = np.empty((nrow, nbin))
         source = d2c = d2c_lng = d2lng = d_lng = None
         if derivatives:

@@ -17,8 +17,6 @@ and how well they are calibrated.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from scipy import stats
 
@@ -203,25 +201,10 @@ def replicate_spectra(prob, truth: np.ndarray, replicates: int, rng: np.random.G
     return np.where(prob.valid, _correlated_power(prob, truth, expect, replicates, rng), 0.0)
 
 
-def _own_profiles(prob, theta: np.ndarray) -> np.ndarray:
-    """The profile (m, s, j) of the multiplet's own source column s on the bins of row m, without the
-    leakage power: the fit's own model function (Lorentzian, finite-span or asymmetric profile alike),
-    evaluated one source column at a time with unit weight and nothing else in the model."""
-    single = copy.copy(prob)  # a shallow copy: only its leakage weights and neighbours are replaced
-    single.neighbour = np.zeros_like(prob.neighbour)
-    background = prob.unpack(theta)[4]
-    prof = np.empty(prob.k2.shape + prob.nu.shape[1:])
-    for s in range(prob.k2.shape[1]):
-        single.k2 = np.zeros_like(prob.k2)
-        single.k2[:, s] = 1.0
-        prof[:, s] = single.model(theta)[0] - background
-    return np.clip(prof, 0.0, None)
-
-
 def _correlated_power(prob, theta: np.ndarray, expect: np.ndarray, replicates: int,
                       rng: np.random.Generator) -> np.ndarray:
     """Leakage-correlated replicate spectra (K, m, j) at ``theta`` (see :func:`replicate_spectra`)."""
-    prof = _own_profiles(prob, theta)
+    prof = prob.source_profiles(theta)
     k_rel = prob.k_abs - prob.k_abs.min()
     nk = int(k_rel.max()) + 1
     shape = (replicates, 2 * prob.l + 1, nk)
