@@ -258,3 +258,21 @@ def test_wide_mode_finite_profile_closed_form_and_derivatives(setup):
     numeric_grad, numeric_hess = _central_differences(prob, theta)
     assert np.allclose(grad, numeric_grad, rtol=1e-4, atol=1e-5 * np.abs(grad).max())
     assert np.abs(hess - numeric_hess).max() < 1e-5 * np.abs(hess).max()
+
+
+@pytest.mark.parametrize("a", [0.01 + 0.05j, 0.1 - 0.1j, 0.15 + 0.02j, 0.3 + 0.2j, 2.0 - 1.0j])
+def test_fejer_lorentz_and_its_derivatives_against_mpmath(a):
+    """g(a) = 1/a - (1 - exp(-aT))/(a^2 T) and its first two derivatives, by the power series where
+    |aT| < 0.5 (the first four points; the closed form cancels there) and the closed form elsewhere,
+    against 30-digit arithmetic."""
+    mpmath = pytest.importorskip("mpmath")
+    t = 3.0
+    with mpmath.workdps(30):
+        def g(x):
+            return 1 / x - (1 - mpmath.exp(-x * t)) / (x * x * t)
+
+        x = mpmath.mpc(a.real, a.imag)
+        expected = [complex(g(x)), complex(mpmath.diff(g, x)), complex(mpmath.diff(g, x, 2))]
+    got = pb._fejer_lorentz(np.array([a]), t)
+    for value, want in zip(got, expected):
+        assert abs(value[0] - want) <= 1e-13 * abs(want), (value[0], want)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -434,23 +434,11 @@ class _Problem:
             self._phase_nu = np.exp(-2j * np.pi * np.mod(self.nu * t, 1.0))
         phase_c = np.exp(-alpha * t) * np.exp(2j * np.pi * np.mod(centre * t, 1.0))  # (m, s)
         scale = height * np.pi * gamma
-        nrow, nsrc = self.k2.shape
-        nbin = self.nu.shape[1]
+        nsrc, nbin = self.k2.shape[1], self.nu.shape[1]
         if alpha * t >= FEJER_SERIES_BELOW and kernel_path() == "compiled":
             return self._model_finite_compiled(centre, phase_c, alpha, scale, bg, derivatives)
-        peaks = np.empty((nrow, nbin))
-        if derivatives:
-            source = np.empty((nrow, nsrc, nbin))
-            d2 = np.empty_like(source)
-            if self.fixed_width:
-                d2c_lng = d2lng = np.zeros_like(source)
-                d_lng = np.zeros((nrow, nbin))
-            else:
-                d2c_lng, d2lng = np.empty_like(source), np.empty_like(source)
-                d_lng = np.empty((nrow, nbin))
-        block = max(1, FEJER_BLOCK // max(nsrc * nbin, 1))
-        for r0 in range(0, nrow, block):
-            sl = slice(r0, min(r0 + block, nrow))
+        peaks, source, d2, d2c_lng, d2lng, d_lng = self._blocked_outputs(derivatives)
+        for sl in self._row_blocks():
             k2 = self.k2[sl]
             a = np.empty((k2.shape[0], nsrc, nbin), dtype=complex)
             a.real = alpha
@@ -500,12 +488,37 @@ class _Problem:
                 s1 = g2.imag * alpha
                 s1 += g1.imag
                 np.multiply(s1, 2.0 * np.pi * scale, out=d2c_lng[sl])
+        return self._profile_result(peaks, bg, derivatives, source, (d2, d2c_lng, d2lng), d_lng)
+
+    def _row_blocks(self):
+        """Slices of rows m holding about FEJER_BLOCK (m, s, j) elements each (the blocked profiles)."""
+        nrow, nsrc = self.k2.shape
+        block = max(1, FEJER_BLOCK // max(nsrc * self.nu.shape[1], 1))
+        return [slice(r0, min(r0 + block, nrow)) for r0 in range(0, nrow, block)]
+
+    def _blocked_outputs(self, derivatives):
+        """The arrays a blocked profile evaluation fills: peaks (m, j) and, with ``derivatives``,
+        dM/dcentre, d2F/dcentre2, d2F/dcentre dlnG, d2F/dlnG2 (m, s, j) and dM/dlnG (m, j), the last
+        three zero (and not filled) for a held width."""
+        nrow, nsrc = self.k2.shape
+        nbin = self.nu.shape[1]
+        peaks = np.empty((nrow, nbin))
+        if not derivatives:
+            return peaks, None, None, None, None, None
+        source = np.empty((nrow, nsrc, nbin))
+        d2c = np.empty_like(source)
+        if self.fixed_width:
+            return peaks, source, d2c, np.zeros_like(source), np.zeros_like(source), np.zeros((nrow, nbin))
+        return peaks, source, d2c, np.empty_like(source), np.empty_like(source), np.empty((nrow, nbin))
+
+    def _profile_result(self, peaks, bg, derivatives, source, second, d_lng):
+        """:meth:`model`'s result from a profile evaluation's filled arrays (blocked or compiled); the
+        second derivatives go to ``self._second``."""
         model = peaks + bg + self.neighbour
         if not derivatives:
             return model, None, None
-        self._second = (d2, d2c_lng, d2lng)
-        rows = [peaks, d_lng, np.full_like(model, bg)]
-        return model, source, np.array(rows)
+        self._second = second
+        return model, source, np.array([peaks, d_lng, np.full_like(model, bg)])
 
     def _work(self, name: str, shape: tuple) -> np.ndarray:
         """A work array of the problem, reused from call to call: fresh (m, s, j) arrays of megabytes
@@ -538,14 +551,10 @@ class _Problem:
                          np.ascontiguousarray(phase_c.real), np.ascontiguousarray(phase_c.imag), float(alpha),
                          float(self.length_uhz), float(scale), nrow, nsrc, nbin, bool(derivatives),
                          bool(self.fixed_width), peaks, source, d2c, d2c_lng, d2lng, d_lng)
-        model = peaks + bg + self.neighbour
-        if not derivatives:
-            return model, None, None
-        if self.fixed_width:
+        if derivatives and self.fixed_width:
             d2c_lng = d2lng = np.zeros_like(source)
             d_lng = np.zeros((nrow, nbin))
-        self._second = (d2c, d2c_lng, d2lng)
-        return model, source, np.array([peaks, d_lng, np.full_like(model, bg)])
+        return self._profile_result(peaks, bg, derivatives, source, (d2c, d2c_lng, d2lng), d_lng)
 
     def _model_finite_wide(self, centre, height, gamma, bg, derivatives):
         """:meth:`_model_finite` where exp(-pi Gamma T) is negligible, in real arithmetic (the same
@@ -556,21 +565,8 @@ class _Problem:
         the Lorentzian less a term of zero integral that lowers the peak by eps and widens it.  In
         blocks of rows m, as :meth:`_model_finite`."""
         eps = 1.0 / (np.pi * gamma * self.length_uhz)
-        nrow, nsrc = self.k2.shape
-        nbin = self.nu.shape[1]
-        peaks = np.empty((nrow, nbin))
-        if derivatives:
-            source = np.empty((nrow, nsrc, nbin))
-            d2c = np.empty_like(source)
-            if self.fixed_width:
-                d2c_lng = d2lng = np.zeros_like(source)
-                d_lng = np.zeros((nrow, nbin))
-            else:
-                d2c_lng, d2lng = np.empty_like(source), np.empty_like(source)
-                d_lng = np.empty((nrow, nbin))
-        block = max(1, FEJER_BLOCK // max(nsrc * nbin, 1))
-        for r0 in range(0, nrow, block):
-            sl = slice(r0, min(r0 + block, nrow))
+        peaks, source, d2c, d2c_lng, d2lng, d_lng = self._blocked_outputs(derivatives)
+        for sl in self._row_blocks():
             k2 = self.k2[sl]
             x = np.subtract(self.nu[sl, None, :], centre[sl, :, None])
             x *= 2.0 / gamma
@@ -593,12 +589,7 @@ class _Problem:
                 d2c_lng[sl] = (-2.0 / gamma) * height * (-f1 - x * f2 + 2.0 * eps * h1 + eps * x * h2)
                 d2lng[sl] = height * (x * f1 + x2 * f2 - eps * h - 3.0 * eps * x * h1 - eps * x2 * h2)
                 d_lng[sl] = np.einsum("msj,ms->mj", height * (-x * f1 + eps * h + eps * x * h1), k2)
-        model = peaks + bg + self.neighbour
-        if not derivatives:
-            return model, None, None
-        self._second = (d2c, d2c_lng, d2lng)
-        rows = [peaks, d_lng, np.full_like(model, bg)]
-        return model, source, np.array(rows)
+        return self._profile_result(peaks, bg, derivatives, source, (d2c, d2c_lng, d2lng), d_lng)
 
     def admissible(self, theta) -> bool:
         """Parameters the model can be evaluated at: finite, Gamma within [dnu/10, 10 W], H and B
@@ -994,24 +985,16 @@ def _fejer_lorentz(a: np.ndarray, t: float):
             g1 = 2.0 * (1.0 - e) * inv3 / t - (1.0 + e) * inv2
             g2 = t * e * inv2 + (2.0 + 4.0 * e) * inv3 - 6.0 * (1.0 - e) * inv2 * inv2 / t
     if np.any(small):
-        us = u[small]
-        s0 = np.zeros_like(us)
-        s1 = np.zeros_like(us)
-        s2 = np.zeros_like(us)
-        fact = 2.0  # (k+2)!
-        power = np.ones_like(us)  # (-u)^k
-        for k in range(0, 18):
-            if k > 0:
-                fact *= k + 2
-            term = power / fact
-            s0 += term
-            if k >= 1:
-                s1 += k * power_prev / fact
-            if k >= 2:
-                s2 += k * (k - 1) * power_prev2 / fact
-            power_prev2 = power_prev if k >= 1 else None
-            power_prev = power
-            power = power * (-us)
+        minus_u = -u[small]
+        s0, s1, s2 = (np.zeros_like(minus_u) for _ in range(3))
+        power, previous, before = np.ones_like(minus_u), np.zeros_like(minus_u), np.zeros_like(minus_u)
+        factorial = 1.0
+        for k in range(18):  # power = (-u)^k, previous = (-u)^(k-1), before = (-u)^(k-2), factorial = (k+2)!
+            factorial *= k + 2
+            s0 += power / factorial
+            s1 += k * previous / factorial
+            s2 += k * (k - 1) * before / factorial
+            before, previous, power = previous, power, power * minus_u
         g[small], g1[small], g2[small] = t * s0, -(t**2) * s1, t**3 * s2
     return g, g1, g2
 
