@@ -99,7 +99,9 @@ def _dense_score_covariance(prob, theta):
     c_full = np.zeros((nrow, nrow))
     np.add.at(c_full, (np.repeat(np.arange(nrow), prob.src.shape[1]), prob.src.ravel()), prob.c.ravel())
     nu_grid = prob.nu[0, 0] + (k0 - prob.k_abs[0, 0] + np.arange(nk)) * prob.dnu
-    prof = pb.lorentzian(nu_grid[None, :], (nu_nl + prob.poly.T @ a)[:, None], gamma, height)
+    # each own mode's profile on the absolute grid: the finite-span profile of the reference formula
+    offset = nu_grid[None, :] - (nu_nl + prob.poly.T @ a)[:, None]
+    prof = height * np.pi * gamma * pb._fejer_lorentz(np.pi * gamma + 2j * np.pi * offset, prob.length_uhz)[0].real
     cov = np.einsum("ms,sk,ns->kmn", c_full, prof, c_full) ** 2
     cov[:, np.arange(nrow), np.arange(nrow)] = m_abs.T**2
     ub = u_abs.transpose(2, 0, 1)

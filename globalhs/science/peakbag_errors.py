@@ -64,7 +64,8 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     The diagonal likelihood treats every P_m(nu) as independent, but a mode (l, m'') appears in every
     row m it leaks into, with the same realisation: y_m(nu) = sum_m'' C(l,m; l,m'') A_m''(nu) + noise,
     so (complex Gaussian y) Cov(P_m, P_m') = |Sigma_mm'|^2 with Sigma_mm' = sum_m'' C_mm'' C_m'm'' L_m''
-    (SCIENCE.md section 6). The maximum of the diagonal likelihood is still consistent (E P_m = M_m),
+    (SCIENCE.md section 6), L_m'' the mode's profile in the fit's own model (``prob.source_profiles``:
+    the finite-span profile for spectra of known length). The maximum of the diagonal likelihood is still consistent (E P_m = M_m),
     and its covariance is the sandwich H^-1 J H^-1 with
 
         J_pq = sum_nu sum_{m,m'} (dM_m/dp / M_m^2)(dM_m'/dq / M_m'^2) Cov(P_m, P_m'),
@@ -79,12 +80,7 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     at the same absolute frequency bins; the delta < 0 bands are the transposes.  This costs
     (2 dm + 1)(4 dm + 1)(2l+1) bins instead of (2l+1)^3 bins for the dense (m, m') products.
     """
-    from globalhs.science.peakbag import (
-        lorentzian,  # at call time: peakbag imports this module
-    )
-
     model, source, rows = prob.model(theta, derivatives=True)
-    nu_nl, a, height, gamma, _, asym = prob.unpack(theta)
     valid = prob.valid
     nrow, nbin = valid.shape
     # dM/dtheta on every (m, j): frequency parameters through the source centres, then ln H, ln G, ln B[, b]
@@ -95,10 +91,7 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     # copy for looking up C(l,m'; l,m'') of another row m'
     c_full = np.zeros((nrow, nrow))
     np.add.at(c_full, (np.repeat(np.arange(nrow), prob.src.shape[1]), prob.src.ravel()), prob.c.ravel())
-    split = prob.poly.T @ a if prob.nfree_a else np.zeros(nrow)
-    centres = (nu_nl + split)[prob.src]  # (m, s) synodic
-    width = prob.width if prob.fixed_width else gamma
-    prof = lorentzian(prob.nu[:, None, :], centres[:, :, None], width, height, asym)  # (m, s, j)
+    prof = prob.source_profiles(theta)  # (m, s, j): the fit's own profile (finite-span, asymmetric alike)
     # score terms of any row at any absolute bin: flat index into u, the extra last column is zero
     u_flat = np.concatenate([u.reshape(npar, nrow * nbin), np.zeros((npar, 1))], axis=1)
     k_start = prob.k_abs[:, 0]  # each row's window is k_start + 0..nbin-1
