@@ -29,12 +29,6 @@
 #include <string.h>
 #include <math.h>
 
-#if defined(__GNUC__)
-#define INLINE static inline __attribute__((always_inline))
-#else
-#define INLINE static inline
-#endif
-
 typedef struct {
     double nr, ni, sf, sb;
 } sums_t;

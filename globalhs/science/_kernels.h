@@ -1,5 +1,5 @@
 /* What the compiled kernels of globalhs share (_arfill_c.c, _peakbag_c.c): the instruction-set clones
- * of their hot loops and the way their Python wrappers take array arguments.
+ * of their hot loops (and INLINE for their helpers) and the way their Python wrappers take array arguments.
  *
  * Arrays arrive through the buffer protocol (no numpy headers).  A wrapper describes its array
  * arguments in a table of ArraySpec, takes them all with get_all (each checked for its byte size, the
@@ -19,6 +19,12 @@
 #else
 #define MULTIVERSION
 #define ISA_NOTE "compiler default ISA"
+#endif
+
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline)) /* inlined into each ISA clone of its caller */
+#else
+#define INLINE static inline
 #endif
 
 typedef struct {

@@ -100,6 +100,17 @@ fejer_rows(const double *restrict nu, const double *restrict centre, const doubl
 }
 
 
+/* sum_j x[j] y[j] */
+INLINE double
+dot(const double *restrict x, const double *restrict y, ptrdiff_t n)
+{
+    double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+    for (ptrdiff_t j = 0; j < n; j++)
+        acc += x[j] * y[j];
+    return acc;
+}
+
 /* Per-source reductions of the score and the information matrix (peakbag._Problem.score_and_fisher),
  * for every row m, over its bins j:
  *     grad_src[m,s] = sum_j D[m,s,j] resid[m,j]
@@ -130,27 +141,13 @@ reduce_rows(const double *restrict src, const double *restrict w2, const double 
             for (ptrdiff_t k = 0; k < 3; k++) {
                 if (!secs[k])
                     continue;
-                const double *d2 = secs[k] + (m * nsrc + s) * nbin;
-                double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-                for (ptrdiff_t j = 0; j < nbin; j++)
-                    acc += d2[j] * rr[j];
-                sec_out[(k * nrow + m) * nsrc + s] = acc;
+                sec_out[(k * nrow + m) * nsrc + s] = dot(secs[k] + (m * nsrc + s) * nbin, rr, nbin);
             }
             for (ptrdiff_t q = 0; q < nq; q++) {
-                const double *rq = rows + (q * nrow + m) * nbin;
-                double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-                for (ptrdiff_t j = 0; j < nbin; j++)
-                    acc += sw[j] * rq[j];
-                u[(q * nrow + m) * nsrc + s] = acc;
+                u[(q * nrow + m) * nsrc + s] = dot(sw, rows + (q * nrow + m) * nbin, nbin);
             }
             for (ptrdiff_t s2 = 0; s2 <= s; s2++) {
-                const double *d2 = src + (m * nsrc + s2) * nbin;
-                double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-                for (ptrdiff_t j = 0; j < nbin; j++)
-                    acc += sw[j] * d2[j];
+                const double acc = dot(sw, src + (m * nsrc + s2) * nbin, nbin);
                 t[(m * nsrc + s) * nsrc + s2] = acc;
                 t[(m * nsrc + s2) * nsrc + s] = acc;
             }
