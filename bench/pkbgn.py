@@ -7,11 +7,12 @@ set (about 1800 multiplets) on the given number of parallel jobs, and the ratio 
 elementwise throughput to numpy's on the same array shapes (the machine limit for this kind of work).
 
     PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--lmin 0] [--nacoeff 36] [--jobs 2] [--errors hessian,sandwich]
-        [--bootstrap 0] [--finite] [--label-settings]
+        [--bootstrap 0] [--finite] [--label-settings [--label hmi72d]]
 
-``--label-settings`` fits as the real 72d labels' templates (pkb.parms.mdivw72d, mdifd72d, hmi72d) set
-pkbgn: the finite-span profile, BOOTSTRAP=40, and ERRORS=sandwich for degrees <= 100 and hessian above
-(the templates choose per job, ``'sandwich' if lmax <= 100``; here per degree, as jobs split by l would).
+``--label-settings`` fits each degree with the settings (ERRORS, BOOTSTRAP, NACOEFF) of the pkbgn job
+that holds it in a 72-day run of ``--label`` (default hmi72d, N = 36), rendered from the label's own
+pkb template as the driver renders it, and with the finite-span profile (pkbgn passes the span).  The
+bench fits once per multiplet: NITER's earlier passes are not timed.
 
 With several ``--errors`` settings every degree's spectra are fitted once per setting in the same run
 (same spectra, same guesses, interleaved so that the machine's load affects them alike), and each
@@ -33,20 +34,55 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
+from globalhs.modules.pkbgn import MODULE as PKBGN
+from globalhs.modules.pkbgn import fit_settings
+from globalhs.pipeline.params import parse_params
+from globalhs.pipeline.plan import plan_step
+from globalhs.pipeline.steps import STEPS_BY_NAME
 from globalhs.science import peakbag as pb
 from globalhs.science.leakage import leakage_block
 from globalhs.science.modetable import read_modetable
 from globalhs.science.peakbag_calibration import MDIVW72D  # the map of lkg.parms.mdivw72d
 from globalhs.science.synthspec import synthetic_degree
 
-
 LABEL_ERRORS = "label"
-"""--errors value: sandwich for l <= 100, hessian above (the 72d labels' templates)."""
+"""--errors value: each degree's settings from its pkbgn job of the label (:func:`label_job_settings`)."""
+
+
+def label_job_settings(label: str, lmax: int) -> list[tuple[int, int, pb.FitSettings]]:
+    """(lmin, lmax, fit settings) of every pkbgn job of a 72-day run of ``label`` over l = 0..lmax: the
+    label's pkb template rendered per job by the driver's own planning (pipeline.plan.plan_step) and
+    read by pkbgn's own argument table and :func:`globalhs.modules.pkbgn.fit_settings`.  ORBITAL=mean
+    (set per span by pkbgn) becomes the default rate the synthetic spectra are made with."""
+    with tempfile.TemporaryDirectory() as top:
+        params = parse_params(["starttime=6400d", "totaltime=72d", f"label={label}", "lmin=0", f"lmax={lmax}",
+                               f"topdir={top}"])
+        jobs = plan_step(STEPS_BY_NAME["pkbgn"], params, Path(top)).jobs
+    if not jobs:
+        raise SystemExit(f"label {label!r} has no pkb template")
+    orbital = pb.FitSettings().orbital_nhz
+    return [(job.lmin, job.lmax, replace(fit_settings(PKBGN.parse(job.rendered.arguments)), orbital_nhz=orbital))
+            for job in jobs]
+
+
+def _describe(jobs) -> str:
+    """The jobs' settings for the summary line, neighbouring jobs with the same settings merged."""
+    runs: list[list] = []
+    for lo, hi, s in jobs:
+        text = f"ERRORS={s.errors} BOOTSTRAP={s.bootstrap} N={s.nacoeff}"
+        if runs and runs[-1][2] == text:
+            runs[-1][1] = hi
+        else:
+            runs.append([lo, hi, text])
+    return f"{len(jobs)} jobs; " + "; ".join(f"l {lo}-{hi}: {text}" for lo, hi, text in runs)
 
 
 def _numpy_config() -> str:
@@ -86,10 +122,15 @@ def main() -> None:
     parser.add_argument("--errors", default="hessian", help="ERRORS settings to time, comma-separated")
     parser.add_argument("--finite", action="store_true", help="fit with the finite-span profile (pkbgn's cost)")
     parser.add_argument("--label-settings", action="store_true",
-                        help="the 72d labels' settings: --finite --bootstrap 40, ERRORS sandwich for l <= 100, else hessian")
+                        help="each degree fitted as its pkbgn job of --label is (its template's ERRORS, BOOTSTRAP, "
+                             "NACOEFF), with the finite-span profile")
+    parser.add_argument("--label", default="hmi72d", help="the label of --label-settings")
     opts = parser.parse_args()
+    jobs = []
     if opts.label_settings:
-        opts.finite, opts.bootstrap, opts.errors = True, 40, LABEL_ERRORS
+        opts.finite, opts.errors = True, LABEL_ERRORS
+        jobs = label_job_settings(opts.label, opts.lmax)
+        opts.bootstrap = max(s.bootstrap for _, _, s in jobs)  # for the printed summary
     print(_numpy_config())
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}, "
@@ -101,8 +142,8 @@ def main() -> None:
     window = pb.FitSettings(nacoeff=opts.nacoeff, bootstrap=opts.bootstrap)
 
     def settings(errors: str, l: int) -> pb.FitSettings:
-        if errors == LABEL_ERRORS:  # what pkb.parms.{mdivw72d,mdifd72d,hmi72d} choose for a job of degree l
-            errors = "sandwich" if l <= 100 else "hessian"
+        if errors == LABEL_ERRORS:
+            return next(s for lo, hi, s in jobs if lo <= l <= hi)
         return pb.FitSettings(nacoeff=opts.nacoeff, errors=errors, bootstrap=opts.bootstrap)
 
     degrees = [l for l in range(opts.lmin, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
@@ -144,7 +185,7 @@ def main() -> None:
     total = len(truth.select((truth.l >= opts.lmin) & (truth.l <= opts.lmax)))
     print(f"\n{len(degrees)} degrees (stride {opts.stride}), {stats[methods[0]]['nfit']} multiplets of the {total} "
           f"with l = {opts.lmin}..{opts.lmax} ({100 * stats[methods[0]]['nfit'] / total:.1f} %); N = {opts.nacoeff}; BOOTSTRAP={opts.bootstrap}; "
-          + ("the 72d labels' settings (ERRORS sandwich for l <= 100, hessian above); " if opts.label_settings else "")
+          + (f"the settings of {opts.label}'s pkbgn jobs ({_describe(jobs)}); " if opts.label_settings else "")
           + "profile "
           + ("finite-span (--finite)" if opts.finite else "Lorentzian"))
     for e in methods:

@@ -81,14 +81,7 @@ def main(args) -> None:
     lmin, lmax = args["LMIN"], args["LMAX"]
     if lmin < 0 or lmax < lmin:
         raise ModuleError(f"LMIN={lmin} LMAX={lmax}: expected 0 <= LMIN <= LMAX")
-    try:
-        settings = pb.FitSettings(nacoeff=args["NACOEFF"], window_gammas=args["WINDOWGAMMAS"],
-                                  window_min=args["WINDOWMIN"], asymmetric=bool(args["ASYM"]),
-                                  neighbours=args["NEIGHBOURS"], max_iter=args["MAXITER"],
-                                  orbital_nhz=_orbital_value(args["ORBITAL"]), errors=args["ERRORS"],
-                                  bootstrap=args["BOOTSTRAP"])
-    except ValueError as exc:
-        raise ModuleError(str(exc)) from None
+    settings = fit_settings(args)
     guess_path = _expand_path(args["guess"], "guess")
     try:
         guesses = read_modetable(guess_path)
@@ -173,6 +166,20 @@ def main(args) -> None:
                     "SOURCE": args["in"], "LEAKAGE": args["leakage"], "GUESS": str(args["guess"])}
         with store.writer(replace=True) as w:
             w.add(args["out"], keywords, {"modes": result.to_array()})
+
+
+def fit_settings(args) -> pb.FitSettings:
+    """The fit settings of parsed pkbgn arguments (orbital_nhz nan for ORBITAL=mean, set per span);
+    ModuleError naming the argument for a bad combination.  bench/pkbgn.py --label-settings uses it on a
+    label's rendered templates."""
+    try:
+        return pb.FitSettings(nacoeff=args["NACOEFF"], window_gammas=args["WINDOWGAMMAS"],
+                              window_min=args["WINDOWMIN"], asymmetric=bool(args["ASYM"]),
+                              neighbours=args["NEIGHBOURS"], max_iter=args["MAXITER"],
+                              orbital_nhz=_orbital_value(args["ORBITAL"]), errors=args["ERRORS"],
+                              bootstrap=args["BOOTSTRAP"])
+    except ValueError as exc:
+        raise ModuleError(str(exc)) from None
 
 
 def _orbital_value(text: str) -> float:
