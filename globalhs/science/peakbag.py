@@ -180,16 +180,20 @@ def lorentzian(nu, centre, width, height, asym=0.0):
     return height * ((1.0 + asym * x) ** 2 + asym**2) / (1.0 + x * x)
 
 
+def _row_blocks(nrow: int, per_row: int) -> list[slice]:
+    """Slices of ``nrow`` rows holding about FEJER_BLOCK elements each (``per_row`` per row): the blocks
+    in which the (m, s, j) profiles are evaluated, small enough to stay in the CPU cache."""
+    block = max(1, FEJER_BLOCK // max(per_row, 1))
+    return [slice(r0, min(r0 + block, nrow)) for r0 in range(0, nrow, block)]
+
+
 def _leaked_lorentzians(nu: np.ndarray, centres: np.ndarray, weights: np.ndarray, width: float,
                         height: float) -> np.ndarray:
     """sum_s weights[m, s] H / (1 + x^2), x = 2 (nu[m, j] - centres[m, s]) / width: the symmetric
     :func:`lorentzian` of every source leaked into each row, (m, j), in blocks of rows that stay in the
     CPU cache (FEJER_BLOCK)."""
-    nrow, nsrc = weights.shape
     out = np.empty(nu.shape)
-    block = max(1, FEJER_BLOCK // max(nsrc * nu.shape[1], 1))
-    for r0 in range(0, nrow, block):
-        sl = slice(r0, min(r0 + block, nrow))
+    for sl in _row_blocks(weights.shape[0], weights.shape[1] * nu.shape[1]):
         x = np.subtract(nu[sl, None, :], centres[sl, :, None])
         x *= 2.0 / width
         x *= x
@@ -438,7 +442,7 @@ class _Problem:
         if alpha * t >= FEJER_SERIES_BELOW and kernel_path() == "compiled":
             return self._model_finite_compiled(centre, phase_c, alpha, scale, bg, derivatives)
         peaks, source, d2, d2c_lng, d2lng, d_lng = self._blocked_outputs(derivatives)
-        for sl in self._row_blocks():
+        for sl in _row_blocks(self.k2.shape[0], self.k2.shape[1] * self.nu.shape[1]):
             k2 = self.k2[sl]
             a = np.empty((k2.shape[0], nsrc, nbin), dtype=complex)
             a.real = alpha
@@ -489,12 +493,6 @@ class _Problem:
                 s1 += g1.imag
                 np.multiply(s1, 2.0 * np.pi * scale, out=d2c_lng[sl])
         return self._profile_result(peaks, bg, derivatives, source, (d2, d2c_lng, d2lng), d_lng)
-
-    def _row_blocks(self):
-        """Slices of rows m holding about FEJER_BLOCK (m, s, j) elements each (the blocked profiles)."""
-        nrow, nsrc = self.k2.shape
-        block = max(1, FEJER_BLOCK // max(nsrc * self.nu.shape[1], 1))
-        return [slice(r0, min(r0 + block, nrow)) for r0 in range(0, nrow, block)]
 
     def _blocked_outputs(self, derivatives):
         """The arrays a blocked profile evaluation fills: peaks (m, j) and, with ``derivatives``,
@@ -566,7 +564,7 @@ class _Problem:
         blocks of rows m, as :meth:`_model_finite`."""
         eps = 1.0 / (np.pi * gamma * self.length_uhz)
         peaks, source, d2c, d2c_lng, d2lng, d_lng = self._blocked_outputs(derivatives)
-        for sl in self._row_blocks():
+        for sl in _row_blocks(self.k2.shape[0], self.k2.shape[1] * self.nu.shape[1]):
             k2 = self.k2[sl]
             x = np.subtract(self.nu[sl, None, :], centre[sl, :, None])
             x *= 2.0 / gamma
