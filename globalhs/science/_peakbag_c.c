@@ -100,15 +100,25 @@ fejer_rows(const double *restrict nu, const double *restrict centre, const doubl
 }
 
 
-/* sum_j x[j] y[j] */
-INLINE double
-dot(const double *restrict x, const double *restrict y, ptrdiff_t n)
+/* out[k] = sum_j x[j] y_k[j] for k < 4 (the y_k that are NULL are skipped by passing x instead and
+ * ignoring their sums): four independent accumulators, so that the loop is bound by the loads, not by
+ * the latency of one chain of additions (one dot product at a time ran at a quarter of the rate). */
+INLINE void
+dot4(const double *restrict x, const double *restrict y0, const double *restrict y1, const double *restrict y2,
+     const double *restrict y3, ptrdiff_t n, double *restrict out)
 {
-    double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-    for (ptrdiff_t j = 0; j < n; j++)
-        acc += x[j] * y[j];
-    return acc;
+    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+    for (ptrdiff_t j = 0; j < n; j++) {
+        a0 += x[j] * y0[j];
+        a1 += x[j] * y1[j];
+        a2 += x[j] * y2[j];
+        a3 += x[j] * y3[j];
+    }
+    out[0] = a0;
+    out[1] = a1;
+    out[2] = a2;
+    out[3] = a3;
 }
 
 /* Per-source reductions of the score and the information matrix (peakbag._Problem.score_and_fisher),
@@ -116,9 +126,9 @@ dot(const double *restrict x, const double *restrict y, ptrdiff_t n)
  *     grad_src[m,s] = sum_j D[m,s,j] resid[m,j]
  *     t[m,s,s']     = sum_j D[m,s,j] w2[m,j] D[m,s',j]
  *     u[q,m,s]      = sum_j D[m,s,j] w2[m,j] rows[q,m,j]
- * and, when the second-derivative arrays are given (observed Hessian),
  *     sec[k,m,s]    = sum_j second_k[m,s,j] resid[m,j]     (k = d2c, d2c_lng, d2lng; unused ones NULL)
- * One row's sources (S x J doubles) stay in cache while all of its products are formed. */
+ * One row's sources (S x J doubles) stay in cache while all of its products are formed, four at a time
+ * (dot4). */
 MULTIVERSION static void
 reduce_rows(const double *restrict src, const double *restrict w2, const double *restrict resid,
             const double *restrict rows, ptrdiff_t nq, const double *restrict sec0, const double *restrict sec1,
@@ -126,30 +136,42 @@ reduce_rows(const double *restrict src, const double *restrict w2, const double 
             double *restrict t, double *restrict u, double *restrict sec_out, double *restrict work)
 {
     const double *secs[3] = {sec0, sec1, sec2};
+    double sums[4];
     for (ptrdiff_t m = 0; m < nrow; m++) {
         const double *wr = w2 + m * nbin, *rr = resid + m * nbin;
+        const double *dm = src + m * nsrc * nbin;
         for (ptrdiff_t s = 0; s < nsrc; s++) {
-            const double *ds = src + (m * nsrc + s) * nbin;
+            const double *ds = dm + s * nbin;
             double *sw = work + s * nbin;
-            double g = 0.0;
-#pragma omp simd reduction(+ : g)
-            for (ptrdiff_t j = 0; j < nbin; j++) {
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < nbin; j++)
                 sw[j] = ds[j] * wr[j];
-                g += ds[j] * rr[j];
+            /* resid against D and the second derivatives (absent ones stand in as D, sums dropped) */
+            const ptrdiff_t o = (m * nsrc + s) * nbin;
+            dot4(rr, ds, secs[0] ? secs[0] + o : ds, secs[1] ? secs[1] + o : ds, secs[2] ? secs[2] + o : ds, nbin,
+                 sums);
+            grad_src[m * nsrc + s] = sums[0];
+            for (ptrdiff_t k = 0; k < 3; k++)
+                if (secs[k])
+                    sec_out[(k * nrow + m) * nsrc + s] = sums[k + 1];
+            for (ptrdiff_t q = 0; q < nq; q += 4) {
+                const double *r0 = rows + (q * nrow + m) * nbin;
+                const double *r[4];
+                for (ptrdiff_t k = 0; k < 4; k++)
+                    r[k] = q + k < nq ? r0 + k * nrow * nbin : r0;
+                dot4(sw, r[0], r[1], r[2], r[3], nbin, sums);
+                for (ptrdiff_t k = 0; k < 4 && q + k < nq; k++)
+                    u[((q + k) * nrow + m) * nsrc + s] = sums[k];
             }
-            grad_src[m * nsrc + s] = g;
-            for (ptrdiff_t k = 0; k < 3; k++) {
-                if (!secs[k])
-                    continue;
-                sec_out[(k * nrow + m) * nsrc + s] = dot(secs[k] + (m * nsrc + s) * nbin, rr, nbin);
-            }
-            for (ptrdiff_t q = 0; q < nq; q++) {
-                u[(q * nrow + m) * nsrc + s] = dot(sw, rows + (q * nrow + m) * nbin, nbin);
-            }
-            for (ptrdiff_t s2 = 0; s2 <= s; s2++) {
-                const double acc = dot(sw, src + (m * nsrc + s2) * nbin, nbin);
-                t[(m * nsrc + s) * nsrc + s2] = acc;
-                t[(m * nsrc + s2) * nsrc + s] = acc;
+            for (ptrdiff_t s2 = 0; s2 <= s; s2 += 4) {
+                const double *d[4];
+                for (ptrdiff_t k = 0; k < 4; k++)
+                    d[k] = dm + (s2 + k <= s ? s2 + k : s2) * nbin;
+                dot4(sw, d[0], d[1], d[2], d[3], nbin, sums);
+                for (ptrdiff_t k = 0; k < 4 && s2 + k <= s; k++) {
+                    t[(m * nsrc + s) * nsrc + s2 + k] = sums[k];
+                    t[(m * nsrc + s2 + k) * nsrc + s] = sums[k];
+                }
             }
         }
     }

@@ -276,6 +276,10 @@ class _Problem:
         # d(centre of source s)/d(nu_nl, a_1..a_N') (p, m, s): fixed, the centres are linear
         self.dcentre = np.concatenate([np.ones((1,) + self.src.shape), self.poly[:, self.src]]) \
             if self.nfree_a else np.ones((1,) + self.src.shape)
+        # the same per own mode (p, 2l+1), and the flat (mode, mode) index of every pair of sources (m, s, s')
+        # of a row, with which score_and_fisher sums T per pair of modes before the (p, p) products
+        self._dcentre_modes = np.vstack([np.ones((1, 2 * l + 1)), self.poly]) if self.nfree_a else np.ones((1, 2 * l + 1))
+        self._pair_index = (self.src[:, :, None] * (2 * l + 1) + self.src[:, None, :]).ravel()
         self.neighbour = np.zeros_like(self.nu)
         self.centre, self.width = centre, width
         if with_neighbours:
@@ -605,9 +609,10 @@ class _Problem:
             return np.inf
         with np.errstate(all="ignore"):
             model, _, _ = self.model(theta)
-            if not np.all(model[self.valid] > 0):
+            model = np.where(self.valid, model, 1.0)  # bins without data add ln 1 + 0 = 0
+            if not model.min() > 0:
                 return np.inf
-            value = float(np.sum((np.log(model) + self.data / model)[self.valid]))
+            value = float(np.sum(np.log(model)) + np.vdot(self.data, self.valid / model))
         return value if np.isfinite(value) else np.inf
 
     def _source_sums(self, source, w2, resid, rows, observed):
@@ -655,30 +660,33 @@ class _Problem:
         self.background_information = float(np.sum(np.square(rows[2] * w)))
         resid = w * (1.0 - self.data * w)  # (1/M - P/M^2) on valid bins
         w2 = w * w * (2.0 * self.data * w - 1.0) if observed else w * w
-        q = self.dcentre
         grad_src, t, u, sec = self._source_sums(source, w2, resid, rows, observed)
+        q = self.dcentre.reshape(self.dcentre.shape[0], -1)  # (p, m s)
         nf, ng = q.shape[0], rows.shape[0]
-        grad = np.concatenate([np.einsum("pms,ms->p", q, grad_src), np.einsum("qmj,mj->q", rows, resid)])
+        rows_flat = rows.reshape(ng, -1)
+        grad_rows = rows_flat @ resid.reshape(-1)  # sum (dM/dlnH, dM/dlnG, dM/dlnB) (1/M - P/M^2)
+        grad = np.concatenate([q @ grad_src.reshape(-1), grad_rows])
         if observed:
             # d2M/dcentre^2 (diagonal in sources); d2M/dcentre dlnH = D; d2M/dcentre dlnGamma
-            t[:, np.arange(t.shape[1]), np.arange(t.shape[1])] += self.k2 * sec[0]
+            t.reshape(t.shape[0], -1)[:, ::t.shape[1] + 1] += self.k2 * sec[0]  # a view: t is C-contiguous
             u[0] += grad_src
             u[1] += self.k2 * sec[1]
-        npar = q.shape[1] * q.shape[2]
         fisher = np.empty((nf + ng, nf + ng))
-        qt = np.matmul(q.transpose(1, 0, 2), t)  # (m, p, s): sum_s q[p,m,s] t[m,s,t]
-        fisher[:nf, :nf] = qt.transpose(1, 0, 2).reshape(nf, npar) @ q.reshape(nf, npar).T
-        fisher[:nf, nf:] = q.reshape(nf, npar) @ u.reshape(ng, npar).T
+        # sum_(m,s,s') q[p,m,s] t[m,s,s'] q[p',m,s'], where q depends on the sources' modes only
+        modes = self._dcentre_modes
+        t_modes = np.bincount(self._pair_index, t.reshape(-1), modes.shape[1] ** 2).reshape(modes.shape[1], -1)
+        fisher[:nf, :nf] = modes @ t_modes @ modes.T
+        fisher[:nf, nf:] = q @ u.reshape(ng, -1).T
         fisher[nf:, :nf] = fisher[:nf, nf:].T
-        rows_flat = rows.reshape(ng, -1)
         fisher[nf:, nf:] = (rows_flat * w2.reshape(-1)) @ rows_flat.T
         if observed:
-            second = np.zeros((ng, ng))
-            second[0, 0] = np.sum(rows[0] * resid)  # d2M/dlnH2 = peaks
-            second[0, 1] = second[1, 0] = np.sum(rows[1] * resid)  # d2M/dlnH dlnG = dM/dlnG
-            second[1, 1] = np.sum(self.k2 * sec[2])
-            second[2, 2] = np.sum(rows[2] * resid)  # d2M/dlnB2 = B
-            fisher[nf:, nf:] += second
+            # d2M/dlnH2 = peaks, d2M/dlnH dlnG = dM/dlnG, d2M/dlnB2 = B: their sums with the residual
+            # are grad_rows; d2M/dlnG2 per source
+            fisher[nf, nf] += grad_rows[0]
+            fisher[nf, nf + 1] += grad_rows[1]
+            fisher[nf + 1, nf] += grad_rows[1]
+            fisher[nf + 1, nf + 1] += np.sum(self.k2 * sec[2])
+            fisher[nf + 2, nf + 2] += grad_rows[2]
         return grad, fisher
 
 
