@@ -105,6 +105,8 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
             cov = model**2  # exact variance: every source, neighbours and background
         else:
             weight = prob.c[m] * c_full[mp[:, None], prob.src[m]]  # C(m, m'') C(m', m'') over row m's sources
+            if not weight.any():  # rows that share no mode (at B0 = 0, every odd offset: the parity rule)
+                continue
             cov = np.einsum("ms,msj->mj", weight, prof[m]) ** 2  # |Sigma_mm'|^2 on row m's bins
         j_other = bins[None, :] + (k_start[m] - k_start[mp])[:, None]  # the same bins in row m'
         index = np.where((j_other >= 0) & (j_other < nbin), mp[:, None] * nbin + j_other, nrow * nbin)
@@ -199,21 +201,27 @@ def _correlated_power(prob, theta: np.ndarray, expect: np.ndarray, replicates: i
 
     A mode's profile depends only on the absolute frequency bin, so each own mode's amplitude
     sqrt(L_m'') g_m'' is formed once on the absolute bins, leaked into every row by one product with
-    the dense leakage matrix, and each row then takes its own window's bins."""
+    the dense leakage matrix, and each row then takes its own window's bins.  The real and imaginary
+    parts are kept as a leading axis of real arrays (complex temporaries of tens of megabytes cost more
+    than the draws)."""
     prof = prob.source_profiles(theta)
     k_rel = prob.k_abs - prob.k_abs.min()
     nk = int(k_rel.max()) + 1
     nrow = 2 * prob.l + 1
-    shape = (replicates, nrow, nk)
-    own = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(0.5)  # g_m''(k)
-    amplitude = np.zeros((nrow, nk))  # sqrt(L_m''(k)) wherever a row that holds m'' sees bin k
-    amplitude[prob.src[:, :, None], k_rel[:, None, :]] = np.sqrt(prof)
-    own *= amplitude
-    leaked = np.matmul(_own_leakage(prob), own.view(float).reshape(replicates, nrow, 2 * nk))  # (K, m, 2 k)
-    y = leaked.view(complex).reshape(shape)[:, np.arange(nrow)[:, None], k_rel]  # each row's window (K, m, j)
+    parts = np.empty((2, replicates, nrow, nk))  # real and imaginary parts of g_m''(k)
+    rng.standard_normal(out=parts[0])
+    rng.standard_normal(out=parts[1])
+    amplitude = np.zeros((nrow, nk))  # sqrt(L_m''(k)/2) wherever a row that holds m'' sees bin k
+    amplitude[prob.src[:, :, None], k_rel[:, None, :]] = np.sqrt(prof / 2)
+    parts *= amplitude
+    leaked = np.matmul(_own_leakage(prob), parts.reshape(2 * replicates, nrow, nk))  # (2 K, m, k)
+    y = leaked[:, np.arange(nrow)[:, None], k_rel].reshape((2, replicates) + k_rel.shape)  # rows' windows
     rest = np.clip(expect - np.einsum("ms,msj->mj", prob.k2, prof), 0.0, None)  # background, neighbours
-    y += np.sqrt(rest / 2) * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
-    return np.abs(y) ** 2
+    noise = np.empty(y.shape)
+    rng.standard_normal(out=noise[0])
+    rng.standard_normal(out=noise[1])
+    y += np.sqrt(rest / 2) * noise
+    return y[0] ** 2 + y[1] ** 2
 
 
 def _own_leakage(prob) -> np.ndarray:
