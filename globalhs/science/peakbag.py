@@ -289,6 +289,7 @@ class _Problem:
         self._phase_nu = None  # exp(-2 pi i nu T) on the bins, for the finite-span profile (on first use)
         self._phase_nu_parts = None  # its real and imaginary parts and nu, as the C kernel takes them
         self._buffers = {}  # work arrays (see _work)
+        self._valid_float = None  # valid as 1.0 / 0.0, as the C kernel takes it (on first use)
         self._last_evaluation = None  # (theta, kernel path), (model, D, rows), second derivatives
         self.background_information = np.inf  # of ln B at the last score_and_fisher point
         self.dnu = spec.dnu
@@ -616,36 +617,45 @@ class _Problem:
             value = float(np.sum(np.log(model)) + np.vdot(self.data, self.valid / model))
         return value if np.isfinite(value) else np.inf
 
-    def _source_sums(self, source, w2, resid, rows, observed):
-        """Sums over each row's bins, per source: grad_src = D resid (m, s), t = D w2 D' (m, s, s),
-        u = D w2 rows (q, m, s) and, for the observed Hessian, sec = (second derivative) resid for
-        d2/dcentre2, d2/dcentre dlnG and d2/dlnG2 (3, m, s; None otherwise).  The C kernel
-        ``_peakbag_c.reduce_rows`` keeps one row's sources in cache for all of them (numpy's batched
-        products of (15 x 151) matrices run at about 1.6 GFlop/s); the numpy form is the reference."""
+    def _sums(self, model, source, rows, observed):
+        """The sums over the bins that score_and_fisher is made of, with w = valid/M, resid = w (1 - P w)
+        and w2 = w^2 (2 P w - 1) (``observed``) or w^2: per source grad_src = D resid (m, s),
+        t = D w2 D' (m, s, s), u = D w2 rows (q, m, s) and, for the observed Hessian, sec = (second
+        derivative) resid for d2/dcentre2, d2/dcentre dlnG and d2/dlnG2 (3, m, s; None otherwise); over
+        all bins grad_rows = rows resid (q), rows_info = rows w2 rows' (q, q) and sum_w2 = sum w^2.  The C
+        kernel ``_peakbag_c.reduce_rows`` forms them all one row at a time, the row's sources in cache
+        (numpy's batched products of (15 x 151) matrices run at about 1.6 GFlop/s); the numpy form is the
+        reference."""
         second = self._second if observed else (None, None, None)
         held = self.fixed_width  # the width derivatives are zero: nothing to sum
         nrow, nsrc, nbin = source.shape
+        nq = rows.shape[0]
         if kernel_path() == "compiled":
-            grad_src = np.empty((nrow, nsrc))
-            t = np.empty((nrow, nsrc, nsrc))
-            u = np.empty((rows.shape[0], nrow, nsrc))
-            sec = np.zeros((3, nrow, nsrc))
+            if self._valid_float is None:
+                self._valid_float = self.valid.astype(float)
+            grad_src, t = np.empty((nrow, nsrc)), np.empty((nrow, nsrc, nsrc))
+            u, sec = np.empty((nq, nrow, nsrc)), np.zeros((3, nrow, nsrc))
+            grad_rows, rows_info, sum_w2 = np.empty(nq), np.empty((nq, nq)), np.empty(1)
             inputs = [None if a is None or (held and k > 0) else np.ascontiguousarray(a, dtype=float)
                       for k, a in enumerate(second)]
-            _peakbag_c.reduce_rows(np.ascontiguousarray(source, dtype=float), np.ascontiguousarray(w2, dtype=float),
-                                   np.ascontiguousarray(resid, dtype=float), np.ascontiguousarray(rows, dtype=float),
-                                   *inputs, nrow, nsrc, nbin, rows.shape[0], grad_src, t, u, sec)
-            return grad_src, t, u, sec if observed else None
+            _peakbag_c.reduce_rows(np.ascontiguousarray(source, dtype=float), np.ascontiguousarray(model, dtype=float),
+                                   np.ascontiguousarray(self.data, dtype=float), self._valid_float,
+                                   np.ascontiguousarray(rows, dtype=float), *inputs, nrow, nsrc, nbin, nq,
+                                   bool(observed), grad_src, t, u, sec, grad_rows, rows_info, sum_w2)
+            return grad_src, t, u, sec if observed else None, grad_rows, rows_info, float(sum_w2[0])
+        w = self.valid / model
+        resid = w * (1.0 - self.data * w)  # (1/M - P/M^2) on valid bins
+        w2 = w * w * (2.0 * self.data * w - 1.0) if observed else w * w
+        rows_flat = rows.reshape(nq, -1)
+        grad_rows = rows_flat @ resid.reshape(-1)
+        rows_info = (rows_flat * w2.reshape(-1)) @ rows_flat.T
         # batched matrix products over m (BLAS) rather than einsum
         grad_src = np.matmul(source, resid[:, :, None])[:, :, 0]  # (m, s)
         sw = np.multiply(source, w2[:, None, :], out=self._work("sw", source.shape))
         t = np.matmul(sw, source.transpose(0, 2, 1))  # (m, s, s)
         u = np.matmul(sw, rows.transpose(1, 2, 0)).transpose(2, 0, 1)  # (q, m, s)
-        if not observed:
-            return grad_src, t, u, None
-        resid_col = resid[:, :, None]
-        sec = np.array([np.matmul(d2, resid_col)[:, :, 0] for d2 in second])
-        return grad_src, t, u, sec
+        sec = np.array([np.matmul(d2, resid[:, :, None])[:, :, 0] for d2 in second]) if observed else None
+        return grad_src, t, u, sec, grad_rows, rows_info, float(np.sum(w * w))
 
     def score_and_fisher(self, theta, observed=False):
         """Gradient of -ln(likelihood) and the Fisher matrix (``observed``: the Hessian instead).
@@ -656,16 +666,11 @@ class _Problem:
         sum (2P/M - 1)/M^2 dM dM + sum (1/M - P/M^2) d2M (symmetric profile only)."""
         self.evaluations += 1
         model, source, rows = self.model(theta, derivatives=True)
-        w = self.valid / model
+        grad_src, t, u, sec, grad_rows, rows_info, sum_w2 = self._sums(model, source, rows, observed)
         # the Fisher information of ln B (sum (B/M)^2), whatever ``observed``: _maximise holds B when small
-        self.background_information = float(np.sum(np.square(rows[2] * w)))
-        resid = w * (1.0 - self.data * w)  # (1/M - P/M^2) on valid bins
-        w2 = w * w * (2.0 * self.data * w - 1.0) if observed else w * w
-        grad_src, t, u, sec = self._source_sums(source, w2, resid, rows, observed)
+        self.background_information = float(np.square(rows[2, 0, 0])) * sum_w2
         q = self.dcentre.reshape(self.dcentre.shape[0], -1)  # (p, m s)
         nf, ng = q.shape[0], rows.shape[0]
-        rows_flat = rows.reshape(ng, -1)
-        grad_rows = rows_flat @ resid.reshape(-1)  # sum (dM/dlnH, dM/dlnG, dM/dlnB) (1/M - P/M^2)
         grad = np.concatenate([q @ grad_src.reshape(-1), grad_rows])
         if observed:
             # d2M/dcentre^2 (diagonal in sources); d2M/dcentre dlnH = D; d2M/dcentre dlnGamma
@@ -679,7 +684,7 @@ class _Problem:
         fisher[:nf, :nf] = modes @ t_modes @ modes.T
         fisher[:nf, nf:] = q @ u.reshape(ng, -1).T
         fisher[nf:, :nf] = fisher[:nf, nf:].T
-        fisher[nf:, nf:] = (rows_flat * w2.reshape(-1)) @ rows_flat.T
+        fisher[nf:, nf:] = rows_info
         if observed:
             # d2M/dlnH2 = peaks, d2M/dlnH dlnG = dM/dlnG, d2M/dlnB2 = B: their sums with the residual
             # are grad_rows; d2M/dlnG2 per source
