@@ -291,6 +291,7 @@ class _Problem:
         self._buffers = {}  # work arrays (see _work)
         self._valid_float = None  # valid as 1.0 / 0.0, as the C kernel takes it (on first use)
         self._last_evaluation = None  # (theta, kernel path), (model, D, rows), second derivatives
+        self._pinned_evaluation = None  # the same, kept by pin()
         self.background_information = np.inf  # of ln B at the last score_and_fisher point
         self.dnu = spec.dnu
         self.log_scale = float(np.log(max(np.mean(self.data[self.valid]), 1e-300))) if self.nbins else 0.0
@@ -352,18 +353,32 @@ class _Problem:
         dM/d(ln H, ln Gamma, ln B[, b]) (q, m, j).  The second derivatives of the profile that the
         observed Hessian needs are kept in ``self._second``.  D and the second derivatives may be the
         problem's work arrays (:meth:`_work`): valid until the next call with ``derivatives``, and not
-        to be modified.  The last evaluation with derivatives is reused when asked again at the same
-        ``theta`` (the optimiser's Fisher fallback after an indefinite observed Hessian, the end point's
-        Fisher matrix, Hessian and sandwich): the model does not depend on ``data``."""
+        to be modified.  The last evaluation with derivatives, and the one kept by :meth:`pin`, are reused
+        when asked again at the same ``theta`` (the optimiser's Fisher fallback after an indefinite observed
+        Hessian, the end point's Fisher matrix, Hessian and sandwich, the bootstrap's starting point), with
+        or without ``derivatives``: the model does not depend on ``data``."""
+        key = (np.asarray(theta, dtype=float).tobytes(), kernel_path())
+        for kept in (self._last_evaluation, self._pinned_evaluation):
+            if kept is not None and kept[0] == key:
+                if not derivatives:
+                    return kept[1][0], None, None
+                _, result, self._second = kept
+                return result
         if not derivatives:
             return self._evaluate(theta, False)
-        key = (np.asarray(theta, dtype=float).tobytes(), kernel_path())
-        if self._last_evaluation is not None and self._last_evaluation[0] == key:
-            _, result, self._second = self._last_evaluation
-            return result
         result = self._evaluate(theta, True)
         self._last_evaluation = (key, result, self._second)
         return result
+
+    def pin(self, theta) -> None:
+        """Keep the evaluation with derivatives at ``theta`` (None: drop it) beside the last one, copied
+        out of the work arrays: the bootstrap starts every replicate's fit from the same point."""
+        if theta is None:
+            self._pinned_evaluation = None
+            return
+        model, source, rows = self.model(theta, derivatives=True)
+        second = tuple(None if a is None else a.copy() for a in self._second)
+        self._pinned_evaluation = (self._last_evaluation[0], (model, source.copy(), rows), second)
 
     def source_profiles(self, theta) -> np.ndarray:
         """The profile (m, s, j) of each own source column s on row m's bins at unit leakage weight, with
@@ -373,7 +388,7 @@ class _Problem:
         its own caches."""
         single = copy.copy(self)
         single.neighbour = np.zeros_like(self.neighbour)
-        single._buffers, single._last_evaluation = {}, None
+        single._buffers, single._last_evaluation, single._pinned_evaluation = {}, None, None
         background = self.unpack(theta)[4]
         prof = np.empty(self.k2.shape + self.nu.shape[1:])
         for s in range(self.k2.shape[1]):

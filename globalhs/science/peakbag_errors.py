@@ -239,9 +239,13 @@ def _deviations(prob, truth: np.ndarray, free: np.ndarray, replicates: int, rng:
     each refitted from ``truth``; only converged replicate fits are kept.  Leaves the last replicate in
     ``prob.data`` (the caller restores it)."""
     samples = []
-    for spectrum in replicate_spectra(prob, truth, replicates, rng):
-        prob.data = spectrum
-        fitted, _, converged, _, failure = refit(truth)
-        if converged and not failure:
-            samples.append(fitted[free] - truth[free])
+    prob.pin(truth)  # every refit starts there
+    try:
+        for spectrum in replicate_spectra(prob, truth, replicates, rng):
+            prob.data = spectrum
+            fitted, _, converged, _, failure = refit(truth)
+            if converged and not failure:
+                samples.append(fitted[free] - truth[free])
+    finally:
+        prob.pin(None)
     return np.array(samples).reshape(-1, int(free.sum()))
