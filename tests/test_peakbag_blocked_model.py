@@ -207,3 +207,21 @@ def test_pinned_evaluation_is_reused_and_not_shared_with_copies(problem):
     finally:
         prob.pin(None)
     assert prob._pinned_evaluation is None
+
+
+@pytest.mark.refdata
+def test_compiled_neighbour_lorentzians_equal_numpy(problem, monkeypatch):
+    """The neighbouring multiplets' leaked Lorentzians (C kernel lorentz) against the numpy blocks, on the
+    windows of a problem with tens of neighbours."""
+    if pb._peakbag_c is None:
+        pytest.skip("the C kernel _peakbag_c is not built")
+    prob, _ = problem
+    rng = np.random.default_rng(3)
+    centres = prob.nu[:, :1] + rng.uniform(-20, 20, prob.k2.shape)
+    weights = np.where(rng.random(prob.k2.shape) < 0.2, 0.0, rng.random(prob.k2.shape))
+    got = {}
+    for path in ("numpy", "compiled"):
+        monkeypatch.setenv("GLOBALHS_PEAKBAG", path)
+        got[path] = pb._leaked_lorentzians(prob.nu, centres, weights, 0.7, 3.0)
+    np.testing.assert_allclose(got["compiled"], got["numpy"], rtol=1e-13, atol=0)
+    assert prob.neighbour.max() > 0  # the fixture's problem has neighbours, made by the same function

@@ -24,6 +24,8 @@
  * the data and the mask (gradient, the blocks of the information matrix, the second-derivative terms of
  * the observed Hessian), one row m at a time.
  *
+ * lorentz(...): the neighbouring multiplets' leaked Lorentzians (peakbag._leaked_lorentzians).
+ *
  * No numpy headers: arrays arrive through the buffer protocol as C-contiguous float64.
  */
 #include "_kernels.h"
@@ -224,6 +226,57 @@ reduce_rows(const double *restrict src, const double *restrict model, const doub
     *sum_w2 = expected;
 }
 
+/* lorentz(nu, centre, weight, width, height, nrow, nsrc, nbin, out): the neighbouring multiplets' leaked
+ * Lorentzians of peakbag._leaked_lorentzians,
+ *     out[m,j] = sum_s weight[m,s] height / (1 + x^2),  x = (nu[m,j] - centre[m,s]) 2 / width. */
+MULTIVERSION static void
+lorentz_rows(const double *restrict nu, const double *restrict centre, const double *restrict weight, double width,
+             double height, ptrdiff_t nrow, ptrdiff_t nsrc, ptrdiff_t nbin, double *restrict out)
+{
+    const double k = 2.0 / width;
+    for (ptrdiff_t m = 0; m < nrow; m++) {
+        const double *nur = nu + m * nbin;
+        double *o = out + m * nbin;
+        for (ptrdiff_t j = 0; j < nbin; j++)
+            o[j] = 0.0;
+        for (ptrdiff_t s = 0; s < nsrc; s++) {
+            const double w = weight[m * nsrc + s], c = centre[m * nsrc + s];
+            if (w == 0.0)
+                continue;
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < nbin; j++) {
+                const double x = (nur[j] - c) * k;
+                o[j] += w * (height / (1.0 + x * x));
+            }
+        }
+    }
+}
+
+static PyObject *
+py_lorentz(PyObject *self, PyObject *args)
+{
+    PyObject *obj[4];
+    double width, height;
+    Py_ssize_t nrow, nsrc, nbin;
+    if (!PyArg_ParseTuple(args, "OOOddnnnO", &obj[0], &obj[1], &obj[2], &width, &height, &nrow, &nsrc, &nbin,
+                          &obj[3]))
+        return NULL;
+    if (nrow < 0 || nsrc < 0 || nbin < 0 || !(width > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "lorentz: sizes must not be negative and the width must be positive");
+        return NULL;
+    }
+    const ArraySpec spec[4] = {{"nu", 8, nrow * nbin, 0, 1}, {"centre", 8, nrow * nsrc, 0, 1},
+                               {"weight", 8, nrow * nsrc, 0, 1}, {"out", 8, nrow * nbin, 1, 1}};
+    Py_buffer buf[4];
+    if (get_all(obj, buf, spec, 4) < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    lorentz_rows(buf[0].buf, buf[1].buf, buf[2].buf, width, height, nrow, nsrc, nbin, buf[3].buf);
+    Py_END_ALLOW_THREADS
+    release_all(buf, 4);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 py_fejer(PyObject *self, PyObject *args)
 {
@@ -314,6 +367,9 @@ static PyMethodDef methods[] = {
      "reduce_rows(source, model, data, valid, rows, d2c, d2c_lng, d2lng, nrow, nsrc, nbin, nq, observed, "
      "grad_src, t, u, sec, grad_rows, rows_info, sum_w2): the per-row and per-source sums of score_and_fisher "
      "(see reduce_rows in the source); valid is 1.0 or 0.0 per bin, second-derivative inputs may be None."},
+    {"lorentz", py_lorentz, METH_VARARGS,
+     "lorentz(nu, centre, weight, width, height, nrow, nsrc, nbin, out): out (nrow, nbin) = sum over the sources "
+     "of weight * height / (1 + x^2), x = 2 (nu - centre) / width (see lorentz_rows in the source)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -74,9 +74,9 @@ than a year :func:`mean_orbital_nhz` of the span is the better choice (pkbgn's d
 
 
 def kernel_path() -> str:
-    """Which implementation evaluates the finite-span profile: ``"compiled"`` (the C kernel
-    ``_peakbag_c``, built at install) or ``"numpy"`` (the reference; also forced by
-    ``GLOBALHS_PEAKBAG=numpy``)."""
+    """Which implementation evaluates the finite-span profile, the neighbours' Lorentzians and the
+    score's sums: ``"compiled"`` (the C kernel ``_peakbag_c``, built at install) or ``"numpy"`` (the
+    reference; also forced by ``GLOBALHS_PEAKBAG=numpy``)."""
     if _peakbag_c is None or os.environ.get("GLOBALHS_PEAKBAG", "").lower() == "numpy":
         return "numpy"
     return "compiled"
@@ -191,9 +191,15 @@ def _row_blocks(nrow: int, per_row: int) -> list[slice]:
 def _leaked_lorentzians(nu: np.ndarray, centres: np.ndarray, weights: np.ndarray, width: float,
                         height: float) -> np.ndarray:
     """sum_s weights[m, s] H / (1 + x^2), x = 2 (nu[m, j] - centres[m, s]) / width: the symmetric
-    :func:`lorentzian` of every source leaked into each row, (m, j), in blocks of rows that stay in the
-    CPU cache (FEJER_BLOCK)."""
+    :func:`lorentzian` of every source leaked into each row, (m, j): by the C kernel
+    ``_peakbag_c.lorentz``, or in numpy in blocks of rows that stay in the CPU cache (FEJER_BLOCK).  A
+    fit's set-up evaluates it for every neighbouring multiplet (tens of them)."""
     out = np.empty(nu.shape)
+    if kernel_path() == "compiled":
+        _peakbag_c.lorentz(np.ascontiguousarray(nu, dtype=float), np.ascontiguousarray(centres, dtype=float),
+                           np.ascontiguousarray(weights, dtype=float), float(width), float(height),
+                           weights.shape[0], weights.shape[1], nu.shape[1], out)
+        return out
     for sl in _row_blocks(weights.shape[0], weights.shape[1] * nu.shape[1]):
         x = np.subtract(nu[sl, None, :], centres[sl, :, None])
         x *= 2.0 / width
@@ -309,6 +315,7 @@ class _Problem:
         l = self.l
         lo, hi = self.nu.min(), self.nu.max()
         d_all = np.arange(-leak.dm, leak.dm + 1)
+        polys = {}  # apols of each neighbouring degree, shared by its overtones
         for row in range(len(table)):
             lp, np_ = int(table.l[row]), int(table.n[row])
             if (lp == l and np_ == n) or abs(lp - l) > leak.dl:
@@ -330,7 +337,9 @@ class _Problem:
             if nac:
                 a[0] -= settings.orbital_nhz
             mps = mp[:, keep]
-            split = (a @ apols(lp, nac, m=np.clip(mps, -lp, lp).ravel().astype(float))[1:]).reshape(mps.shape) * 1e-3 \
+            if nac and (lp, nac) not in polys:
+                polys[lp, nac] = apols(lp, nac)[1:]
+            split = (a @ polys[lp, nac][:, np.clip(mps, -lp, lp).ravel() + lp]).reshape(mps.shape) * 1e-3 \
                 if nac else np.zeros(mps.shape)
             centres = table.nu[row] + split  # (m, s)
             contrib = _leaked_lorentzians(self.nu, centres, k2[:, keep], gamma, table.amp[row])
