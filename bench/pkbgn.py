@@ -9,10 +9,12 @@ elementwise throughput to numpy's on the same array shapes (the machine limit fo
     PYTHONPATH=. python bench/pkbgn.py [--stride 30] [--lmin 0] [--nacoeff 36] [--jobs 2] [--errors hessian,sandwich]
         [--bootstrap 0] [--finite] [--label-settings [--label hmi72d]]
 
-``--label-settings`` fits each degree with the settings (ERRORS, BOOTSTRAP, NACOEFF) of the pkbgn job
-that holds it in a 72-day run of ``--label`` (default hmi72d, N = 36), rendered from the label's own
-pkb template as the driver renders it, and with the finite-span profile (pkbgn passes the span).  The
-bench fits once per multiplet: NITER's earlier passes are not timed.
+``--label-settings`` fits each degree with the settings (ERRORS, BOOTSTRAP, NACOEFF, NITER) of the pkbgn
+job that holds it in a 72-day run of ``--label`` (default hmi72d, N = 36), rendered from the label's own
+pkb template as the driver renders it, and with the finite-span profile (pkbgn passes the span).  Each
+degree then runs NITER passes as pkbgn does (:func:`globalhs.modules.pkbgn.pass_settings`: the earlier
+passes with the Hessian's errors and no bootstrap, each pass starting from the previous one's fits), and
+all passes are timed: the figure is what a pkbgn run costs.  Other modes fit once per multiplet.
 
 With several ``--errors`` settings every degree's spectra are fitted once per setting in the same run
 (same spectra, same guesses, interleaved so that the machine's load affects them alike), and each
@@ -43,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from globalhs.modules.pkbgn import MODULE as PKBGN
-from globalhs.modules.pkbgn import fit_settings
+from globalhs.modules.pkbgn import fit_settings, pass_settings
 from globalhs.pipeline.params import parse_params
 from globalhs.pipeline.plan import plan_step
 from globalhs.pipeline.steps import STEPS_BY_NAME
@@ -57,8 +59,8 @@ LABEL_ERRORS = "label"
 """--errors value: each degree's settings from its pkbgn job of the label (:func:`label_job_settings`)."""
 
 
-def label_job_settings(label: str, lmax: int) -> list[tuple[int, int, pb.FitSettings]]:
-    """(lmin, lmax, fit settings) of every pkbgn job of a 72-day run of ``label`` over l = 0..lmax: the
+def label_job_settings(label: str, lmax: int) -> list[tuple[int, int, pb.FitSettings, int]]:
+    """(lmin, lmax, fit settings, NITER) of every pkbgn job of a 72-day run of ``label`` over l = 0..lmax: the
     label's pkb template rendered per job by the driver's own planning (pipeline.plan.plan_step) and
     read by pkbgn's own argument table and :func:`globalhs.modules.pkbgn.fit_settings`.  ORBITAL=mean
     (set per span by pkbgn) becomes the default rate the synthetic spectra are made with."""
@@ -69,15 +71,16 @@ def label_job_settings(label: str, lmax: int) -> list[tuple[int, int, pb.FitSett
     if not jobs:
         raise SystemExit(f"label {label!r} has no pkb template")
     orbital = pb.FitSettings().orbital_nhz
-    return [(job.lmin, job.lmax, replace(fit_settings(PKBGN.parse(job.rendered.arguments)), orbital_nhz=orbital))
-            for job in jobs]
+    parsed = [(job, PKBGN.parse(job.rendered.arguments)) for job in jobs]
+    return [(job.lmin, job.lmax, replace(fit_settings(args), orbital_nhz=orbital), args["NITER"])
+            for job, args in parsed]
 
 
 def _describe(jobs) -> str:
     """The jobs' settings for the summary line, neighbouring jobs with the same settings merged."""
     runs: list[list] = []
-    for lo, hi, s in jobs:
-        text = f"ERRORS={s.errors} BOOTSTRAP={s.bootstrap} N={s.nacoeff}"
+    for lo, hi, s, niter in jobs:
+        text = f"ERRORS={s.errors} BOOTSTRAP={s.bootstrap} N={s.nacoeff} NITER={niter}"
         if runs and runs[-1][2] == text:
             runs[-1][1] = hi
         else:
@@ -130,7 +133,7 @@ def main() -> None:
     if opts.label_settings:
         opts.finite, opts.errors = True, LABEL_ERRORS
         jobs = label_job_settings(opts.label, opts.lmax)
-        opts.bootstrap = max(s.bootstrap for _, _, s in jobs)  # for the printed summary
+        opts.bootstrap = max(s.bootstrap for _, _, s, _ in jobs)  # for the printed summary
     print(_numpy_config())
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}, "
@@ -141,15 +144,17 @@ def main() -> None:
     methods = opts.errors.split(",")
     window = pb.FitSettings(nacoeff=opts.nacoeff, bootstrap=opts.bootstrap)
 
-    def settings(errors: str, l: int) -> pb.FitSettings:
+    def settings(errors: str, l: int) -> tuple[pb.FitSettings, int]:
+        """The fit settings and NITER of degree l."""
         if errors == LABEL_ERRORS:
-            return next(s for lo, hi, s in jobs if lo <= l <= hi)
-        return pb.FitSettings(nacoeff=opts.nacoeff, errors=errors, bootstrap=opts.bootstrap)
+            return next((s, niter) for lo, hi, s, niter in jobs if lo <= l <= hi)
+        return pb.FitSettings(nacoeff=opts.nacoeff, errors=errors, bootstrap=opts.bootstrap), 1
 
     degrees = [l for l in range(opts.lmin, opts.lmax + 1, opts.stride) if np.any(truth.l == l)]
     rng = np.random.default_rng(1)
     t_leak = t_synth = 0.0
-    stats = {e: dict(wall=0.0, cpu=0.0, nfit=0, nok=0, iters=[], elements=0, methods=Counter()) for e in methods}
+    stats = {e: dict(wall=0.0, cpu=0.0, nfit=0, nok=0, iters=[], elements=0, methods=Counter(), passes=[])
+             for e in methods}
     load = []
     for l in degrees:
         t = time.perf_counter()
@@ -169,16 +174,24 @@ def main() -> None:
         for e in methods:
             st = stats[e]
             t, c = time.perf_counter(), time.process_time()
-            fits = pb.fit_degree(spec, guesses, leak, settings(e, l), neighbours=truth)
+            fit_settings_l, niter = settings(e, l)
+            table, passes = guesses, []
+            for iteration in range(niter):  # as pkbgn's passes: fit, update the guesses, refit
+                fits = pb.fit_degree(spec, table, leak, pass_settings(fit_settings_l, iteration, niter),
+                                     neighbours=truth)
+                table = pb.update_table(table, fits)
+                st["elements"] += sum(f.kernel_elements for f in fits)
+                passes.append(time.process_time() - c - sum(passes))
             dt = time.perf_counter() - t
             st["wall"] += dt
             st["cpu"] += time.process_time() - c
+            st["passes"].append(passes)
             st["nfit"] += len(fits)
             st["nok"] += sum(f.ok for f in fits)
             st["iters"].extend(f.iterations for f in fits)
-            st["elements"] += sum(f.kernel_elements for f in fits)
             st["methods"].update(f.error_method for f in fits if f.ok)
             line += (f"; {e}: {sum(f.ok for f in fits):2d} fitted, {dt:6.2f} s wall {time.process_time() - c:6.2f} s CPU"
+                     + (" (passes " + " + ".join(f"{p:.2f}" for p in passes) + " s)" if niter > 1 else "")
                      + "".join(f" (rejected n={f.n}: {f.reason})" for f in fits if not f.ok))
         load.append(os.getloadavg()[0])
         print(line, flush=True)
@@ -194,7 +207,10 @@ def main() -> None:
         est, est_cpu = total / rate / opts.jobs, total / (st["nfit"] / st["cpu"]) / opts.jobs
         print(f"ERRORS={e}: {st['nok']} of {st['nfit']} accepted (errors from {dict(st['methods'])}); fit {st['wall']:.1f} s wall, "
               f"{st['cpu']:.1f} s CPU -> {rate:.2f} multiplets/s (wall), {st['nfit'] / st['cpu']:.2f} per CPU-second; "
-              f"median iterations {np.median(st['iters']):.0f}")
+              f"median iterations {np.median(st['iters']):.0f}" + (" (last pass)" if max(map(len, st["passes"])) > 1 else ""))
+        if max(map(len, st["passes"])) > 1:
+            by_pass = np.sum([p for p in st["passes"] if len(p) == len(st["passes"][0])], axis=0)
+            print("  CPU by pass (fit, update the guesses, refit): " + " + ".join(f"{p:.1f}" for p in by_pass) + " s")
         print(f"  extrapolated whole set ({total} multiplets) on {opts.jobs} jobs: {est / 60:.1f} min at this run's wall "
               f"rate, {est_cpu / 60:.1f} min at its CPU rate (an unloaded core)")
     if len(methods) > 1:

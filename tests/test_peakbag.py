@@ -234,9 +234,13 @@ def test_finite_length_derivatives_with_the_width_fitted(setup):
     assert np.abs(hess - numeric_hess).max() < 1e-5 * np.abs(hess).max()
 
 
-def test_wide_mode_finite_profile_closed_form_and_derivatives(setup):
-    """Gamma above 13 bins: the real closed form equals the complex Fejer formula, and its gradient and
-    observed Hessian are the likelihood's derivatives."""
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
+def test_wide_mode_finite_profile_closed_form_and_derivatives(setup, path, monkeypatch):
+    """Gamma above 13 bins: the real closed form (the numpy path's) equals the complex Fejer formula,
+    and on both paths the gradient and observed Hessian are the likelihood's derivatives."""
+    if path == "compiled" and pb._peakbag_c is None:
+        pytest.skip("the compiled kernel _peakbag_c is not built")
+    monkeypatch.setenv("GLOBALHS_PEAKBAG", path)
     gamma, t = 3.0, 72 * 86400.0 * 1e-6
     assert np.pi * gamma * t > pb.FEJER_EXP_NEGLIGIBLE
     nu = np.linspace(-40, 40, 2001)

@@ -180,3 +180,48 @@ def test_source_profiles_sum_to_the_model(problem, path, monkeypatch):
     np.testing.assert_allclose(np.einsum("ms,msj->mj", prob.k2, prof) + bg + prob.neighbour, model,
                                rtol=1e-12, atol=1e-12 * model.max())
     assert prob.model(theta)[0] is not None and np.array_equal(prob.model(theta)[0], model)  # own caches intact
+
+
+@pytest.mark.refdata
+def test_pinned_evaluation_is_reused_and_not_shared_with_copies(problem):
+    """The evaluation kept by pin() (the bootstrap's starting point) is returned, with or without
+    derivatives, after other evaluations have overwritten the work arrays; copies with other weights
+    (source_profiles) do not use it; pin(None) drops it."""
+    prob, theta = problem
+    fresh = [np.array(a) for a in prob.model(theta, derivatives=True)]
+    second = [np.array(a) for a in prob._second]
+    prob.pin(theta)
+    try:
+        other = theta.copy()
+        other[0] += 0.05
+        prob.model(other, derivatives=True)  # overwrites the work arrays and the last evaluation
+        got = prob.model(theta, derivatives=True)
+        for a, b in zip(got, fresh):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(prob._second, second):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(prob.model(theta)[0], fresh[0])
+        bg = prob.unpack(theta)[4]
+        summed = np.einsum("ms,msj->mj", prob.k2, prob.source_profiles(theta)) + bg + prob.neighbour
+        np.testing.assert_allclose(summed, fresh[0], rtol=1e-12, atol=1e-12 * fresh[0].max())
+    finally:
+        prob.pin(None)
+    assert prob._pinned_evaluation is None
+
+
+@pytest.mark.refdata
+def test_compiled_neighbour_lorentzians_equal_numpy(problem, monkeypatch):
+    """The neighbouring multiplets' leaked Lorentzians (C kernel lorentz) against the numpy blocks, on the
+    windows of a problem with tens of neighbours."""
+    if pb._peakbag_c is None:
+        pytest.skip("the C kernel _peakbag_c is not built")
+    prob, _ = problem
+    rng = np.random.default_rng(3)
+    centres = prob.nu[:, :1] + rng.uniform(-20, 20, prob.k2.shape)
+    weights = np.where(rng.random(prob.k2.shape) < 0.2, 0.0, rng.random(prob.k2.shape))
+    got = {}
+    for path in ("numpy", "compiled"):
+        monkeypatch.setenv("GLOBALHS_PEAKBAG", path)
+        got[path] = pb._leaked_lorentzians(prob.nu, centres, weights, 0.7, 3.0)
+    np.testing.assert_allclose(got["compiled"], got["numpy"], rtol=1e-13, atol=0)
+    assert prob.neighbour.max() > 0  # the fixture's problem has neighbours, made by the same function

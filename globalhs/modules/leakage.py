@@ -14,6 +14,7 @@ degrees in a year and changes elements that vanish at B0 = 0 by up to ~0.1).
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, fields
 
 import numpy as np
 
@@ -88,9 +89,7 @@ def main(args) -> None:
         raise ModuleError(f"argument TSTART={args['TSTART']!r}: {exc}") from None
     store = open_store()
     b0 = _b0(args, store)
-    geom = MapGeometry(MAPMMAX=args["MAPMMAX"], SINBDIVS=args["SINBDIVS"], MAPRMAX=args["MAPRMAX"],
-                       MAPLGMAX=args["MAPLGMAX"], MAPBMAX=args["MAPBMAX"], APODIZE=args["APODIZE"],
-                       APINNER=args["APINNER"], APWIDTH=args["APWIDTH"], B0=b0)
+    geom = _geometry({**args, "B0": b0})
     try:
         block = leakage_block(geom, args["LMIN"], args["LMAX"], args["LKGDL"], args["LKGDM"])
     except ValueError as exc:
@@ -99,11 +98,8 @@ def main(args) -> None:
         store.create_series(leakage_series(args["out"]))
     except DrmsError as exc:
         raise ModuleError(f"argument out={args['out']!r}: {exc}") from None
-    keywords = {"T_START": tstart, "LMIN": args["LMIN"], "LMAX": args["LMAX"], "B0": b0,
-                "MAPMMAX": args["MAPMMAX"], "SINBDIVS": args["SINBDIVS"], "MAPRMAX": args["MAPRMAX"],
-                "MAPLGMAX": args["MAPLGMAX"], "MAPBMAX": args["MAPBMAX"], "APODIZE": args["APODIZE"],
-                "APINNER": args["APINNER"], "APWIDTH": args["APWIDTH"], "LKGDL": args["LKGDL"],
-                "LKGDM": args["LKGDM"]}
+    keywords = {"T_START": tstart, "LMIN": args["LMIN"], "LMAX": args["LMAX"], **asdict(geom),
+                "LKGDL": args["LKGDL"], "LKGDM": args["LKGDM"]}
     with store.writer(replace=True) as w:
         w.add(args["out"], keywords, {"radial": block.radial, "horizontal": block.horizontal})
 
@@ -116,10 +112,14 @@ def block_from_record(rec) -> LeakageBlock:
     want = ((lmax + 1) ** 2 - lmin**2, 2 * dl + 1, 2 * dm + 1)
     if radial.shape != want or horizontal.shape != want:
         raise ModuleError(f"leakage record {rec.spec()}: segments have shape {radial.shape}, expected {want}")
-    geom = MapGeometry(MAPMMAX=int(kw["MAPMMAX"]), SINBDIVS=int(kw["SINBDIVS"]), MAPRMAX=kw["MAPRMAX"],
-                       MAPLGMAX=kw["MAPLGMAX"], MAPBMAX=kw["MAPBMAX"], APODIZE=int(kw["APODIZE"]),
-                       APINNER=kw["APINNER"], APWIDTH=kw["APWIDTH"], B0=kw["B0"])
-    return LeakageBlock(lmin, lmax, dl, dm, radial, horizontal, geom)
+    return LeakageBlock(lmin, lmax, dl, dm, radial, horizontal, _geometry(kw))
+
+
+def _geometry(values) -> MapGeometry:
+    """The :class:`MapGeometry` of the module's arguments or a record's keywords (the same names: the
+    geometry's fields), each value as its field's type."""
+    default = MapGeometry()
+    return MapGeometry(**{f.name: type(getattr(default, f.name))(values[f.name]) for f in fields(MapGeometry)})
 
 
 MODULE = Module(

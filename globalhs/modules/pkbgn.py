@@ -127,10 +127,7 @@ def main(args) -> None:
     fits: list[pb.MultipletFit] = []
     for iteration in range(args["NITER"]):
         fits = []
-        # only the last pass's errors are written: the bootstrap (2 BOOTSTRAP refits per nonlinear fit) and the
-        # sandwich's score covariance run there; earlier passes take the Hessian's errors (same fits)
-        passing = settings if iteration == args["NITER"] - 1 else replace(
-            settings, bootstrap=0, errors="hessian" if settings.errors == "sandwich" else settings.errors)
+        passing = pass_settings(settings, iteration, args["NITER"])
         for l in wanted:
             spectrum = _spectrum(*spectra[l], l, _band(table, l, settings), cache)
             fits.extend(pb.fit_degree(spectrum, table, leakage_for(l), passing))
@@ -166,6 +163,15 @@ def main(args) -> None:
                     "SOURCE": args["in"], "LEAKAGE": args["leakage"], "GUESS": str(args["guess"])}
         with store.writer(replace=True) as w:
             w.add(args["out"], keywords, {"modes": result.to_array()})
+
+
+def pass_settings(settings: pb.FitSettings, iteration: int, niter: int) -> pb.FitSettings:
+    """The settings of pass ``iteration`` (0-based) of NITER: only the last pass's errors are written, so the
+    bootstrap (2 BOOTSTRAP refits per nonlinear fit) and the sandwich's score covariance run there; earlier
+    passes take the Hessian's errors (the same fits)."""
+    if iteration == niter - 1:
+        return settings
+    return replace(settings, bootstrap=0, errors="hessian" if settings.errors == "sandwich" else settings.errors)
 
 
 def fit_settings(args) -> pb.FitSettings:

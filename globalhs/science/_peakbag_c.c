@@ -20,9 +20,11 @@
  * (the last four are left untouched when fixed_width).  Only the closed form: the caller keeps the
  * power series of |aT| < 0.5 in numpy (widths below 0.16 bins).
  *
- * reduce_rows(...): the per-source sums over the bins that peakbag._Problem.score_and_fisher forms
- * (gradient, the source-source and source-row blocks of the information matrix, the second-derivative
- * terms of the observed Hessian), one row m at a time.
+ * reduce_rows(...): the sums over the bins that peakbag._Problem.score_and_fisher forms from the model,
+ * the data and the mask (gradient, the blocks of the information matrix, the second-derivative terms of
+ * the observed Hessian), one row m at a time.
+ *
+ * lorentz(...): the neighbouring multiplets' leaked Lorentzians (peakbag._leaked_lorentzians).
  *
  * No numpy headers: arrays arrive through the buffer protocol as C-contiguous float64.
  */
@@ -111,48 +113,168 @@ dot(const double *restrict x, const double *restrict y, ptrdiff_t n)
     return acc;
 }
 
-/* Per-source reductions of the score and the information matrix (peakbag._Problem.score_and_fisher),
- * for every row m, over its bins j:
+/* out[k] = sum_j x[j] y_k[j] for k < 4 (the y_k that are NULL are skipped by passing x instead and
+ * ignoring their sums): four independent accumulators, so that the loop is bound by the loads, not by
+ * the latency of one chain of additions (one dot product at a time ran at a quarter of the rate). */
+INLINE void
+dot4(const double *restrict x, const double *restrict y0, const double *restrict y1, const double *restrict y2,
+     const double *restrict y3, ptrdiff_t n, double *restrict out)
+{
+    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+    for (ptrdiff_t j = 0; j < n; j++) {
+        a0 += x[j] * y0[j];
+        a1 += x[j] * y1[j];
+        a2 += x[j] * y2[j];
+        a3 += x[j] * y3[j];
+    }
+    out[0] = a0;
+    out[1] = a1;
+    out[2] = a2;
+    out[3] = a3;
+}
+
+/* Per-row and per-source reductions of the score and the information matrix
+ * (peakbag._Problem.score_and_fisher), for every row m, over its bins j, from the model M, the data P and
+ * the valid mask v (1 or 0) of the row:
+ *     w = v/M,  resid = w (1 - P w),  w2 = w^2 (2 P w - 1) (observed) or w^2 (expected)
  *     grad_src[m,s] = sum_j D[m,s,j] resid[m,j]
  *     t[m,s,s']     = sum_j D[m,s,j] w2[m,j] D[m,s',j]
  *     u[q,m,s]      = sum_j D[m,s,j] w2[m,j] rows[q,m,j]
- * and, when the second-derivative arrays are given (observed Hessian),
  *     sec[k,m,s]    = sum_j second_k[m,s,j] resid[m,j]     (k = d2c, d2c_lng, d2lng; unused ones NULL)
- * One row's sources (S x J doubles) stay in cache while all of its products are formed. */
+ * and over all rows
+ *     grad_rows[q]      = sum_mj rows[q,m,j] resid[m,j]
+ *     rows_info[q,q']   = sum_mj rows[q,m,j] w2[m,j] rows[q',m,j]
+ *     sum_w2            = sum_mj w^2                       (the expected information of ln B over B^2)
+ * One row's sources (S x J doubles) stay in cache while all of its products are formed, four at a time
+ * (dot4).  work holds S x J + 2 J doubles. */
 MULTIVERSION static void
-reduce_rows(const double *restrict src, const double *restrict w2, const double *restrict resid,
-            const double *restrict rows, ptrdiff_t nq, const double *restrict sec0, const double *restrict sec1,
-            const double *restrict sec2, ptrdiff_t nrow, ptrdiff_t nsrc, ptrdiff_t nbin, double *restrict grad_src,
-            double *restrict t, double *restrict u, double *restrict sec_out, double *restrict work)
+reduce_rows(const double *restrict src, const double *restrict model, const double *restrict data,
+            const double *restrict valid, const double *restrict rows, ptrdiff_t nq, const double *restrict sec0,
+            const double *restrict sec1, const double *restrict sec2, ptrdiff_t nrow, ptrdiff_t nsrc, ptrdiff_t nbin,
+            int observed, double *restrict grad_src, double *restrict t, double *restrict u, double *restrict sec_out,
+            double *restrict grad_rows, double *restrict rows_info, double *restrict sum_w2, double *restrict work)
 {
     const double *secs[3] = {sec0, sec1, sec2};
+    double sums[4];
+    double *wr = work + nsrc * nbin, *rr = wr + nbin;
+    double expected = 0.0;
+    for (ptrdiff_t q = 0; q < nq; q++) {
+        grad_rows[q] = 0.0;
+        for (ptrdiff_t q2 = 0; q2 < nq; q2++)
+            rows_info[q * nq + q2] = 0.0;
+    }
     for (ptrdiff_t m = 0; m < nrow; m++) {
-        const double *wr = w2 + m * nbin, *rr = resid + m * nbin;
+        const double *mr = model + m * nbin, *pr = data + m * nbin, *vr = valid + m * nbin;
+#pragma omp simd reduction(+ : expected)
+        for (ptrdiff_t j = 0; j < nbin; j++) {
+            const double w = vr[j] != 0.0 ? 1.0 / mr[j] : 0.0, pw = pr[j] * w;
+            rr[j] = w * (1.0 - pw);
+            wr[j] = observed ? w * w * (2.0 * pw - 1.0) : w * w;
+            expected += w * w;
+        }
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            const double *rq = rows + (q * nrow + m) * nbin;
+            double *sw = work; /* rows[q] w2, for the products with rows[q' <= q] */
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < nbin; j++)
+                sw[j] = rq[j] * wr[j];
+            for (ptrdiff_t q2 = 0; q2 <= q; q2++) {
+                const double acc = dot(sw, rows + (q2 * nrow + m) * nbin, nbin);
+                rows_info[q * nq + q2] += acc;
+                if (q2 != q)
+                    rows_info[q2 * nq + q] += acc;
+            }
+            grad_rows[q] += dot(rq, rr, nbin);
+        }
+        const double *dm = src + m * nsrc * nbin;
         for (ptrdiff_t s = 0; s < nsrc; s++) {
-            const double *ds = src + (m * nsrc + s) * nbin;
+            const double *ds = dm + s * nbin;
             double *sw = work + s * nbin;
-            double g = 0.0;
-#pragma omp simd reduction(+ : g)
-            for (ptrdiff_t j = 0; j < nbin; j++) {
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < nbin; j++)
                 sw[j] = ds[j] * wr[j];
-                g += ds[j] * rr[j];
+            /* resid against D and the second derivatives (absent ones stand in as D, sums dropped) */
+            const ptrdiff_t o = (m * nsrc + s) * nbin;
+            dot4(rr, ds, secs[0] ? secs[0] + o : ds, secs[1] ? secs[1] + o : ds, secs[2] ? secs[2] + o : ds, nbin,
+                 sums);
+            grad_src[m * nsrc + s] = sums[0];
+            for (ptrdiff_t k = 0; k < 3; k++)
+                if (secs[k])
+                    sec_out[(k * nrow + m) * nsrc + s] = sums[k + 1];
+            for (ptrdiff_t q = 0; q < nq; q += 4) {
+                const double *r0 = rows + (q * nrow + m) * nbin;
+                const double *r[4];
+                for (ptrdiff_t k = 0; k < 4; k++)
+                    r[k] = q + k < nq ? r0 + k * nrow * nbin : r0;
+                dot4(sw, r[0], r[1], r[2], r[3], nbin, sums);
+                for (ptrdiff_t k = 0; k < 4 && q + k < nq; k++)
+                    u[((q + k) * nrow + m) * nsrc + s] = sums[k];
             }
-            grad_src[m * nsrc + s] = g;
-            for (ptrdiff_t k = 0; k < 3; k++) {
-                if (!secs[k])
-                    continue;
-                sec_out[(k * nrow + m) * nsrc + s] = dot(secs[k] + (m * nsrc + s) * nbin, rr, nbin);
-            }
-            for (ptrdiff_t q = 0; q < nq; q++) {
-                u[(q * nrow + m) * nsrc + s] = dot(sw, rows + (q * nrow + m) * nbin, nbin);
-            }
-            for (ptrdiff_t s2 = 0; s2 <= s; s2++) {
-                const double acc = dot(sw, src + (m * nsrc + s2) * nbin, nbin);
-                t[(m * nsrc + s) * nsrc + s2] = acc;
-                t[(m * nsrc + s2) * nsrc + s] = acc;
+            for (ptrdiff_t s2 = 0; s2 <= s; s2 += 4) {
+                const double *d[4];
+                for (ptrdiff_t k = 0; k < 4; k++)
+                    d[k] = dm + (s2 + k <= s ? s2 + k : s2) * nbin;
+                dot4(sw, d[0], d[1], d[2], d[3], nbin, sums);
+                for (ptrdiff_t k = 0; k < 4 && s2 + k <= s; k++) {
+                    t[(m * nsrc + s) * nsrc + s2 + k] = sums[k];
+                    t[(m * nsrc + s2 + k) * nsrc + s] = sums[k];
+                }
             }
         }
     }
+    *sum_w2 = expected;
+}
+
+/* lorentz(nu, centre, weight, width, height, nrow, nsrc, nbin, out): the neighbouring multiplets' leaked
+ * Lorentzians of peakbag._leaked_lorentzians,
+ *     out[m,j] = sum_s weight[m,s] height / (1 + x^2),  x = (nu[m,j] - centre[m,s]) 2 / width. */
+MULTIVERSION static void
+lorentz_rows(const double *restrict nu, const double *restrict centre, const double *restrict weight, double width,
+             double height, ptrdiff_t nrow, ptrdiff_t nsrc, ptrdiff_t nbin, double *restrict out)
+{
+    const double k = 2.0 / width;
+    for (ptrdiff_t m = 0; m < nrow; m++) {
+        const double *nur = nu + m * nbin;
+        double *o = out + m * nbin;
+        for (ptrdiff_t j = 0; j < nbin; j++)
+            o[j] = 0.0;
+        for (ptrdiff_t s = 0; s < nsrc; s++) {
+            const double w = weight[m * nsrc + s], c = centre[m * nsrc + s];
+            if (w == 0.0)
+                continue;
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < nbin; j++) {
+                const double x = (nur[j] - c) * k;
+                o[j] += w * (height / (1.0 + x * x));
+            }
+        }
+    }
+}
+
+static PyObject *
+py_lorentz(PyObject *self, PyObject *args)
+{
+    PyObject *obj[4];
+    double width, height;
+    Py_ssize_t nrow, nsrc, nbin;
+    if (!PyArg_ParseTuple(args, "OOOddnnnO", &obj[0], &obj[1], &obj[2], &width, &height, &nrow, &nsrc, &nbin,
+                          &obj[3]))
+        return NULL;
+    if (nrow < 0 || nsrc < 0 || nbin < 0 || !(width > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "lorentz: sizes must not be negative and the width must be positive");
+        return NULL;
+    }
+    const ArraySpec spec[4] = {{"nu", 8, nrow * nbin, 0, 1}, {"centre", 8, nrow * nsrc, 0, 1},
+                               {"weight", 8, nrow * nsrc, 0, 1}, {"out", 8, nrow * nbin, 1, 1}};
+    Py_buffer buf[4];
+    if (get_all(obj, buf, spec, 4) < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    lorentz_rows(buf[0].buf, buf[1].buf, buf[2].buf, width, height, nrow, nsrc, nbin, buf[3].buf);
+    Py_END_ALLOW_THREADS
+    release_all(buf, 4);
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -196,10 +318,12 @@ py_fejer(PyObject *self, PyObject *args)
 static PyObject *
 py_reduce_rows(PyObject *self, PyObject *args)
 {
-    PyObject *obj[11];
+    PyObject *obj[15];
     Py_ssize_t nrow, nsrc, nbin, nq;
-    if (!PyArg_ParseTuple(args, "OOOOOOOnnnnOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5], &obj[6],
-                          &nrow, &nsrc, &nbin, &nq, &obj[7], &obj[8], &obj[9], &obj[10]))
+    int observed;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnnnnpOOOOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5],
+                          &obj[6], &obj[7], &nrow, &nsrc, &nbin, &nq, &observed, &obj[8], &obj[9], &obj[10],
+                          &obj[11], &obj[12], &obj[13], &obj[14]))
         return NULL;
     if (nrow < 0 || nsrc < 0 || nbin < 0 || nq < 0) {
         PyErr_SetString(PyExc_ValueError, "reduce_rows: negative size");
@@ -207,27 +331,29 @@ py_reduce_rows(PyObject *self, PyObject *args)
     }
     const Py_ssize_t ms = nrow * nsrc, msj = ms * nbin, mj = nrow * nbin;
     /* the second-derivative inputs d2c, d2c_lng, d2lng are optional (None) */
-    const ArraySpec spec[11] = {
-        {"source", 8, msj, 0, 1},  {"w2", 8, mj, 0, 1},  {"resid", 8, mj, 0, 1},
-        {"rows", 8, nq * mj, 0, 1}, {"d2c", 8, msj, 0, obj[4] != Py_None},
-        {"d2c_lng", 8, msj, 0, obj[5] != Py_None}, {"d2lng", 8, msj, 0, obj[6] != Py_None},
-        {"grad_src", 8, ms, 1, 1}, {"t", 8, ms * nsrc, 1, 1}, {"u", 8, nq * ms, 1, 1}, {"sec", 8, 3 * ms, 1, 1}};
-    Py_buffer buf[11];
-    if (get_all(obj, buf, spec, 11) < 0)
+    const ArraySpec spec[15] = {
+        {"source", 8, msj, 0, 1},   {"model", 8, mj, 0, 1},    {"data", 8, mj, 0, 1},
+        {"valid", 8, mj, 0, 1},     {"rows", 8, nq * mj, 0, 1}, {"d2c", 8, msj, 0, obj[5] != Py_None},
+        {"d2c_lng", 8, msj, 0, obj[6] != Py_None}, {"d2lng", 8, msj, 0, obj[7] != Py_None},
+        {"grad_src", 8, ms, 1, 1},  {"t", 8, ms * nsrc, 1, 1}, {"u", 8, nq * ms, 1, 1}, {"sec", 8, 3 * ms, 1, 1},
+        {"grad_rows", 8, nq, 1, 1}, {"rows_info", 8, nq * nq, 1, 1}, {"sum_w2", 8, 1, 1, 1}};
+    Py_buffer buf[15];
+    if (get_all(obj, buf, spec, 15) < 0)
         return NULL;
-    double *work = PyMem_Malloc(sizeof(double) * (size_t)(nsrc * nbin > 0 ? nsrc * nbin : 1));
+    double *work = PyMem_Malloc(sizeof(double) * (size_t)((nsrc > 1 ? nsrc : 1) * nbin + 2 * nbin + 1));
     if (!work) {
-        release_all(buf, 11);
+        release_all(buf, 15);
         return PyErr_NoMemory();
     }
-    double *p[11];
-    for (int k = 0; k < 11; k++)
+    double *p[15];
+    for (int k = 0; k < 15; k++)
         p[k] = buf[k].buf;
     Py_BEGIN_ALLOW_THREADS
-    reduce_rows(p[0], p[1], p[2], p[3], nq, p[4], p[5], p[6], nrow, nsrc, nbin, p[7], p[8], p[9], p[10], work);
+    reduce_rows(p[0], p[1], p[2], p[3], p[4], nq, p[5], p[6], p[7], nrow, nsrc, nbin, observed, p[8], p[9], p[10],
+                p[11], p[12], p[13], p[14], work);
     Py_END_ALLOW_THREADS
     PyMem_Free(work);
-    release_all(buf, 11);
+    release_all(buf, 15);
     Py_RETURN_NONE;
 }
 
@@ -238,9 +364,12 @@ static PyMethodDef methods[] = {
      "sources into peaks (nrow, nbin), and with derivatives its derivative arrays (see the file's header); "
      "float64 C-contiguous arrays, unused outputs None."},
     {"reduce_rows", py_reduce_rows, METH_VARARGS,
-     "reduce_rows(source, w2, resid, rows, d2c, d2c_lng, d2lng, nrow, nsrc, nbin, nq, grad_src, t, u, sec): "
-     "the per-source sums of score_and_fisher (see reduce_rows in the source); second-derivative inputs "
-     "may be None."},
+     "reduce_rows(source, model, data, valid, rows, d2c, d2c_lng, d2lng, nrow, nsrc, nbin, nq, observed, "
+     "grad_src, t, u, sec, grad_rows, rows_info, sum_w2): the per-row and per-source sums of score_and_fisher "
+     "(see reduce_rows in the source); valid is 1.0 or 0.0 per bin, second-derivative inputs may be None."},
+    {"lorentz", py_lorentz, METH_VARARGS,
+     "lorentz(nu, centre, weight, width, height, nrow, nsrc, nbin, out): out (nrow, nbin) = sum over the sources "
+     "of weight * height / (1 + x^2), x = 2 (nu - centre) / width (see lorentz_rows in the source)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -111,8 +111,7 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     u = np.where(valid, dm / np.where(valid, model, 1.0) ** 2, 0.0)  # (p, m, j)
     # the multiplet's own modes: signed leakage C(l,m; l,m'') of row m (sources m'' = src) and its dense
     # copy for looking up C(l,m'; l,m'') of another row m'
-    c_full = np.zeros((nrow, nrow))
-    np.add.at(c_full, (np.repeat(np.arange(nrow), prob.src.shape[1]), prob.src.ravel()), prob.c.ravel())
+    c_full = _own_leakage(prob)
     prof = prob.source_profiles(theta)  # (m, s, j): the fit's own profile (finite-span, asymmetric alike)
     # score terms of any row at any absolute bin: flat index into u, the extra last column is zero
     u_flat = np.concatenate([u.reshape(npar, nrow * nbin), np.zeros((npar, 1))], axis=1)
@@ -128,6 +127,8 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
             cov = model**2  # exact variance: every source, neighbours and background
         else:
             weight = prob.c[m] * c_full[mp[:, None], prob.src[m]]  # C(m, m'') C(m', m'') over row m's sources
+            if not weight.any():  # rows that share no mode (at B0 = 0, every odd offset: the parity rule)
+                continue
             cov = np.einsum("ms,msj->mj", weight, prof[m]) ** 2  # |Sigma_mm'|^2 on row m's bins
         j_other = bins[None, :] + (k_start[m] - k_start[mp])[:, None]  # the same bins in row m'
         index = np.where((j_other >= 0) & (j_other < nbin), mp[:, None] * nbin + j_other, nrow * nbin)
@@ -218,19 +219,40 @@ def replicate_spectra(prob, truth: np.ndarray, replicates: int, rng: np.random.G
 
 def _correlated_power(prob, theta: np.ndarray, expect: np.ndarray, replicates: int,
                       rng: np.random.Generator) -> np.ndarray:
-    """Leakage-correlated replicate spectra (K, m, j) at ``theta`` (see :func:`replicate_spectra`)."""
+    """Leakage-correlated replicate spectra (K, m, j) at ``theta`` (see :func:`replicate_spectra`).
+
+    A mode's profile depends only on the absolute frequency bin, so each own mode's amplitude
+    sqrt(L_m'') g_m'' is formed once on the absolute bins, leaked into every row by one product with
+    the dense leakage matrix, and each row then takes its own window's bins.  The real and imaginary
+    parts are kept as a leading axis of real arrays (complex temporaries of tens of megabytes cost more
+    than the draws)."""
     prof = prob.source_profiles(theta)
     k_rel = prob.k_abs - prob.k_abs.min()
     nk = int(k_rel.max()) + 1
-    shape = (replicates, 2 * prob.l + 1, nk)
-    own = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(0.5)  # g_m''(k)
-    y = np.zeros((replicates,) + expect.shape, dtype=complex)
-    for s in range(prob.k2.shape[1]):
-        weight = prob.c[:, s, None] * np.sqrt(prof[:, s])  # (m, j)
-        y += weight * own[:, prob.src[:, s, None], k_rel]
+    nrow = 2 * prob.l + 1
+    parts = np.empty((2, replicates, nrow, nk))  # real and imaginary parts of g_m''(k)
+    rng.standard_normal(out=parts[0])
+    rng.standard_normal(out=parts[1])
+    amplitude = np.zeros((nrow, nk))  # sqrt(L_m''(k)/2) wherever a row that holds m'' sees bin k
+    amplitude[prob.src[:, :, None], k_rel[:, None, :]] = np.sqrt(prof / 2)
+    parts *= amplitude
+    leaked = np.matmul(_own_leakage(prob), parts.reshape(2 * replicates, nrow, nk))  # (2 K, m, k)
+    y = leaked[:, np.arange(nrow)[:, None], k_rel].reshape((2, replicates) + k_rel.shape)  # rows' windows
     rest = np.clip(expect - np.einsum("ms,msj->mj", prob.k2, prof), 0.0, None)  # background, neighbours
-    y += np.sqrt(rest / 2) * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
-    return np.abs(y) ** 2
+    noise = np.empty(y.shape)
+    rng.standard_normal(out=noise[0])
+    rng.standard_normal(out=noise[1])
+    y += np.sqrt(rest / 2) * noise
+    return y[0] ** 2 + y[1] ** 2
+
+
+def _own_leakage(prob) -> np.ndarray:
+    """The dense signed leakage C(l,m; l,m'') (m, m'') of the multiplet's own modes, from the kept
+    sources (zero elsewhere)."""
+    nrow = prob.src.shape[0]
+    c_full = np.zeros((nrow, 2 * prob.l + 1))
+    np.add.at(c_full, (np.repeat(np.arange(nrow), prob.src.shape[1]), prob.src.ravel()), prob.c.ravel())
+    return c_full
 
 
 def _deviations(prob, truth: np.ndarray, free: np.ndarray, replicates: int, rng: np.random.Generator,
@@ -239,9 +261,13 @@ def _deviations(prob, truth: np.ndarray, free: np.ndarray, replicates: int, rng:
     each refitted from ``truth``; only converged replicate fits are kept.  Leaves the last replicate in
     ``prob.data`` (the caller restores it)."""
     samples = []
-    for spectrum in replicate_spectra(prob, truth, replicates, rng):
-        prob.data = spectrum
-        fitted, _, converged, _, failure = refit(truth)
-        if converged and not failure:
-            samples.append(fitted[free] - truth[free])
+    prob.pin(truth)  # every refit starts there
+    try:
+        for spectrum in replicate_spectra(prob, truth, replicates, rng):
+            prob.data = spectrum
+            fitted, _, converged, _, failure = refit(truth)
+            if converged and not failure:
+                samples.append(fitted[free] - truth[free])
+    finally:
+        prob.pin(None)
     return np.array(samples).reshape(-1, int(free.sum()))
