@@ -65,7 +65,8 @@ BOOTSTRAP = 40
 """Replicates per stage of the bias-corrected bootstrap (80 refits per nonlinear multiplet): the
 sample rms of K = 40 scatters by 1/sqrt(2K) = 11 %, which would cost the pooled fraction about 0.7
 point (94.77 % within 2 rms); the reported error carries the Student factor t_40(0.97725)/2 = 1.032
-that gives that back (peakbag_errors.student_factor)."""
+that gives that back, times exp(1.5 x 0.011) for the further scatter of an rms simulated at the random
+point theta - b: 1.049 (peakbag_errors.bootstrap_factor, session 5)."""
 FEW_SEEDS = range(4)
 
 
@@ -146,7 +147,10 @@ def test_issue_criterion_at_l5_with_36_coefficients(refdata):
     with reasons, 349 fits bootstrapped; 448 s CPU.  Before the factor and the threshold 0.10 (0.15):
     94.89 % (a3 93.0 %), a strict xfail.  On fresh seeds 40..79 the same code gives 94.82 % (a3
     93.5 %), so 0..79 together 95.23 % of 2391 pulls: pooled, consistent with calibrated errors; a3 alone
-    is 2.5 sd low (docs/peakbagging.md, "What the errors mean", session 4)."""
+    is 2.5 sd low (docs/peakbagging.md, "What the errors mean", session 4).  Session 5 (factor 1.049,
+    peakbag_errors.bootstrap_factor, on main with its merges): 95.73 % (96.7 / 96.7 / 93.7 %, spreads
+    0.92 / 0.98 / 1.05, a3 mean pull +0.17), 2 rejected, 349 bootstrapped, 307 s wall; over seeds
+    0..239 a3 covers 94.6 % with the factor (94.1 % without; 2390 fits), still 2 sd low."""
     truth = read_modetable(refdata("hmi_modes", "hmi.6400.36")).with_nacoeff(36)
     result = calibration_set(truth, (5,), L5_SEEDS, pb.FitSettings(nacoeff=36, bootstrap=BOOTSTRAP))
     _criterion(result, 0.05)
