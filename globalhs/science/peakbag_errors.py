@@ -55,9 +55,9 @@ def bootstrap_factor(replicates: int) -> float:
     (the replicates' sampling) times exp(1.5 CENTRE_LOG_VARIANCE) (1.049 at K = 40 against 1.032).
 
     The rms s is evaluated at theta - b, and theta is itself a draw of the estimator: a fitted width low
-    by one of its sigmas simulates narrower peaks and gives a smaller s (d ln s / d ln Gamma = 0.5-0.9 at
+    by one of its sigmas simulates narrower peaks and gives a smaller s (d ln s / d ln Gamma mostly 0.5-0.9 at
     l = 5).  That part of the scatter of s is noise about the error the data's fit needs, like the
-    sampling part: within an n, the fits with the smallest quarter of s have rms pulls 1.10-1.20 and the
+    sampling part: within an n, the fits with the smallest quarter of s have rms pulls 1.10-1.21 and the
     largest quarter 0.79-0.80 (nu, a1, a3; seeds 80..159), as a noise of that size predicts, so the
     deviation does not grow with s.  An error e^eps sigma with eps ~ N(0, V) covers
     E[2 Phi(2 e^eps) - 1] = 0.9545 - 6 phi(2) V to first order in V, which the factor exp(1.5 V) gives back
