@@ -55,8 +55,8 @@ def bootstrap_factor(replicates: int) -> float:
     (the replicates' sampling) times exp(1.5 CENTRE_LOG_VARIANCE) (1.049 at K = 40 against 1.032).
 
     The rms s is evaluated at theta - b, and theta is itself a draw of the estimator: a fitted width low
-    by one of its sigmas simulates narrower peaks and gives a smaller s (d ln s / d ln Gamma mostly 0.5-0.9 at
-    l = 5).  That part of the scatter of s is noise about the error the data's fit needs, like the
+    by one of its sigmas simulates narrower peaks and gives a smaller s (d ln s / d ln Gamma mostly
+    0.5-0.9 at l = 5).  That part of the scatter of s is noise about the error the data's fit needs, like the
     sampling part: within an n, the fits with the smallest quarter of s have rms pulls 1.10-1.21 and the
     largest quarter 0.79-0.80 (nu, a1, a3; seeds 80..159), as a noise of that size predicts, so the
     deviation does not grow with s.  An error e^eps sigma with eps ~ N(0, V) covers
@@ -159,8 +159,9 @@ def bootstrap_errors(prob, theta: np.ndarray, free: np.ndarray, replicates: int,
     them from there; the root-mean-square deviation from theta - b (scatter and bias of the estimator
     together), times :func:`bootstrap_factor` of the number of converged stage-2 replicates (1.049 at
     K = 40: an rms of K deviations at a random point theta - b is itself uncertain, and unscaled +-2 of
-    it would cover only about 94.5 %), is the error.  The replicates are drawn as :func:`replicate_spectra` says (correlated through the
-    leakage when the fit's errors setting is "sandwich").
+    it would cover only about 94.5 %), is the error.  The replicates are drawn as
+    :func:`replicate_spectra` says (correlated through the leakage when the fit's errors setting is
+    "sandwich").
 
     The fitted values themselves are not changed.  Measured (docs/peakbagging.md, "What the errors
     mean"): subtracting b from the reported a-coefficients does not improve their coverage (the a_i's
