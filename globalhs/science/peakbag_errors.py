@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["CENTRE_LOG_VARIANCE", "MIN_BOOTSTRAP", "bootstrap_errors", "bootstrap_factor", "component_error_ratio",
-           "leakage_sandwich", "replicate_spectra", "student_factor"]
+__all__ = ["CENTRE_LOG_VARIANCE", "MIN_BOOTSTRAP", "bootstrap_errors", "bootstrap_factor",
+           "component_error_ratio", "leakage_sandwich", "replicate_spectra", "student_factor"]
 
 MIN_BOOTSTRAP = 20
 """Fewest bootstrap replicates accepted: below this the scatter of the sample standard deviation
