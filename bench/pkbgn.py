@@ -203,12 +203,13 @@ def main() -> None:
           + ("finite-span (--finite)" if opts.finite else "Lorentzian"))
     for e in methods:
         st = stats[e]
+        multipass = max(map(len, st["passes"])) > 1
         rate = st["nfit"] / st["wall"]
         est, est_cpu = total / rate / opts.jobs, total / (st["nfit"] / st["cpu"]) / opts.jobs
         print(f"ERRORS={e}: {st['nok']} of {st['nfit']} accepted (errors from {dict(st['methods'])}); fit {st['wall']:.1f} s wall, "
               f"{st['cpu']:.1f} s CPU -> {rate:.2f} multiplets/s (wall), {st['nfit'] / st['cpu']:.2f} per CPU-second; "
-              f"median iterations {np.median(st['iters']):.0f}" + (" (last pass)" if max(map(len, st["passes"])) > 1 else ""))
-        if max(map(len, st["passes"])) > 1:
+              f"median iterations {np.median(st['iters']):.0f}" + (" (last pass)" if multipass else ""))
+        if multipass:
             by_pass = np.sum([p for p in st["passes"] if len(p) == len(st["passes"][0])], axis=0)
             print("  CPU by pass (fit, update the guesses, refit): " + " + ".join(f"{p:.1f}" for p in by_pass) + " s")
         print(f"  extrapolated whole set ({total} multiplets) on {opts.jobs} jobs: {est / 60:.1f} min at this run's wall "

@@ -225,8 +225,8 @@ def _correlated_power(prob, theta: np.ndarray, expect: np.ndarray, replicates: i
     A mode's profile depends only on the absolute frequency bin, so each own mode's amplitude
     sqrt(L_m'') g_m'' is formed once on the absolute bins, leaked into every row by one product with
     the dense leakage matrix, and each row then takes its own window's bins.  The real and imaginary
-    parts are kept as a leading axis of real arrays (complex temporaries of tens of megabytes cost more
-    than the draws)."""
+    parts are kept as a leading axis of real arrays (no complex temporaries: they are tens of megabytes
+    at l = 60)."""
     prof = prob.source_profiles(theta)
     k_rel = prob.k_abs - prob.k_abs.min()
     nk = int(k_rel.max()) + 1
