@@ -113,9 +113,9 @@ dot(const double *restrict x, const double *restrict y, ptrdiff_t n)
     return acc;
 }
 
-/* out[k] = sum_j x[j] y_k[j] for k < 4 (the y_k that are NULL are skipped by passing x instead and
- * ignoring their sums): four independent accumulators, so that the loop is bound by the loads, not by
- * the latency of one chain of additions (one dot product at a time ran at a quarter of the rate). */
+/* out[k] = sum_j x[j] y_k[j] for k < 4 (callers with fewer than four products repeat a pointer and
+ * ignore its sums): four independent accumulators, so that the loop is bound by the loads, not by the
+ * latency of one chain of additions (one dot product at a time ran at a quarter of the rate). */
 INLINE void
 dot4(const double *restrict x, const double *restrict y0, const double *restrict y1, const double *restrict y2,
      const double *restrict y3, ptrdiff_t n, double *restrict out)

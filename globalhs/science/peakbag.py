@@ -366,7 +366,7 @@ class _Problem:
         when asked again at the same ``theta`` (the optimiser's Fisher fallback after an indefinite observed
         Hessian, the end point's Fisher matrix, Hessian and sandwich, the bootstrap's starting point), with
         or without ``derivatives``: the model does not depend on ``data``."""
-        key = (np.asarray(theta, dtype=float).tobytes(), kernel_path())
+        key = self._key(theta)
         for kept in (self._last_evaluation, self._pinned_evaluation):
             if kept is not None and kept[0] == key:
                 if not derivatives:
@@ -387,7 +387,12 @@ class _Problem:
             return
         model, source, rows = self.model(theta, derivatives=True)
         second = tuple(None if a is None else a.copy() for a in self._second)
-        self._pinned_evaluation = (self._last_evaluation[0], (model, source.copy(), rows), second)
+        self._pinned_evaluation = (self._key(theta), (model, source.copy(), rows), second)
+
+    @staticmethod
+    def _key(theta) -> tuple:
+        """What identifies an evaluation of the model: the parameters' bytes and the kernel path."""
+        return np.asarray(theta, dtype=float).tobytes(), kernel_path()
 
     def source_profiles(self, theta) -> np.ndarray:
         """The profile (m, s, j) of each own source column s on row m's bins at unit leakage weight, with
@@ -472,7 +477,7 @@ class _Problem:
         if compiled:
             return self._model_finite_compiled(centre, phase_c, alpha, scale, bg, derivatives)
         peaks, source, d2, d2c_lng, d2lng, d_lng = self._blocked_outputs(derivatives)
-        for sl in _row_blocks(self.k2.shape[0], self.k2.shape[1] * self.nu.shape[1]):
+        for sl in _row_blocks(self.k2.shape[0], nsrc * nbin):
             k2 = self.k2[sl]
             a = np.empty((k2.shape[0], nsrc, nbin), dtype=complex)
             a.real = alpha
@@ -527,7 +532,7 @@ class _Problem:
     def _blocked_outputs(self, derivatives):
         """The arrays a blocked profile evaluation fills: peaks (m, j) and, with ``derivatives``,
         dM/dcentre, d2F/dcentre2, d2F/dcentre dlnG, d2F/dlnG2 (m, s, j) and dM/dlnG (m, j), the last
-        three zero (and not filled) for a held width."""
+        three zero (:meth:`_held_width_zeros`, not filled) for a held width."""
         nrow, nsrc = self.k2.shape
         nbin = self.nu.shape[1]
         peaks = np.empty((nrow, nbin))
@@ -536,8 +541,17 @@ class _Problem:
         source = np.empty((nrow, nsrc, nbin))
         d2c = np.empty_like(source)
         if self.fixed_width:
-            return peaks, source, d2c, np.zeros_like(source), np.zeros_like(source), np.zeros((nrow, nbin))
+            return (peaks, source, d2c) + self._held_width_zeros()
         return peaks, source, d2c, np.empty_like(source), np.empty_like(source), np.empty((nrow, nbin))
+
+    def _held_width_zeros(self) -> tuple:
+        """The width derivatives of a held width, d2F/dcentre dlnG, d2F/dlnG2 (m, s, j) and dM/dlnG
+        (m, j): zero, the first two as read-only views of one zero (no megabytes to fill on every
+        evaluation)."""
+        nrow, nsrc = self.k2.shape
+        nbin = self.nu.shape[1]
+        zero = np.broadcast_to(0.0, (nrow, nsrc, nbin))
+        return zero, zero, np.zeros((nrow, nbin))
 
     def _profile_result(self, peaks, bg, derivatives, source, second, d_lng):
         """:meth:`model`'s result from a profile evaluation's filled arrays (blocked or compiled); the
@@ -580,8 +594,7 @@ class _Problem:
                          float(self.length_uhz), float(scale), nrow, nsrc, nbin, bool(derivatives),
                          bool(self.fixed_width), peaks, source, d2c, d2c_lng, d2lng, d_lng)
         if derivatives and self.fixed_width:
-            d2c_lng = d2lng = np.zeros_like(source)
-            d_lng = np.zeros((nrow, nbin))
+            d2c_lng, d2lng, d_lng = self._held_width_zeros()
         return self._profile_result(peaks, bg, derivatives, source, (d2c, d2c_lng, d2lng), d_lng)
 
     def _model_finite_wide(self, centre, height, gamma, bg, derivatives):

@@ -87,8 +87,8 @@ def leakage_sandwich(prob, theta: np.ndarray) -> np.ndarray:
     row m it leaks into, with the same realisation: y_m(nu) = sum_m'' C(l,m; l,m'') A_m''(nu) + noise,
     so (complex Gaussian y) Cov(P_m, P_m') = |Sigma_mm'|^2 with Sigma_mm' = sum_m'' C_mm'' C_m'm'' L_m''
     (SCIENCE.md section 6), L_m'' the mode's profile in the fit's own model (``prob.source_profiles``:
-    the finite-span profile for spectra of known length). The maximum of the diagonal likelihood is still consistent (E P_m = M_m),
-    and its covariance is the sandwich H^-1 J H^-1 with
+    the finite-span profile for spectra of known length). The maximum of the diagonal likelihood is still
+    consistent (E P_m = M_m), and its covariance is the sandwich H^-1 J H^-1 with
 
         J_pq = sum_nu sum_{m,m'} (dM_m/dp / M_m^2)(dM_m'/dq / M_m'^2) Cov(P_m, P_m'),
 
