@@ -50,9 +50,8 @@ from globalhs.pipeline.params import parse_params
 from globalhs.pipeline.plan import plan_step
 from globalhs.pipeline.steps import STEPS_BY_NAME
 from globalhs.science import peakbag as pb
-from globalhs.science.leakage import leakage_block
 from globalhs.science.modetable import read_modetable
-from globalhs.science.peakbag_calibration import MDIVW72D  # the map of lkg.parms.mdivw72d
+from globalhs.science.peakbag_calibration import calibration_leakage  # the map of lkg.parms.mdivw72d
 from globalhs.science.synthspec import synthetic_degree
 
 LABEL_ERRORS = "label"
@@ -158,7 +157,7 @@ def main() -> None:
     load = []
     for l in degrees:
         t = time.perf_counter()
-        leak = leakage_block(MDIVW72D, max(l - 6, 0), l + 6, 6, 15)
+        leak = calibration_leakage(l)
         t_leak += time.perf_counter() - t
         t = time.perf_counter()
         power, nu0, _ = synthetic_degree(truth, l, leak, dnu, 0.002, np.random.default_rng(l),

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from globalhs.science import peakbag as pb
-from globalhs.science.leakage import leakage_block
 from globalhs.science.modetable import read_modetable
-from globalhs.science.peakbag_calibration import MDIVW72D
+from globalhs.science.peakbag_calibration import calibration_leakage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pkbgn import _elementwise_rate, _numpy_config  # noqa: E402  (the bench's BLAS summary and machine limit)
@@ -34,7 +33,7 @@ LENGTH = 72 * 86400.0
 
 def _problem(truth, l: int):
     """The lowest-n multiplet of degree l with its leakage, on exponential noise (the values do not matter)."""
-    leak = leakage_block(MDIVW72D, max(l - 6, 0), l + 6, 6, 15)
+    leak = calibration_leakage(l)
     row = int(np.flatnonzero(truth.l == l)[0])
     guess = pb.guess_of(truth, row)
     power = np.random.default_rng(l).exponential(size=(2 * l + 1, 40000))

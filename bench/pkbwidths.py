@@ -23,9 +23,8 @@ import time
 import numpy as np
 
 from globalhs.science import peakbag as pb
-from globalhs.science.leakage import leakage_block
 from globalhs.science.modetable import read_modetable
-from globalhs.science.peakbag_calibration import MDIVW72D
+from globalhs.science.peakbag_calibration import calibration_leakage
 from globalhs.science.synthspec import series_degree
 
 CLASSES = (1.5, 2.5, 4.0, 8.0, 20.0, np.inf)
@@ -41,7 +40,7 @@ def width_errors(truth, degrees, seeds, days, settings, background):
     out = {p: [] for p in PROFILES}
     rejected = dict.fromkeys(PROFILES, 0)
     for l in degrees:
-        leak = leakage_block(MDIVW72D, max(l - 6, 0), l + 6, 6, 15)
+        leak = calibration_leakage(l)
         rows = np.flatnonzero(truth.l == l)
         for seed in seeds:
             offsets = np.random.default_rng([seed, l, 1])

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from globalhs.science import peakbag as pb
-from globalhs.science.leakage import leakage_block
 from globalhs.science.modetable import read_modetable
-from globalhs.science.peakbag_calibration import MDIVW72D
+from globalhs.science.peakbag_calibration import calibration_leakage
 from tests.conftest import refdata_path
 
 LENGTH = 72 * 86400.0
@@ -42,7 +41,7 @@ def _reference(prob, theta):
 def problem():
     truth = read_modetable(refdata_path("hmi_modes", "hmi.6400.36"))
     l = 40  # 81 rows x 15 sources x 151 bins: several blocks
-    leak = leakage_block(MDIVW72D, l - 6, l + 6, 6, 15)
+    leak = calibration_leakage(l)
     row = truth.find(8, l)
     guess = pb.guess_of(truth, row)
     spec = pb.Spectrum(l, np.ones((2 * l + 1, 30000)), 0.0, DNU, LENGTH)

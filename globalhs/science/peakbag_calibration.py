@@ -105,7 +105,9 @@ MDIVW72D = MapGeometry(MAPMMAX=600, SINBDIVS=200, MAPRMAX=0.95, MAPLGMAX=89.0, M
 
 
 @functools.lru_cache(maxsize=16)
-def _leakage(l: int, dl: int = 6, dm: int = 15) -> LeakageBlock:
+def calibration_leakage(l: int, dl: int = 6, dm: int = 15) -> LeakageBlock:
+    """The leakage block of degree l (|l' - l| <= dl, |m' - m| <= dm) on the MDIVW72D map: what the
+    calibration spectra, the peakbagging benches and tests are built and fitted with."""
     return leakage_block(MDIVW72D, max(l - dl, 0), l + dl, dl, dm)
 
 
@@ -133,7 +135,7 @@ def calibration_set(truth: ModeTable, degrees, seeds, settings: pb.FitSettings |
     settings = pb.FitSettings() if settings is None else settings
     pulls, ls, ns, lin, methods, rejected, total = [], [], [], [], [], [], 0
     for l in degrees:
-        leak = _leakage(int(l))
+        leak = calibration_leakage(int(l))
         rows = np.flatnonzero(truth.l == l)
         if rows.size == 0:
             raise ValueError(f"the truth table has no multiplet of l={l}")
